@@ -1,0 +1,1 @@
+"""Salesforce connections and the sync engine's state. (Built out with the connection issue.)"""

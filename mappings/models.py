@@ -1,0 +1,1 @@
+"""CRM mappings: which Salesforce fields flow to which Rox fields, and how. (Built out with the mappings issue.)"""

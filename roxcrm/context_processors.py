@@ -1,0 +1,18 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from roxcrm.models import Membership
+
+
+def organization(request: HttpRequest) -> dict[str, Any]:
+    """The active organization and the user's other organizations, for the navigation bar of every page."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    memberships = list(Membership.objects.filter(user=user).select_related("organization"))
+    return {
+        "org": getattr(request, "org", None),
+        "membership": getattr(request, "membership", None),
+        "memberships": memberships,
+    }

@@ -1,0 +1,232 @@
+"""Forms only validate; views hand the cleaned values to ``roxcrm.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from roxcrm import custom_fields
+from roxcrm.models import (
+    Account,
+    Contact,
+    CrmRecord,
+    CustomField,
+    Lead,
+    Membership,
+    Opportunity,
+    Organization,
+    Product,
+    User,
+)
+from roxcrm.services import CUSTOM_PREFIX
+
+CUSTOM_FORM_PREFIX = "cf_"
+
+
+class RecordForm(forms.ModelForm):
+    """A record's standard fields plus the organization's custom fields that this user may see.
+
+    Foreign keys only offer records of the same organization, owners only its members. Custom fields that are
+    read-only in Rox are shown disabled. ``version`` carries the version the user saw, so a save over someone
+    else's newer change is refused instead of silently overwriting it.
+    """
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, organization: Organization, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.user = user
+        instance: CrmRecord = self.instance
+        if instance.pk:
+            self.fields["version"].initial = instance.version
+        for name, form_field in self.fields.items():
+            if isinstance(form_field, forms.ModelChoiceField):
+                model = form_field.queryset.model
+                if model is User:
+                    form_field.queryset = User.objects.filter(memberships__organization=organization).order_by("email")
+                else:
+                    form_field.queryset = model.objects.filter(organization=organization)
+            if name in _DATALISTS.get(type(instance), {}):
+                form_field.widget.attrs["list"] = f"{name}-suggestions"
+        self.custom_definitions: list[CustomField] = []
+        stored = instance.custom_values or {}
+        for definition in custom_fields.definitions_for(organization, instance.object_type):
+            if not definition.visible_to(user):
+                continue
+            self.custom_definitions.append(definition)
+            form_field = custom_fields.form_field(definition, disabled=not definition.editable_in_rox)
+            form_field.initial = custom_fields.initial_value(definition, stored.get(definition.api_name))
+            self.fields[CUSTOM_FORM_PREFIX + definition.api_name] = form_field
+
+    @property
+    def datalists(self) -> dict[str, tuple[str, ...]]:
+        return _DATALISTS.get(type(self.instance), {})
+
+    def standard_values(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+
+    def custom_values(self) -> dict[str, Any]:
+        return {
+            d.api_name: self.cleaned_data.get(CUSTOM_FORM_PREFIX + d.api_name)
+            for d in self.custom_definitions
+            if d.editable_in_rox
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show the edit service's errors on the matching fields (custom fields are ``custom.<api_name>``)."""
+        for name, messages in error.message_dict.items():
+            target = CUSTOM_FORM_PREFIX + name.removeprefix(CUSTOM_PREFIX) if name.startswith(CUSTOM_PREFIX) else name
+            if target not in self.fields:
+                target = None
+            for message in messages:
+                self.add_error(target, message)
+
+    def custom_fields_rows(self) -> list[forms.BoundField]:
+        return [self[CUSTOM_FORM_PREFIX + d.api_name] for d in self.custom_definitions]
+
+    def standard_rows(self) -> list[forms.BoundField]:
+        return [self[name] for name in self._meta.fields]
+
+
+_DATALISTS: dict[type, dict[str, tuple[str, ...]]] = {
+    Opportunity: {"stage": Opportunity.STAGE_SUGGESTIONS},
+    Lead: {"status": Lead.STATUS_SUGGESTIONS},
+}
+
+
+def https_url_fields(db_field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """Form fields for a model, taking a web address typed without a scheme as https://."""
+    if isinstance(db_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
+class AccountForm(RecordForm):
+    class Meta:
+        model = Account
+        formfield_callback = https_url_fields
+        fields = [
+            "name",
+            "website",
+            "industry",
+            "annual_revenue",
+            "employee_count",
+            "phone",
+            "billing_street",
+            "billing_city",
+            "billing_state",
+            "billing_postal_code",
+            "billing_country",
+            "owner",
+        ]
+        widgets = {"billing_street": forms.Textarea(attrs={"rows": 2})}
+
+
+class ContactForm(RecordForm):
+    class Meta:
+        model = Contact
+        fields = ["first_name", "last_name", "email", "phone", "title", "account"]
+
+
+class OpportunityForm(RecordForm):
+    class Meta:
+        model = Opportunity
+        fields = ["name", "account", "amount", "stage", "close_date", "probability", "next_step", "owner"]
+        widgets = {"close_date": forms.DateInput(attrs={"type": "date"})}
+
+
+class LeadForm(RecordForm):
+    class Meta:
+        model = Lead
+        fields = ["first_name", "last_name", "email", "company", "title", "phone", "status", "owner"]
+
+
+class ProductForm(RecordForm):
+    class Meta:
+        model = Product
+        fields = ["name", "product_code", "family", "is_active"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Settings
+
+
+class OrganizationForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name", "slug"]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class CustomFieldForm(forms.ModelForm):
+    """Create or edit a custom field definition. The API name is derived from the label when left blank and
+    cannot change once the field has held a value."""
+
+    options_text = forms.CharField(
+        label="Options",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Picklists only: one option per line.",
+    )
+
+    class Meta:
+        model = CustomField
+        fields = [
+            "object_type",
+            "label",
+            "api_name",
+            "data_type",
+            "help_text",
+            "max_length",
+            "decimal_places",
+            "min_value",
+            "max_value",
+            "required",
+            "editable_in_rox",
+            "visibility",
+        ]
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        self.fields["api_name"].required = False
+        if self.instance.pk:
+            self.fields["object_type"].disabled = True
+            self.fields["data_type"].disabled = True
+            self.fields["options_text"].initial = "\n".join(self.instance.options or [])
+            if self.instance.first_used_at:
+                self.fields["api_name"].disabled = True
+                self.fields["api_name"].help_text = "Fixed: records already hold values under this name."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not cleaned.get("api_name") and cleaned.get("label"):
+            cleaned["api_name"] = custom_fields.api_name_from_label(cleaned["label"])
+            self.instance.api_name = cleaned["api_name"]
+        options = [line.strip() for line in (cleaned.get("options_text") or "").splitlines() if line.strip()]
+        self.instance.options = options
+        object_type = cleaned.get("object_type") or self.instance.object_type
+        api_name = cleaned.get("api_name")
+        if api_name and object_type:
+            clash = CustomField.objects.filter(
+                organization=self.organization, object_type=object_type, api_name=api_name
+            ).exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error("api_name", f"Another {object_type} field already uses the API name “{api_name}”.")
+        return cleaned
+
+    def _post_clean(self) -> None:
+        self.instance.organization = self.organization
+        super()._post_clean()

@@ -1,0 +1,106 @@
+"""`make run`: migrate, create the demo organization once, then run every process of the product in the
+foreground (web server, django-q2 worker, and the simulated Salesforce org) until Ctrl-C stops them all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+STOP_GRACE_SECONDS = 10
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+
+
+class Command(BaseCommand):
+    help = "Run the whole product for development: web server and worker, stopped together with Ctrl-C."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Address of the web server.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the django-q2 worker.")
+
+    def handle(self, *args: Any, addr: str, no_worker: bool, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database is up to date.")
+        call_command("bootstrap_demo", url=f"http://{addr}")
+        python = sys.executable
+        manage = str(settings.BASE_DIR / "manage.py")
+        children = [Child("web", [python, manage, "runserver", "--noreload", addr])]
+        if not no_worker:
+            children.append(Child("worker", [python, manage, "qcluster"]))
+        sys.exit(supervise(children, self.stdout.write))
+
+
+def supervise(children: list[Child], write: Any) -> int:
+    """Start every child in its own process group, echo their output with a name prefix, and stop them all when
+    one exits or when we are asked to stop (Ctrl-C, SIGTERM). Returns the exit status to use."""
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    width = max(len(c.name) for c in children)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for child in children:
+        child.process = subprocess.Popen(
+            child.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+        threading.Thread(target=_echo, args=(child, width, write), daemon=True).start()
+    write(f"Started {', '.join(c.name for c in children)}. Press Ctrl-C to stop.")
+    status = 0
+    while not stopping.is_set():
+        for child in children:
+            code = child.process.poll() if child.process else None
+            if code is not None:
+                write(f"{child.name} exited with status {code}; stopping the others.")
+                status = code or 1
+                stopping.set()
+                break
+        stopping.wait(0.5)
+    _stop_all(children, write)
+    return status
+
+
+def _echo(child: Child, width: int, write: Any) -> None:
+    assert child.process and child.process.stdout
+    for raw in iter(child.process.stdout.readline, b""):
+        write(f"{child.name:<{width}} | {raw.decode(errors='replace').rstrip()}")
+
+
+def _stop_all(children: list[Child], write: Any) -> None:
+    running = [c for c in children if c.process and c.process.poll() is None]
+    for child in running:
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in running:
+        assert child.process
+        try:
+            child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            write(f"{child.name} did not stop in {STOP_GRACE_SECONDS}s; killing it.")
+            _signal_group(child, signal.SIGKILL)
+            child.process.wait()
+    write("All stopped.")
+
+
+def _signal_group(child: Child, signum: int) -> None:
+    assert child.process
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.process.pid, signum)

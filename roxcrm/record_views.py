@@ -1,0 +1,151 @@
+"""List, detail, create and edit pages shared by every kind of record. Each URL passes its ``RecordType``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path
+
+from roxcrm import custom_fields, services
+from roxcrm.forms import RecordForm
+from roxcrm.models import FieldChange
+from roxcrm.record_types import RecordType
+from roxcrm.services import Actor, StaleRecordError
+from roxcrm.tenancy import get_object_for_member, member_required
+
+
+@member_required
+def record_list(request: HttpRequest, spec: RecordType) -> HttpResponse:
+    queryset = spec.queryset(request.org)
+    query = request.GET.get("q", "").strip()
+    if query:
+        queryset = spec.search(queryset, query)
+    page = Paginator(queryset, settings.PAGINATE_BY).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "roxcrm/record_list.html",
+        {"spec": spec, "page": page, "query": query, "columns": spec.list_columns, "model": spec.model},
+    )
+
+
+@member_required
+def record_detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
+    record = get_object_for_member(request, spec.model, code)
+    stored = record.custom_values or {}
+    custom_rows = [
+        (definition, custom_fields.display_value(definition, stored.get(definition.api_name)))
+        for definition in custom_fields.definitions_for(request.org, record.object_type)
+        if definition.visible_to(request.user)
+    ]
+    related = []
+    for section in spec.related:
+        manager = getattr(record, section.accessor)
+        rows = list(manager.all()[:20])
+        related.append({"section": section, "rows": rows, "count": manager.count()})
+    history = FieldChange.objects.filter(object_type=record.object_type, record_id=record.pk).select_related(
+        "actor_user"
+    )[:20]
+    return render(
+        request,
+        "roxcrm/record_detail.html",
+        {
+            "spec": spec,
+            "record": record,
+            "custom_rows": custom_rows,
+            "related": related,
+            "history": _visible_history(history, request, custom_rows),
+        },
+    )
+
+
+def _visible_history(history: list[FieldChange], request: HttpRequest, custom_rows: list) -> list[FieldChange]:
+    """Hide changes to private custom fields of other people."""
+    visible_custom = {f"custom.{definition.api_name}" for definition, _ in custom_rows}
+    return [change for change in history if not change.field.startswith("custom.") or change.field in visible_custom]
+
+
+@member_required
+def record_create(request: HttpRequest, spec: RecordType) -> HttpResponse:
+    initial = {}
+    for parent in spec.prefill_parents:
+        code = request.GET.get(parent)
+        if code:
+            parent_model = spec.model._meta.get_field(parent).related_model
+            initial[parent] = parent_model.objects.filter(organization=request.org, code=code).first()
+    form: RecordForm = spec.form_class(
+        request.POST or None, initial=initial, organization=request.org, user=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.record_create(
+                organization=request.org,
+                model=spec.model,
+                values=form.standard_values(),
+                custom_values=form.custom_values(),
+                actor=Actor.person(request.user),
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"{spec.model._meta.verbose_name.capitalize()} “{record}” created.")
+            return redirect(record.get_absolute_url())
+    return render(request, "roxcrm/record_form.html", {"spec": spec, "form": form, "record": None})
+
+
+@member_required
+def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
+    record = get_object_for_member(request, spec.model, code)
+    form: RecordForm = spec.form_class(
+        request.POST or None, instance=record, organization=request.org, user=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            change = services.record_update(
+                record=record,
+                values=form.standard_values(),
+                custom_values=form.custom_values(),
+                actor=Actor.person(request.user),
+                expected_version=form.cleaned_data.get("version"),
+            )
+        except StaleRecordError as exc:
+            # Keep what the user typed, tell them what the other save changed, and let them save again knowingly.
+            seen = form.cleaned_data.get("version")
+            data = request.POST.copy()
+            data["version"] = str(exc.current.version)
+            form = spec.form_class(data, instance=exc.current, organization=request.org, user=request.user)
+            form.is_valid()
+            newer = FieldChange.objects.filter(
+                object_type=record.object_type, record_id=record.pk, record_version__gt=seen or 0
+            ).select_related("actor_user")
+            summary = "; ".join(
+                f"{c.field} → {c.new_value!s} ({c.actor_label or c.get_actor_kind_display()})" for c in newer
+            )
+            messages.error(
+                request,
+                f"Someone else saved this {spec.model._meta.verbose_name} while you were editing it ({summary}). "
+                "Your values are still in the form: check them and save again to keep them.",
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            if change.changed:
+                messages.success(request, f"Saved {len(change.changes)} change(s) to “{change.record}”.")
+            else:
+                messages.info(request, "Nothing changed.")
+            return redirect(change.record.get_absolute_url())
+    return render(request, "roxcrm/record_form.html", {"spec": spec, "form": form, "record": record})
+
+
+def record_urlpatterns(spec: RecordType, segment: str) -> list[URLPattern]:
+    """The pages of one kind of record, named ``<key>_list``, ``<key>_create``, ``<key>_detail``, ``<key>_edit``."""
+    extra = {"spec": spec}
+    return [
+        path(f"{segment}/", record_list, extra, name=f"{spec.key}_list"),
+        path(f"{segment}/new/", record_create, extra, name=f"{spec.key}_create"),
+        path(f"{segment}/<uuid:code>/", record_detail, extra, name=f"{spec.key}_detail"),
+        path(f"{segment}/<uuid:code>/edit/", record_edit, extra, name=f"{spec.key}_edit"),
+    ]
