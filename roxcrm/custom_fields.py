@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -312,3 +313,22 @@ def display_value(field: CustomField, stored: Any) -> str:
     if field.data_type == "percent":
         return f"{stored}%"
     return str(stored)
+
+
+def filter_by_custom_value(queryset: QuerySet[Any], field: CustomField, value: Any) -> QuerySet[Any]:
+    """Records whose custom ``field`` holds ``value`` (validated and stored-form first).
+
+    On PostgreSQL this is a JSON containment test (``custom_values @> {...}``), which the GIN index on
+    ``custom_values`` answers; SQLite has no such index and compares the extracted key.
+    """
+    stored = clean_value(field, value)
+    if stored is None:
+        raise ValidationError(f"Give a value of {field.label} to filter by.")
+    if connection.vendor == "postgresql":
+        # For a multi-select picklist, containment means "holds at least these options".
+        return queryset.filter(custom_values__contains={field.api_name: stored})
+    if field.data_type == "multi_picklist":
+        for option in stored:
+            queryset = queryset.filter(**{f"custom_values__{field.api_name}__icontains": f'"{option}"'})
+        return queryset
+    return queryset.filter(**{f"custom_values__{field.api_name}": stored})

@@ -188,7 +188,7 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
         if invitation.is_open:
             request.session[INVITATION_SESSION_KEY] = invitation.token
         return render(request, "roxcrm/invitation.html", {"invitation": invitation})
-    if request.method == "POST":
+    if request.method == "POST" and invitation.is_open:
         try:
             membership = invitation_accept(invitation=invitation, user=request.user)
         except MembershipError as exc:

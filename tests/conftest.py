@@ -1,3 +1,73 @@
-"""Shared fixtures. The simulated Salesforce org (one per test session) lives in tests/fixtures_sfsim.py."""
+"""Shared fixtures: organizations with an admin, a member and an outsider, and clients signed in as each.
+
+The simulated Salesforce org (one per test session) lives in tests/fixtures_sfsim.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from roxcrm.models import Membership, Organization, User
+from roxcrm.services import organization_create
 
 pytest_plugins = ["tests.fixtures_sfsim"]
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return User.objects.create_user(email="ada@acme.example", password=PASSWORD, full_name="Ada Admin")
+
+
+@pytest.fixture
+def org(admin_user: User) -> Organization:
+    return organization_create(name="Acme", slug="acme", user=admin_user)
+
+
+@pytest.fixture
+def member_user(org: Organization) -> User:
+    user = User.objects.create_user(email="mel@acme.example", password=PASSWORD, full_name="Mel Member")
+    Membership.objects.create(organization=org, user=user, role=Membership.Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def other_org(db: None) -> Organization:
+    outsider = User.objects.create_user(email="olga@globex.example", password=PASSWORD)
+    return organization_create(name="Globex", slug="globex", user=outsider)
+
+
+@pytest.fixture
+def outsider(other_org: Organization) -> User:
+    return User.objects.get(email="olga@globex.example")
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user: User) -> Client:
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def member_client(member_user: User) -> Client:
+    return _client_for(member_user)
+
+
+@pytest.fixture
+def outsider_client(outsider: User) -> Client:
+    return _client_for(outsider)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Password hashing is deliberately slow; the tests sign many people in and do not test its strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

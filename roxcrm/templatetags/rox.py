@@ -10,6 +10,7 @@ from django import template
 from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -26,7 +27,7 @@ def field_value(record: models.Model, name: str) -> str:
     field = record._meta.get_field(name)
     value = getattr(record, name)
     if value is None or value == "" or value == []:
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')
     if field.choices:
         return getattr(record, f"get_{name}_display")()
     if isinstance(value, models.Model):
