@@ -1,0 +1,1 @@
+"""Placeholder: the sfsim fixture lands here (helper-1)."""
