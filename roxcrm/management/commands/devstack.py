@@ -87,7 +87,10 @@ def _echo(child: Child, width: int, write: Any) -> None:
 def _stop_all(children: list[Child], write: Any) -> None:
     running = [c for c in children if c.process and c.process.poll() is None]
     for child in running:
-        _signal_group(child, signal.SIGTERM)
+        # Only the child itself: it stops its own workers in order (django-q2's cluster does); the whole group is
+        # killed only if it does not stop in time.
+        assert child.process
+        child.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for child in running:
         assert child.process
