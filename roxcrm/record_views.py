@@ -57,15 +57,35 @@ def record_detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResp
             "record": record,
             "custom_rows": custom_rows,
             "related": related,
-            "history": _visible_history(history, request, custom_rows),
+            "history": _visible_history(history, spec.model, custom_rows),
         },
     )
 
 
-def _visible_history(history: list[FieldChange], request: HttpRequest, custom_rows: list) -> list[FieldChange]:
-    """Hide changes to private custom fields of other people."""
-    visible_custom = {f"custom.{definition.api_name}" for definition, _ in custom_rows}
-    return [change for change in history if not change.field.startswith("custom.") or change.field in visible_custom]
+def _visible_history(history: list[FieldChange], model: type, custom_rows: list) -> list[dict]:
+    """The changes people may see (not other people's private custom fields), with field labels and related
+    records shown by name."""
+    labels = {f"custom.{definition.api_name}": definition.label for definition, _ in custom_rows}
+    rows = []
+    names: dict[tuple[type, object], str] = {}
+    for change in history:
+        if change.field.startswith("custom."):
+            if change.field not in labels:
+                continue
+            rows.append(
+                {"change": change, "label": labels[change.field], "old": change.old_value, "new": change.new_value}
+            )
+            continue
+        field = model._meta.get_field(change.field)
+        old, new = change.old_value, change.new_value
+        if field.is_relation:
+            related = field.related_model
+            wanted = [v for v in (old, new) if v is not None and (related, v) not in names]
+            for obj in related._default_manager.filter(pk__in=wanted):
+                names[(related, obj.pk)] = str(obj)
+            old, new = (names.get((related, v), v) if v is not None else None for v in (old, new))
+        rows.append({"change": change, "label": str(field.verbose_name).capitalize(), "old": old, "new": new})
+    return rows
 
 
 @member_required

@@ -401,6 +401,7 @@ RECORD_MODELS = {
     "opportunity": "roxcrm.Opportunity",
     "lead": "roxcrm.Lead",
     "product": "roxcrm.Product",
+    "opportunity_line_item": "roxcrm.OpportunityLineItem",
     # A string, not an import: activities depends on roxcrm, never the other way round.
     "activity": "activities.Activity",
 }

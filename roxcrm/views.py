@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -217,9 +217,7 @@ def custom_field_list(request: HttpRequest) -> HttpResponse:
 
 @org_admin_required
 def custom_field_edit(request: HttpRequest, code: str | None = None) -> HttpResponse:
-    field = get_object_for_member(request, CustomField, code) if code else CustomField(organization=request.org)
-    if code and not field.visible_to(request.user):
-        return redirect("custom_field_list", request.org.slug)
+    field = _custom_field_for(request, code) if code else CustomField(organization=request.org)
     initial = {"object_type": request.GET.get("object_type")} if not code else None
     form = CustomFieldForm(request.POST or None, instance=field, initial=initial, organization=request.org)
     if request.method == "POST" and form.is_valid():
@@ -237,9 +235,17 @@ def custom_field_edit(request: HttpRequest, code: str | None = None) -> HttpResp
 
 @org_admin_required
 def custom_field_delete_view(request: HttpRequest, code: str) -> HttpResponse:
-    field = get_object_for_member(request, CustomField, code)
+    field = _custom_field_for(request, code)
     if request.method == "POST":
         cleared = custom_field_delete(field=field)
         messages.success(request, f"Custom field “{field.label}” deleted; {cleared} record(s) held a value.")
         return redirect("custom_field_list", request.org.slug)
     return render(request, "roxcrm/custom_field_delete.html", {"field": field, "tab": "custom_fields"})
+
+
+def _custom_field_for(request: HttpRequest, code: str) -> CustomField:
+    """A custom field of the organization that this person may see (someone else's private field is a 404)."""
+    field = get_object_for_member(request, CustomField, code)
+    if not field.visible_to(request.user):
+        raise Http404("No such custom field.")
+    return field

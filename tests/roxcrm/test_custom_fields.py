@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from roxcrm.custom_fields import clean_value, filter_by_custom_value
-from roxcrm.models import Account, CustomField, Organization, User
+from roxcrm.models import Account, CustomField, Membership, Organization, User
 from roxcrm.services import Actor, record_update
 from tests.factories import make_account, make_custom_field
 
@@ -223,3 +223,13 @@ def test_filtering_by_a_custom_value_uses_an_index_on_postgresql(org: Organizati
         plan = queryset.explain()
         cursor.execute("SET enable_seqscan = on")
     assert "roxcrm_account_custom_values_gin" in plan
+
+
+def test_another_admins_private_field_cannot_be_opened_or_deleted(
+    org: Organization, admin_user: User, member_user: User, member_client: Client
+) -> None:
+    field = make_custom_field(org, created_by=admin_user, label="My notes", visibility="private")
+    Membership.objects.filter(user=member_user).update(role="admin")
+    assert member_client.get(reverse("custom_field_edit", args=[org.slug, field.code])).status_code == 404
+    assert member_client.post(reverse("custom_field_delete", args=[org.slug, field.code])).status_code == 404
+    assert CustomField.objects.filter(pk=field.pk).exists()

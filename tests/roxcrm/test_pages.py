@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.test import Client
 from django.urls import reverse
 
 from activities.models import Activity
-from roxcrm.models import Contact, Organization
-from tests.factories import make_account, make_contact
+from roxcrm.models import Contact, Organization, User
+from roxcrm.services import Actor, record_update
+from tests.factories import make_account, make_contact, make_opportunity
 
 
 def test_empty_list_says_what_to_do_next(org: Organization, admin_client: Client) -> None:
@@ -91,3 +94,17 @@ def test_record_page_offers_only_the_organizations_records_to_link(
     make_account(other_org, name="Theirs")
     form = admin_client.get(reverse("contact_create", args=[org.slug])).context["form"]
     assert [a.name for a in form.fields["account"].queryset] == ["Ours"]
+
+
+def test_record_page_shows_its_change_history_in_plain_words(
+    org: Organization, admin_client: Client, admin_user: User
+) -> None:
+    account = make_account(org, name="Initech")
+    opportunity = make_opportunity(org, amount=Decimal("1000"))
+    record_update(
+        record=opportunity, values={"amount": Decimal("2500"), "account": account}, actor=Actor.person(admin_user)
+    )
+    page = admin_client.get(opportunity.get_absolute_url()).content.decode()
+    assert "<strong>Amount</strong>: 1000 → 2500" in page
+    assert "<strong>Account</strong>: — → Initech" in page
+    assert "ada@acme.example" in page
