@@ -1,0 +1,1 @@
+"""sfsim: a simulated Salesforce org served over HTTPS (see README.md)."""

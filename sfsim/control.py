@@ -1,0 +1,443 @@
+"""The control API under ``/_sfsim/``: act as a Salesforce user, change the schema, the clock, limits and faults,
+and read statistics. Answers only on loopback, and only when the server runs with ``--control`` or
+``SFSIM_CONTROL=1``. Every endpoint is documented in README.md."""
+
+import json
+import re
+
+from werkzeug.wrappers import Request, Response
+
+from . import seed as seeding
+from .clock import parse_datetime
+from .errors import SFError
+from .http import Ctx, error_response, json_response
+from .query import run_query
+from .schema import valid_api_name
+from .setup import SCENARIOS, SetupBuilder, create_user
+from .store import quote
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+ROUTES: list[tuple[str, re.Pattern, object]] = []
+
+
+def route(method: str, path: str):
+    pattern = re.compile("^/_sfsim" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", path) + "/?$")
+
+    def wrap(fn):
+        ROUTES.append((method, pattern, fn))
+        return fn
+
+    return wrap
+
+
+def handle(app, req: Request) -> Response:
+    if not app.control_enabled or req.remote_addr not in LOOPBACK:
+        return json_response([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
+    for method, pattern, fn in ROUTES:
+        m = pattern.match(req.path)
+        if m and req.method == method:
+            try:
+                body = json.loads(req.get_data() or b"null") or {}
+            except ValueError:
+                return json_response({"error": "body must be JSON"}, 400)
+            try:
+                out = fn(app, req, body, **m.groupdict())
+            except SFError as e:
+                return error_response(e)
+            except (KeyError, ValueError, TypeError) as e:
+                return json_response({"error": f"{type(e).__name__}: {e}"}, 400)
+            return out if isinstance(out, Response) else json_response(out)
+    return json_response({"error": f"no control endpoint {req.method} {req.path}"}, 404)
+
+
+def _org(app):
+    return app.org
+
+
+def _user(app, ref: str | None) -> str:
+    if not ref:
+        return app.org.admin_id
+    uid = app.org.find_user(ref)
+    if uid is None:
+        raise KeyError(f"no user {ref}")
+    return uid
+
+
+def _object(app, name: str):
+    o = app.org.store.schema.get(name)
+    if o is None:
+        raise KeyError(f"no object {name}")
+    return o
+
+
+def _modstamp(body: dict) -> str | None:
+    stamp = body.get("system_modstamp")
+    return None if stamp is None else parse_datetime(stamp).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+# -- org -------------------------------------------------------------------------------------------------------------
+@route("GET", "/health")
+def health(app, req, body):
+    org = _org(app)
+    return {"ok": True, "org_id": org.org_id, "scenario": org.store.setting("scenario"), "urls": app.urls}
+
+
+@route("GET", "/scenarios")
+def scenarios(app, req, body):
+    return {name: s.summary for name, s in SCENARIOS.items()}
+
+
+@route("POST", "/scenario")
+def scenario(app, req, body):
+    name = body["name"]
+    if name not in SCENARIOS:
+        raise KeyError(f"unknown scenario {name}")
+    app.org.set_scenario(name)
+    return {"scenario": name}
+
+
+@route("POST", "/reset")
+def reset(app, req, body):
+    """Empties the org's records and users (the admin stays), seeds, applies a scenario, and clears faults,
+    API usage, statistics, locators and the clock. Access tokens stay valid."""
+    org = _org(app)
+    org.locators.close_all()
+    org.faults.clear()
+    org.clock.reset()
+    seeding.wipe(org.store, org.admin_id)
+    org.set_scenario(body.get("scenario", "ready"))
+    seed = str(body.get("seed", "empty"))
+    if seed != "empty":
+        seeding.seed(org.store, seed, org.now())
+        org.set_scenario(body.get("scenario", "ready"))
+    org.usage.reset()
+    org.stats.reset()
+    return {"scenario": org.store.setting("scenario"), "seed": seed, "counts": seeding.counts(org.store)}
+
+
+@route("GET", "/counts")
+def counts(app, req, body):
+    return seeding.counts(app.org.store)
+
+
+# -- records as a user -----------------------------------------------------------------------------------------------
+@route("POST", "/records/<sobject>")
+def record_create(app, req, body, sobject):
+    org = _org(app)
+    o = _object(app, sobject)
+    with org.store.transaction() as conn:
+        rid = org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).insert(o, body.get("fields", {}))
+    return {"id": rid}
+
+
+@route("GET", "/records/<sobject>/<rid>")
+def record_read(app, req, body, sobject, rid):
+    org = _org(app)
+    o = _object(app, sobject)
+    ctx = Ctx(org=org, req=None, version="59.0", user_id=org.admin_id, perms=None)
+    from .rest import fetch_records
+
+    rec = fetch_records(ctx, o, [rid], [f.name for f in o.fields.values()]).get(rid)
+    if rec is None:
+        return json_response({"error": "not found"}, 404)
+    rec.pop("_deleted", None)
+    return rec
+
+
+@route("PATCH", "/records/<sobject>/<rid>")
+def record_update(app, req, body, sobject, rid):
+    org = _org(app)
+    o = _object(app, sobject)
+    with org.store.transaction() as conn:
+        org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).update(o, rid, body.get("fields", {}))
+    return {"id": rid}
+
+
+@route("DELETE", "/records/<sobject>/<rid>")
+def record_delete(app, req, body, sobject, rid):
+    org = _org(app)
+    o = _object(app, sobject)
+    with org.store.transaction() as conn:
+        org.writer(conn, _user(app, body.get("as") or req.args.get("as")), None, _modstamp(body)).delete(o, rid)
+    return {"id": rid, "deleted": True}
+
+
+@route("POST", "/records/<sobject>/<rid>/undelete")
+def record_undelete(app, req, body, sobject, rid):
+    org = _org(app)
+    o = _object(app, sobject)
+    with org.store.transaction() as conn:
+        org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).undelete(o, rid)
+    return {"id": rid, "undeleted": True}
+
+
+@route("POST", "/records/<sobject>/<rid>/hard-delete")
+def record_hard_delete(app, req, body, sobject, rid):
+    org = _org(app)
+    o = _object(app, sobject)
+    with org.store.transaction() as conn:
+        org.writer(conn, _user(app, body.get("as")), None).hard_delete(o, rid)
+    return {"id": rid, "hard_deleted": True}
+
+
+@route("POST", "/recycle-bin/empty")
+def recycle_bin_empty(app, req, body):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        n = org.writer(conn, org.admin_id, None).empty_recycle_bin()
+    return {"purged": n}
+
+
+@route("POST", "/merge")
+def merge(app, req, body):
+    org = _org(app)
+    o = _object(app, body["object"])
+    with org.store.transaction() as conn:
+        org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).merge(o, body["master"], body["losers"])
+    return {"master": body["master"], "merged": body["losers"]}
+
+
+@route("POST", "/convert-lead")
+def convert_lead(app, req, body):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        return org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).convert_lead(
+            body["lead"], account_id=body.get("account"), contact_id=body.get("contact"),
+            create_opportunity=body.get("create_opportunity", True), opportunity_name=body.get("opportunity_name"))
+
+
+@route("POST", "/query")
+def query(app, req, body):
+    """SOQL as the admin without permission checks or API counting."""
+    org = _org(app)
+    ctx = Ctx(org=org, req=None, version="59.0", user_id=org.admin_id, perms=None,
+              tooling=bool(body.get("tooling")), headers={"sforce-query-options": "batchSize=2000"})
+    out = run_query(ctx, body["q"], bool(body.get("all")))
+    if out.get("nextRecordsUrl"):
+        org.locators.drop(out["nextRecordsUrl"].rsplit("/", 1)[1].split("-")[0])
+        out["done"] = True
+        out.pop("nextRecordsUrl")
+    return out
+
+
+# -- users -----------------------------------------------------------------------------------------------------------
+@route("POST", "/users")
+def user_create(app, req, body):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        uid = create_user(org.store, conn, org.now(), body["username"], body.get("first_name", "Sim"),
+                          body.get("last_name", "User"), body.get("password", "sfsim-user-1"), body.get("title"),
+                          body.get("profile", "Standard User"))
+    org.invalidate_perms()
+    return {"id": uid}
+
+
+def _set_active(app, user: str, active: bool) -> dict:
+    org = _org(app)
+    uid = _user(app, user)
+    with org.store.transaction() as conn:
+        conn.execute('UPDATE "User" SET "IsActive" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ? WHERE "Id" = ?',
+                     (int(active), org.now(), org.now(), uid))
+    if not active:
+        org.revoke(user_id=uid)
+    org.invalidate_perms()
+    return {"id": uid, "active": active}
+
+
+@route("POST", "/users/<user>/deactivate")
+def user_deactivate(app, req, body, user):
+    return _set_active(app, user, False)
+
+
+@route("POST", "/users/<user>/activate")
+def user_activate(app, req, body, user):
+    return _set_active(app, user, True)
+
+
+# -- tokens, sessions, limits, settings ------------------------------------------------------------------------------
+@route("POST", "/tokens/revoke")
+def tokens_revoke(app, req, body):
+    kind = body.get("kind", "refresh")
+    user = _user(app, body["user"]) if body.get("user") else None
+    n = app.org.revoke(kind=None if kind == "all" else kind, user_id=user)
+    return {"revoked": n}
+
+
+@route("POST", "/sessions/expire")
+def sessions_expire(app, req, body):
+    return {"revoked": app.org.revoke(kind="access")}
+
+
+@route("GET", "/limits")
+def limits_get(app, req, body):
+    org = _org(app)
+    return {"daily_api_requests": org.daily_limit(), "used": org.usage.used()}
+
+
+@route("PUT", "/limits")
+def limits_put(app, req, body):
+    org = _org(app)
+    if "daily_api_requests" in body:
+        org.store.set_setting("daily_api_requests", int(body["daily_api_requests"]))
+    if "used" in body:
+        org.usage.set_used(int(body["used"]))
+    return limits_get(app, req, body)
+
+
+SETTINGS = ("daily_api_requests", "session_lifetime_seconds", "org_api_enabled")
+
+
+@route("GET", "/settings")
+def settings_get(app, req, body):
+    return {k: app.org.store.setting(k) for k in SETTINGS}
+
+
+@route("PUT", "/settings")
+def settings_put(app, req, body):
+    for key, value in body.items():
+        if key not in SETTINGS:
+            raise KeyError(f"unknown setting {key}")
+        app.org.store.set_setting(key, value)
+    return settings_get(app, req, body)
+
+
+# -- clock -----------------------------------------------------------------------------------------------------------
+@route("GET", "/clock")
+def clock_get(app, req, body):
+    return app.org.clock.state()
+
+
+@route("POST", "/clock")
+def clock_post(app, req, body):
+    clock = app.org.clock
+    if body.get("reset"):
+        clock.reset()
+    if "offset_seconds" in body:
+        clock.set_offset(float(body["offset_seconds"]))
+    if body.get("freeze") is not None and body.get("freeze") is not False:
+        clock.freeze(None if body["freeze"] is True else parse_datetime(body["freeze"]))
+    if "advance_seconds" in body:
+        clock.advance(float(body["advance_seconds"]))
+    if body.get("unfreeze"):
+        clock.unfreeze()
+    return clock.state()
+
+
+# -- faults ----------------------------------------------------------------------------------------------------------
+@route("GET", "/faults")
+def faults_get(app, req, body):
+    return {"faults": app.org.faults.describe()}
+
+
+@route("POST", "/faults")
+def faults_post(app, req, body):
+    rules = body.get("faults", [body])
+    added = [app.org.faults.add(r).describe() for r in rules]
+    return {"added": added, "faults": app.org.faults.describe()}
+
+
+@route("DELETE", "/faults")
+def faults_clear(app, req, body):
+    app.org.faults.clear()
+    return {"faults": []}
+
+
+@route("DELETE", "/faults/<rule>")
+def faults_delete(app, req, body, rule):
+    return {"removed": app.org.faults.remove(rule)}
+
+
+# -- stats -----------------------------------------------------------------------------------------------------------
+@route("GET", "/stats")
+def stats_get(app, req, body):
+    org = _org(app)
+    out = org.stats.snapshot()
+    out.update({"api_usage": org.usage.used(), "daily_api_requests": org.daily_limit(),
+                "open_query_locators": org.locators.count()})
+    return out
+
+
+@route("POST", "/stats/reset")
+def stats_reset(app, req, body):
+    app.org.stats.reset()
+    return stats_get(app, req, body)
+
+
+# -- schema drift ----------------------------------------------------------------------------------------------------
+FIELD_KEYS = ("label", "type", "length", "precision", "scale", "externalId", "unique", "nillable", "picklistValues",
+              "restrictedPicklist", "referenceTo", "relationshipName", "calculatedFormula", "description",
+              "defaultValue", "caseSensitive")
+
+
+def _grant_fls(app, conn, object_name: str, name: str, spec: dict) -> None:
+    """New fields are visible to the standard profiles (Salesforce's default), not to permission sets."""
+    org = _org(app)
+    store = org.store
+    b = SetupBuilder(store, conn, org.now())
+    targets = ["Task", "Event"] if object_name == "Activity" else [object_name]
+    editable = not spec.get("calculatedFormula")
+    for (ps_id,) in conn.execute('SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
+                                 'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" IN (\'System Administrator\', '
+                                 '\'Standard User\')').fetchall():
+        for target in targets:
+            conn.execute('DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?',
+                         (ps_id, f"{target}.{name}"))
+            b.field_perm(ps_id, target, name, True, editable)
+
+
+@route("POST", "/fields")
+def field_add(app, req, body):
+    org = _org(app)
+    obj, name = body["object"], body["name"]
+    if not name.endswith("__c") or not valid_api_name(name):
+        raise ValueError("custom field names end with __c and use letters, digits and single underscores")
+    if obj != "Activity":
+        _object(app, obj)
+    spec = {"object": obj, "name": name, **{k: body[k] for k in FIELD_KEYS if k in body}}
+    spec.setdefault("label", name[:-3].replace("_", " "))
+    spec.setdefault("type", "string")
+    with org.store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (obj, name)).fetchone():
+            raise ValueError(f"{obj}.{name} already exists")
+        org.store.save_custom_field(conn, spec)
+        if body.get("grant_profiles", True):
+            _grant_fls(app, conn, obj, name, spec)
+    org.invalidate_perms()
+    return {"field": spec}
+
+
+@route("PATCH", "/fields/<sobject>/<name>")
+def field_change(app, req, body, sobject, name):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        row = conn.execute("SELECT spec FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
+                           (sobject, name)).fetchone()
+        if row is None:
+            raise KeyError(f"no custom field {sobject}.{name}")
+        spec = json.loads(row[0])
+        new = {**spec, **{k: body[k] for k in FIELD_KEYS if k in body}}
+        targets = ["Task", "Event"] if sobject == "Activity" else [sobject]
+        old_types = {t: org.store.schema.get(t).field(name).sql_type for t in targets}
+        org.store.save_custom_field(conn, new)
+        for t in targets:
+            f = org.store.schema.get(t).field(name)
+            if f.stored and f.sql_type != old_types[t]:
+                # The storage type changed: values that cannot be converted are cleared, as a type change would.
+                conn.execute(f"UPDATE {quote(t)} SET {quote(name)} = NULL")
+    org.invalidate_perms()
+    return {"field": new}
+
+
+@route("DELETE", "/fields/<sobject>/<name>")
+def field_delete(app, req, body, sobject, name):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
+                        (sobject, name)).fetchone() is None:
+            raise KeyError(f"no custom field {sobject}.{name}")
+        org.store.delete_custom_field(conn, sobject, name)
+        targets = ["Task", "Event"] if sobject == "Activity" else [sobject]
+        for t in targets:
+            conn.execute('DELETE FROM "FieldPermissions" WHERE "Field" = ?', (f"{t}.{name}",))
+    org.invalidate_perms()
+    return {"deleted": f"{sobject}.{name}"}

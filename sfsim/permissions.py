@@ -1,0 +1,89 @@
+"""What the connected user may do: the union of their profile's permission set and their assigned permission sets,
+read from the org's own ObjectPermissions, FieldPermissions and PermissionSet rows.
+
+Tasks and Events follow Salesforce: ObjectPermissions has no rows for them; everyone with API access reads them and
+the "Edit Tasks" / "Edit Events" user permissions allow creating, editing and deleting them.
+"""
+
+import sqlite3
+from dataclasses import dataclass, field
+
+from .schema import Field, SObject
+
+USER_PERMS = ("PermissionsApiEnabled", "PermissionsModifyAllData", "PermissionsViewAllData", "PermissionsEditTask",
+              "PermissionsEditEvent", "PermissionsViewSetup")
+ACTIVITY_PERM = {"Task": "PermissionsEditTask", "Event": "PermissionsEditEvent"}
+
+
+@dataclass
+class Perms:
+    user_id: str
+    active: bool
+    user_perms: set = field(default_factory=set)
+    objects: dict = field(default_factory=dict)  # lower object name -> set of read/create/edit/delete
+    fields: dict = field(default_factory=dict)  # (lower object, lower field) -> (read, edit)
+
+    @property
+    def api_enabled(self) -> bool:
+        return "PermissionsApiEnabled" in self.user_perms
+
+    def _ops(self, o: SObject) -> set:
+        if o.setup or o.tooling or o.name == "User":
+            return {"read"}
+        if o.name in ACTIVITY_PERM:
+            return {"read", "create", "edit", "delete"} if ACTIVITY_PERM[o.name] in self.user_perms else {"read"}
+        ops = set(self.objects.get(o.name.lower(), ()))
+        if "PermissionsViewAllData" in self.user_perms:
+            ops.add("read")
+        return ops
+
+    def can(self, o: SObject, op: str) -> bool:
+        return op in self._ops(o)
+
+    def can_read(self, o: SObject) -> bool:
+        return "read" in self._ops(o)
+
+    def can_read_field(self, o: SObject, f: Field) -> bool:
+        if not f.permissionable or o.setup or o.tooling or o.name == "User":
+            return True
+        return self.fields.get((o.name.lower(), f.name.lower()), (False, False))[0]
+
+    def can_edit_field(self, o: SObject, f: Field) -> bool:
+        if not f.permissionable:
+            return True
+        return self.fields.get((o.name.lower(), f.name.lower()), (False, False))[1]
+
+
+def load_perms(conn: sqlite3.Connection, user_id: str) -> Perms | None:
+    row = conn.execute('SELECT "ProfileId", "IsActive" FROM "User" WHERE "Id" = ?', (user_id,)).fetchone()
+    if row is None:
+        return None
+    profile_id, active = row
+    ps_ids = [r[0] for r in conn.execute(
+        'SELECT "Id" FROM "PermissionSet" WHERE "IsOwnedByProfile" = 1 AND "ProfileId" = ? AND "IsDeleted" = 0',
+        (profile_id,))]
+    ps_ids += [r[0] for r in conn.execute(
+        'SELECT "PermissionSetId" FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "IsDeleted" = 0',
+        (user_id,))]
+    perms = Perms(user_id=user_id, active=bool(active))
+    if not ps_ids:
+        return perms
+    marks = ", ".join("?" * len(ps_ids))
+    cols = ", ".join(f'MAX(COALESCE("{p}", 0))' for p in USER_PERMS)
+    flags = conn.execute(f'SELECT {cols} FROM "PermissionSet" WHERE "Id" IN ({marks})', ps_ids).fetchone()
+    perms.user_perms = {p for p, v in zip(USER_PERMS, flags, strict=True) if v}
+    for sobj, r, c, e, d in conn.execute(
+        f'SELECT "SobjectType", MAX("PermissionsRead"), MAX("PermissionsCreate"), MAX("PermissionsEdit"), '
+        f'MAX("PermissionsDelete") FROM "ObjectPermissions" WHERE "ParentId" IN ({marks}) AND "IsDeleted" = 0 '
+        f'GROUP BY "SobjectType"', ps_ids):
+        ops = set()
+        for flag, name in ((r, "read"), (c, "create"), (e, "edit"), (d, "delete")):
+            if flag:
+                ops.add(name)
+        perms.objects[sobj.lower()] = ops
+    for sobj, fname, r, e in conn.execute(
+        f'SELECT "SobjectType", "Field", MAX("PermissionsRead"), MAX("PermissionsEdit") FROM "FieldPermissions" '
+        f'WHERE "ParentId" IN ({marks}) AND "IsDeleted" = 0 GROUP BY "SobjectType", "Field"', ps_ids):
+        short = fname.split(".", 1)[1] if "." in fname else fname
+        perms.fields[(sobj.lower(), short.lower())] = (bool(r or e), bool(e))
+    return perms

@@ -1,0 +1,356 @@
+"""Deterministic, realistic org data: users, products and price book entries, accounts with contacts,
+opportunities with line items, leads, tasks and events — with sensible dates, owners and picklist values.
+
+``demo`` is a few hundred accounts; ``N`` makes about N records in total. Rows go in with ``executemany`` in large
+transactions (a million records in well under two minutes), with the derived fields Salesforce would compute."""
+
+import datetime as dt
+import random
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+
+from . import defaults
+from .records import STAGES
+from .setup import create_user
+from .store import Store, quote
+
+FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
+         "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Carlos", "Karen",
+         "Wei", "Aisha", "Lars", "Sofia", "Mateo", "Yuki", "Priya", "Omar", "Chloe", "Noah", "Emma", "Liam"]
+LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
+        "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Lewis", "Robinson", "Walker", "Young"]
+WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell",
+         "Cyberdyne", "Aperture", "Wonka", "Gringotts", "Oscorp", "Massive", "Dynamic", "Blue", "Northwind",
+         "Contoso", "Fabrikam", "Litware", "Proseware", "Adventure", "Tailspin", "Fourth", "Coffee", "Summit",
+         "Pinnacle", "Vertex", "Quantum", "Nimbus", "Apex", "Lumen", "Orbit", "Harbor", "Cedar", "Granite"]
+SUFFIX = ["Inc", "LLC", "Corp", "Group", "Labs", "Systems", "Partners", "Holdings", "GmbH", "Ltd"]
+INDUSTRIES = ["Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
+              "Consulting", "Education", "Electronics", "Energy", "Engineering", "Entertainment", "Finance",
+              "Healthcare", "Hospitality", "Insurance", "Manufacturing", "Media", "Retail", "Technology",
+              "Telecommunications", "Transportation", "Utilities"]
+CITIES = [("San Francisco", "CA", "USA"), ("New York", "NY", "USA"), ("Austin", "TX", "USA"), ("Chicago", "IL", "USA"),
+          ("Seattle", "WA", "USA"), ("Boston", "MA", "USA"), ("London", None, "United Kingdom"),
+          ("Berlin", None, "Germany"), ("Paris", None, "France"), ("Toronto", "ON", "Canada"),
+          ("Sydney", "NSW", "Australia"), ("Tokyo", None, "Japan")]
+TITLES = ["CEO", "CTO", "VP Sales", "Head of Operations", "Procurement Manager", "IT Director", "Engineer",
+          "Account Manager", "CFO", "Marketing Lead"]
+PRODUCTS = [("Platform License", "PLAT", "Software", 12000.0), ("Seat Pack (10)", "SEAT10", "Software", 2500.0),
+            ("Premium Support", "SUP-P", "Services", 5000.0), ("Onboarding", "ONB", "Services", 3000.0),
+            ("Data Connector", "CONN", "Add-on", 1500.0), ("Analytics Module", "ANLT", "Add-on", 4000.0),
+            ("Training Day", "TRN", "Services", 1200.0), ("API Access", "API", "Add-on", 800.0)]
+LEAD_STATUS = ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"]
+SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
+STAGE_NAMES = list(STAGES)
+TASK_SUBJECTS = [("Call", "Call"), ("Email", "Email"), ("Send Quote", "Task"), ("Follow up", "Task")]
+SEED_TABLES = ("Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2", "Pricebook2", "PricebookEntry",
+               "Lead", "Task", "Event", "Project__c")
+
+
+def _fmt(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(ts))
+
+
+def wipe(store: Store, admin_id: str) -> None:
+    with store.transaction() as conn:
+        for table in SEED_TABLES:
+            conn.execute(f"DELETE FROM {quote(table)}")
+        conn.execute('DELETE FROM "User" WHERE "Id" != ?', (admin_id,))
+        conn.execute("DELETE FROM _sfsim_passwords WHERE user_id != ?", (admin_id,))
+        conn.execute("DELETE FROM _sfsim_deleted")
+
+
+def counts(store: Store) -> dict:
+    return {t: store.table_rows(t) for t in (*SEED_TABLES, "User")}
+
+
+class Seeder:
+    def __init__(self, store: Store, conn: sqlite3.Connection, now: str, rng: random.Random):
+        self.store = store
+        self.conn = conn
+        self.rng = rng
+        self.now_ts = dt.datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.000+0000").replace(tzinfo=dt.UTC).timestamp()
+        self.today = dt.datetime.fromtimestamp(self.now_ts, dt.UTC).date()
+        self.users: list[str] = []
+        self.admin_id = store.setting("admin_user_id")
+
+    def stamps(self, max_age_days: int = 730) -> tuple[str, str, str, str]:
+        """(created, modified, creator, modifier): modified between created and now."""
+        r = self.rng
+        created = self.now_ts - r.random() * max_age_days * 86400
+        modified = created + r.random() * (self.now_ts - created)
+        return _fmt(created), _fmt(modified), r.choice(self.users), r.choice(self.users)
+
+    def insert(self, table: str, columns: list[str], rows: Iterable[tuple], chunk: int = 20000) -> None:
+        sql = (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+               f"VALUES ({', '.join('?' * len(columns))})")
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= chunk:
+                self.conn.executemany(sql, batch)
+                batch.clear()
+        if batch:
+            self.conn.executemany(sql, batch)
+
+    def ids(self, prefix: str, n: int) -> list[str]:
+        return self.store.new_ids(self.conn, prefix, n)
+
+
+SYS = ["Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp", "CreatedById", "LastModifiedById"]
+
+
+def _sys(rid: str, stamps: tuple) -> tuple:
+    created, modified, creator, modifier = stamps
+    return (rid, 0, created, modified, modified, creator, modifier)
+
+
+def plan(spec: str) -> dict[str, int]:
+    if spec == "demo":
+        return {"users": 8, "accounts": 300, "contacts_per_account": 2.5, "opps_per_account": 1.0,
+                "lines_per_opp": 1.5, "leads": 200, "tasks": 600, "events": 300, "projects": 40}
+    n = int(spec)
+    if n <= 0:
+        raise ValueError("N must be positive")
+    accounts = max(n // 10, 1)
+    return {"users": min(max(n // 20000, 5), 50), "accounts": accounts, "contacts_per_account": 2.5,
+            "opps_per_account": 1.0, "lines_per_opp": 1.5, "leads": n // 10, "tasks": n // 5, "events": n // 10,
+            "projects": n // 100}
+
+
+def seed(store: Store, spec: str, now: str) -> dict:
+    p = plan(spec)
+    rng = random.Random(f"sfsim-{spec}")
+    with store.transaction() as conn:
+        conn.execute("PRAGMA cache_size=-200000")
+        s = Seeder(store, conn, now, rng)
+        for i in range(p["users"]):
+            first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+            s.users.append(create_user(store, conn, now, f"{first.lower()}.{last.lower()}{i}@sfsim.example.com",
+                                       first, last, title="Account Executive"))
+        s.users.append(s.admin_id)
+        products = _products(s)
+        accounts = _accounts(s, p["accounts"])
+        contacts_of = _contacts(s, accounts, p["contacts_per_account"])
+        opps = _opportunities(s, accounts, p["opps_per_account"], p["lines_per_opp"], products)
+        _leads(s, p["leads"])
+        _activities(s, "Task", "00T", p["tasks"], accounts, contacts_of, opps)
+        _activities(s, "Event", "00U", p["events"], accounts, contacts_of, opps)
+        _projects(s, accounts, p["projects"])
+    return counts(store)
+
+
+def _products(s: Seeder) -> list[tuple[str, str, float, str]]:
+    pb = s.ids("01s", 1)[0]
+    st = s.stamps()
+    s.insert("Pricebook2", [*SYS, "Name", "IsActive", "IsStandard", "Description"],
+             [(*_sys(pb, st), "Standard Price Book", 1, 1, "The standard price book")])
+    ids = s.ids("01t", len(PRODUCTS))
+    entries = s.ids("01u", len(PRODUCTS))
+    s.insert("Product2", [*SYS, "Name", "ProductCode", "Family", "IsActive", "IsArchived", "Description"],
+             [(*_sys(pid, s.stamps()), name, code, family, 1, 0, f"{name} ({family})")
+              for pid, (name, code, family, _) in zip(ids, PRODUCTS, strict=True)])
+    s.insert("PricebookEntry", [*SYS, "Name", "Pricebook2Id", "Product2Id", "UnitPrice", "IsActive",
+                                "UseStandardPrice", "ProductCode"],
+             [(*_sys(eid, s.stamps()), name, pb, pid, price, 1, 0, code)
+              for eid, pid, (name, code, _, price) in zip(entries, ids, PRODUCTS, strict=True)])
+    return [(pid, eid, price, f"{code}|{name}") for pid, eid, (name, code, _, price) in
+            zip(ids, entries, PRODUCTS, strict=True)]
+
+
+def _accounts(s: Seeder, n: int) -> list[str]:
+    ids = s.ids("001", n)
+    r = s.rng
+    cols = [*SYS, "Name", "Type", "Industry", "AnnualRevenue", "NumberOfEmployees", "Phone", "Website",
+            "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry", "OwnerId",
+            "Rating", "AccountSource", "IsPartner", "IsCustomerPortal", "External_Key__c", "Customer_Tier__c"]
+
+    def rows() -> Iterator[tuple]:
+        for i, rid in enumerate(ids):
+            name = f"{r.choice(WORDS)} {r.choice(WORDS)} {r.choice(SUFFIX)}"
+            city, state, country = r.choice(CITIES)
+            domain = name.split()[0].lower() + name.split()[1].lower() + str(i)
+            yield (*_sys(rid, s.stamps()), name, r.choice(["Prospect", "Customer - Direct", "Customer - Channel",
+                                                           "Other"]),
+                   r.choice(INDUSTRIES), float(r.randrange(1, 500) * 100000), r.randrange(5, 20000),
+                   f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}", f"https://www.{domain}.example.com",
+                   f"{r.randrange(1, 999)} Market St", city, state, f"{r.randrange(10000, 99999)}", country,
+                   r.choice(s.users), r.choice(["Hot", "Warm", "Cold"]), r.choice(SOURCES), 0, 0,
+                   f"ACC-{i:07d}", r.choice(["Gold", "Silver", "Bronze", None]))
+
+    s.insert("Account", cols, rows())
+    return ids
+
+
+def _contacts(s: Seeder, accounts: list[str], per: float) -> list[tuple[int, int]]:
+    """Returns, per account, the (start, end) slice of the contact Id list."""
+    r = s.rng
+    sizes = [max(0, int(per + r.uniform(-1.5, 1.5) + 0.5)) for _ in accounts]
+    ids = s.ids("003", sum(sizes))
+    ranges = []
+    cols = [*SYS, "AccountId", "FirstName", "LastName", "Name", "Email", "Phone", "Title", "LeadSource",
+            "MailingCity", "MailingCountry", "OwnerId", "IsEmailBounced"]
+
+    def rows() -> Iterator[tuple]:
+        pos = 0
+        for acc, size in zip(accounts, sizes, strict=True):
+            ranges.append((pos, pos + size))
+            for _ in range(size):
+                first, last = r.choice(FIRST), r.choice(LAST)
+                city, _, country = r.choice(CITIES)
+                rid = ids[pos]
+                yield (*_sys(rid, s.stamps()), acc, first, last, f"{first} {last}",
+                       f"{first.lower()}.{last.lower()}{pos}@example.com",
+                       f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}", r.choice(TITLES),
+                       r.choice(SOURCES), city, country, r.choice(s.users), 0)
+                pos += 1
+
+    s.insert("Contact", cols, rows())
+    s.contact_ids = ids
+    return ranges
+
+
+def _opportunities(s: Seeder, accounts: list[str], per: float, lines_per: float, products) -> list[tuple[str, str]]:
+    r = s.rng
+    sizes = [max(0, int(per + r.uniform(-1, 1) + 0.5)) for _ in accounts]
+    ids = s.ids("006", sum(sizes))
+    opp_cols = [*SYS, "AccountId", "Name", "StageName", "Amount", "Probability", "ExpectedRevenue", "CloseDate",
+                "Type", "LeadSource", "NextStep", "IsClosed", "IsWon", "ForecastCategory", "ForecastCategoryName",
+                "HasOpportunityLineItem", "OwnerId", "IsPrivate", "FiscalYear", "FiscalQuarter", "Fiscal",
+                "Pricebook2Id", "HasOpenActivity", "HasOverdueTask"]
+    line_cols = [*SYS, "OpportunityId", "PricebookEntryId", "Product2Id", "ProductCode", "Name", "Quantity",
+                 "UnitPrice", "ListPrice", "TotalPrice", "ServiceDate"]
+    lines: list[tuple] = []
+    line_total = 0
+    pb = s.conn.execute('SELECT "Id" FROM "Pricebook2" LIMIT 1').fetchone()[0]
+    out = []
+    sql_lines = (f"INSERT INTO \"OpportunityLineItem\" ({', '.join(map(quote, line_cols))}) "
+                 f"VALUES ({', '.join('?' * len(line_cols))})")
+
+    def rows() -> Iterator[tuple]:
+        nonlocal line_total
+        pos = 0
+        for acc, size in zip(accounts, sizes, strict=True):
+            for _ in range(size):
+                rid = ids[pos]
+                pos += 1
+                stage = r.choice(STAGE_NAMES)
+                prob, closed, won, forecast = STAGES[stage]
+                close = s.today + dt.timedelta(days=r.randrange(-365, 180))
+                st = s.stamps()
+                name = f"{r.choice(WORDS)} {r.choice(['Expansion', 'Renewal', 'New Business', 'Pilot', 'Upgrade'])}"
+                n_lines = max(0, int(lines_per + r.uniform(-1.5, 1.5) + 0.5))
+                amount = 0.0
+                if n_lines:
+                    line_ids = s.ids("00k", n_lines)
+                    for lid in line_ids:
+                        pid, eid, price, code_name = r.choice(products)
+                        code, pname = code_name.split("|")
+                        qty = float(r.randrange(1, 20))
+                        total = round(qty * price, 2)
+                        amount += total
+                        lines.append((*_sys(lid, st), rid, eid, pid, code, f"{name} {pname}", qty, price, price,
+                                      total, close.isoformat()))
+                    if len(lines) >= 20000:
+                        s.conn.executemany(sql_lines, lines)
+                        line_total += len(lines)
+                        lines.clear()
+                else:
+                    amount = float(r.randrange(1, 200) * 1000)
+                out.append((rid, acc))
+                yield (*_sys(rid, st), acc, name, stage, amount, float(prob), round(amount * prob / 100, 2),
+                       close.isoformat(), r.choice(["New Customer", "Existing Customer - Upgrade", None]),
+                       r.choice(SOURCES), r.choice(["Send proposal", "Schedule demo", "Negotiate terms", None]),
+                       closed, won, {"Omitted": "Omitted", "Closed": "Closed"}.get(forecast, "Pipeline"),
+                       {"Omitted": "Omitted", "Closed": "Closed"}.get(forecast, "Pipeline"), int(n_lines > 0),
+                       r.choice(s.users), 0, close.year, (close.month - 1) // 3 + 1,
+                       f"{close.year} {(close.month - 1) // 3 + 1}", pb, 0, 0)
+
+    s.insert("Opportunity", opp_cols, rows())
+    if lines:
+        s.conn.executemany(sql_lines, lines)
+    return out
+
+
+def _leads(s: Seeder, n: int) -> None:
+    r = s.rng
+    ids = s.ids("00Q", n)
+    cols = [*SYS, "FirstName", "LastName", "Name", "Company", "Email", "Phone", "Title", "Status", "LeadSource",
+            "Industry", "Rating", "City", "Country", "OwnerId", "IsConverted", "IsUnreadByOwner"]
+
+    def rows() -> Iterator[tuple]:
+        for i, rid in enumerate(ids):
+            first, last = r.choice(FIRST), r.choice(LAST)
+            city, _, country = r.choice(CITIES)
+            yield (*_sys(rid, s.stamps()), first, last, f"{first} {last}",
+                   f"{r.choice(WORDS)} {r.choice(SUFFIX)}", f"{first.lower()}.{last.lower()}.lead{i}@example.org",
+                   f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}", r.choice(TITLES),
+                   r.choice(LEAD_STATUS), r.choice(SOURCES), r.choice(INDUSTRIES), r.choice(["Hot", "Warm", "Cold"]),
+                   city, country, r.choice(s.users), 0, 0)
+
+    s.insert("Lead", cols, rows())
+
+
+def _activities(s: Seeder, table: str, prefix: str, n: int, accounts: list[str], contacts_of, opps) -> None:
+    r = s.rng
+    ids = s.ids(prefix, n)
+    archive_before = (s.today - dt.timedelta(days=defaults.ACTIVITY_ARCHIVE_DAYS)).isoformat()
+    contact_ids = getattr(s, "contact_ids", [])
+    if table == "Task":
+        cols = [*SYS, "Subject", "TaskSubtype", "Type", "ActivityDate", "Status", "Priority", "IsHighPriority",
+                "IsClosed", "WhatId", "WhoId", "AccountId", "OwnerId", "Description", "IsArchived", "IsReminderSet",
+                "IsRecurrence", "CallDurationInSeconds", "CallType"]
+    else:
+        cols = [*SYS, "Subject", "EventSubtype", "Type", "ActivityDate", "ActivityDateTime", "StartDateTime",
+                "EndDateTime", "EndDate", "DurationInMinutes", "WhatId", "WhoId", "AccountId", "OwnerId",
+                "Description", "Location", "ShowAs", "IsAllDayEvent", "IsPrivate", "IsChild", "IsGroupEvent",
+                "IsArchived", "IsReminderSet", "IsRecurrence", "IsRecurrence2", "IsRecurrence2Exclusion",
+                "IsRecurrence2Exception"]
+
+    def rows() -> Iterator[tuple]:
+        for rid in ids:
+            ai = r.randrange(len(accounts))
+            acc = accounts[ai]
+            start, end = contacts_of[ai]
+            who = contact_ids[r.randrange(start, end)] if end > start else None
+            what = acc
+            if opps and r.random() < 0.4:
+                what, acc = opps[r.randrange(len(opps))]
+                who = None
+            day = s.today + dt.timedelta(days=r.randrange(-420, 30))
+            st = s.stamps(max_age_days=max((s.today - day).days, 1)) if day < s.today else s.stamps(30)
+            archived = int(day.isoformat() < archive_before)
+            if table == "Task":
+                subject, subtype = r.choice(TASK_SUBJECTS)
+                status = "Completed" if day < s.today and r.random() < 0.8 else r.choice(["Not Started",
+                                                                                          "In Progress"])
+                priority = r.choice(["Normal", "Normal", "High", "Low"])
+                call = subtype == "Call"
+                yield (*_sys(rid, st), subject, subtype, "Call" if call else ("Email" if subtype == "Email" else
+                                                                             "Other"),
+                       day.isoformat(), status, priority, int(priority == "High"), int(status == "Completed"), what,
+                       who, acc, r.choice(s.users), f"{subject} about {what[:3]}", archived, 0, 0,
+                       r.randrange(30, 1800) if call else None, r.choice(["Outbound", "Inbound"]) if call else None)
+            else:
+                begin = dt.datetime.combine(day, dt.time(r.randrange(8, 18), r.choice([0, 30])), tzinfo=dt.UTC)
+                minutes = r.choice([15, 30, 45, 60, 90])
+                finish = begin + dt.timedelta(minutes=minutes)
+                b, f = begin.strftime("%Y-%m-%dT%H:%M:%S.000+0000"), finish.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+                yield (*_sys(rid, st), r.choice(["Meeting", "Demo", "Call", "Lunch"]), "Event", "Meeting",
+                       day.isoformat(), b, b, f, f[:10], minutes, what, who, acc, r.choice(s.users),
+                       "Agenda: review", r.choice(["Zoom", "Office", "Customer site"]), "Busy", 0, 0, 0, 0,
+                       archived, 0, 0, 0, 0, 0)
+
+    s.insert(table, cols, rows())
+
+
+def _projects(s: Seeder, accounts: list[str], n: int) -> None:
+    r = s.rng
+    ids = s.ids("a01", n)
+    cols = [*SYS, "Name", "OwnerId", "Account__c", "Status__c", "Budget__c", "Start_Date__c"]
+    s.insert("Project__c", cols, (
+        (*_sys(rid, s.stamps()), f"Project {i + 1}", r.choice(s.users), r.choice(accounts),
+         r.choice(["Planned", "Active", "Done"]), float(r.randrange(10, 500) * 1000),
+         (s.today - dt.timedelta(days=r.randrange(0, 300))).isoformat())
+        for i, rid in enumerate(ids)))

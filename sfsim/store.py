@@ -1,0 +1,217 @@
+"""The org database: one SQLite table per sObject with typed columns, in ``DIR/org.sqlite3`` (WAL mode).
+
+Readers use one connection per thread; writers share a process-wide lock and ``BEGIN IMMEDIATE`` so that writes
+never fail on a busy database. sfsim's own bookkeeping lives in tables whose names start with ``_sfsim_``.
+"""
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import defaults, ids
+from .schema import Schema, SObject, activity_targets, build_schema, builtin_custom_fields
+
+INDEXED_REFERENCES = {"AccountId", "OpportunityId", "WhoId", "WhatId", "ParentId", "AssigneeId", "PermissionSetId",
+                      "Pricebook2Id", "Product2Id", "ProfileId", "ContactId", "ConvertedAccountId"}
+
+META_DDL = """
+CREATE TABLE IF NOT EXISTS _sfsim_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _sfsim_seq (prefix TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS _sfsim_custom_fields (object TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
+    PRIMARY KEY (object, name));
+CREATE TABLE IF NOT EXISTS _sfsim_deleted (id TEXT PRIMARY KEY, object TEXT NOT NULL, deleted_date TEXT NOT NULL,
+    batch TEXT NOT NULL, hard INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS _sfsim_deleted_obj ON _sfsim_deleted (object, deleted_date);
+CREATE INDEX IF NOT EXISTS _sfsim_deleted_batch ON _sfsim_deleted (batch);
+CREATE TABLE IF NOT EXISTS _sfsim_passwords (user_id TEXT PRIMARY KEY, password TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _sfsim_tokens (token TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id TEXT NOT NULL,
+    client_id TEXT NOT NULL, scope TEXT NOT NULL, issued REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+    extra TEXT);
+CREATE TABLE IF NOT EXISTS _sfsim_bulk_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, info TEXT NOT NULL);
+"""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Store:
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / "org.sqlite3"
+        self._local = threading.local()
+        self.write_lock = threading.RLock()
+        self._seq: dict[str, int] = {}
+        self.schema_version = 0
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(META_DDL)
+        self._local.conn = conn
+        self.schema = self._load_schema(conn)
+        with self.transaction() as tx:
+            self._ensure_tables(tx)
+        for prefix, n in conn.execute("SELECT prefix, n FROM _sfsim_seq"):
+            self._seq[prefix] = n
+
+    # -- connections -----------------------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("PRAGMA cache_size=-32000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def new_connection(self) -> sqlite3.Connection:
+        """A private connection, for a query locator that keeps its own snapshot open between pages."""
+        return self._connect()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested calls join the outer one (composite and allOrNone rely on that)."""
+        conn = self.conn
+        with self.write_lock:
+            if conn.in_transaction:
+                yield conn
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._reload_seq(conn)
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("SAVEPOINT rec")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO rec")
+            conn.execute("RELEASE rec")
+            raise
+        else:
+            conn.execute("RELEASE rec")
+
+    def _reload_seq(self, conn: sqlite3.Connection) -> None:
+        self._seq = dict(conn.execute("SELECT prefix, n FROM _sfsim_seq").fetchall())
+
+    # -- ids -------------------------------------------------------------------------------------------------------
+    def new_ids(self, conn: sqlite3.Connection, prefix: str, count: int = 1) -> list[str]:
+        """Allocates Ids inside the caller's transaction (a rollback gives them back)."""
+        start = self._seq.get(prefix, 0)
+        end = start + count
+        self._seq[prefix] = end
+        conn.execute("INSERT INTO _sfsim_seq (prefix, n) VALUES (?, ?) ON CONFLICT(prefix) DO UPDATE SET n = ?",
+                     (prefix, end, end))
+        return [ids.make_id(prefix, n) for n in range(start + 1, end + 1)]
+
+    def allocate_id(self, prefix: str) -> str:
+        with self.transaction() as conn:
+            return self.new_ids(conn, prefix)[0]
+
+    # -- settings --------------------------------------------------------------------------------------------------
+    def setting(self, key: str, default=None):
+        row = self.conn.execute("SELECT value FROM _sfsim_settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_setting(self, key: str, value) -> None:
+        with self.transaction() as tx:
+            tx.execute("INSERT INTO _sfsim_settings (key, value) VALUES (?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+
+    # -- schema ----------------------------------------------------------------------------------------------------
+    def custom_field_specs(self, conn: sqlite3.Connection | None = None) -> list[dict]:
+        conn = conn or self.conn
+        return [json.loads(s) for (s,) in conn.execute("SELECT spec FROM _sfsim_custom_fields ORDER BY rowid")]
+
+    def _load_schema(self, conn: sqlite3.Connection) -> Schema:
+        if conn.execute("SELECT 1 FROM _sfsim_settings WHERE key = 'initialized'").fetchone() is None:
+            with self.write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                for spec in builtin_custom_fields():
+                    conn.execute("INSERT OR IGNORE INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?)",
+                                 (spec["object"], spec["name"], json.dumps(spec)))
+                conn.execute("INSERT INTO _sfsim_settings (key, value) VALUES ('initialized', 'true')")
+                conn.execute("COMMIT")
+        return build_schema(self.custom_field_specs(conn))
+
+    def _existing_columns(self, conn: sqlite3.Connection, table: str) -> list[str]:
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({quote(table)})")]
+
+    def _ensure_tables(self, conn: sqlite3.Connection) -> None:
+        for o in self.schema.objects.values():
+            self.ensure_table(conn, o)
+
+    def ensure_table(self, conn: sqlite3.Connection, o: SObject) -> None:
+        existing = self._existing_columns(conn, o.name)
+        if not existing:
+            cols = ", ".join(f"{quote(f.name)} {f.sql_type}" for f in o.stored_fields)
+            conn.execute(f"CREATE TABLE {quote(o.name)} ({cols})")
+            conn.execute(f"CREATE UNIQUE INDEX {quote(o.name + '_id')} ON {quote(o.name)} (Id)")
+            conn.execute(f"CREATE INDEX {quote(o.name + '_modstamp')} ON {quote(o.name)} (SystemModstamp, Id)")
+            for f in o.stored_fields:
+                if f.name in INDEXED_REFERENCES or f.external_id:
+                    self._index(conn, o.name, f.name)
+            return
+        lower = {c.lower() for c in existing}
+        for f in o.stored_fields:
+            if f.name.lower() not in lower:
+                conn.execute(f"ALTER TABLE {quote(o.name)} ADD COLUMN {quote(f.name)} {f.sql_type}")
+                if f.external_id:
+                    self._index(conn, o.name, f.name)
+
+    def _index(self, conn: sqlite3.Connection, table: str, column: str) -> None:
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(table + '_' + column)} ON {quote(table)} ({quote(column)})")
+
+    def save_custom_field(self, conn: sqlite3.Connection, spec: dict) -> None:
+        conn.execute("INSERT INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?) "
+                     "ON CONFLICT(object, name) DO UPDATE SET spec = excluded.spec",
+                     (spec["object"], spec["name"], json.dumps(spec)))
+        self.reload_schema(conn)
+
+    def delete_custom_field(self, conn: sqlite3.Connection, object_name: str, name: str) -> None:
+        conn.execute("DELETE FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (object_name, name))
+        for target in activity_targets(object_name):
+            o = self.schema.get(target)
+            f = o.field(name) if o else None
+            if f is not None and f.stored:
+                conn.execute(f"DROP INDEX IF EXISTS {quote(o.name + '_' + f.name)}")
+                conn.execute(f"ALTER TABLE {quote(o.name)} DROP COLUMN {quote(f.name)}")
+        self.reload_schema(conn)
+
+    def reload_schema(self, conn: sqlite3.Connection) -> None:
+        schema = build_schema(self.custom_field_specs(conn))
+        self.schema = schema
+        for o in schema.objects.values():
+            self.ensure_table(conn, o)
+        self.schema_version += 1
+
+    # -- plain helpers ---------------------------------------------------------------------------------------------
+    def org_id(self) -> str:
+        return self.setting("org_id")
+
+    def table_rows(self, table: str) -> int:
+        return self.conn.execute(f"SELECT COUNT(*) FROM {quote(table)}").fetchone()[0]
+
+
+DEFAULT_SETTINGS = {
+    "daily_api_requests": defaults.DAILY_API_REQUESTS,
+    "session_lifetime_seconds": defaults.SESSION_LIFETIME_SECONDS,
+    "org_api_enabled": True,
+}
