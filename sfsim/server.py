@@ -3,15 +3,12 @@
 API requests go through: authentication → faults → API access checks → daily limit → handler, and every answer
 but ``/services/data/`` carries ``Sforce-Limit-Info``."""
 
-import contextlib
 import re
-import socket
 import threading
 import time
 import urllib.parse
 from pathlib import Path
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import bulk, composite, control, defaults, rest, soql  # noqa: F401  (modules register their routes)
@@ -20,6 +17,7 @@ from .errors import SFError, invalid_session
 from .http import API, Ctx, Result, dumps, error_response, json_response, to_response
 from .oauth import OAuth
 from .org import Org
+from .wsgi import DROP, Server
 
 API_PATH = re.compile(r"^/services/data/v(\d+\.\d)(/.*)?$")
 
@@ -37,7 +35,6 @@ class App:
 
     def __call__(self, environ, start_response):
         req = Request(environ)
-        req.get_data()  # always drain the body so the kept-alive connection stays in step
         try:
             resp = self.route(req)
         except DroppedConnection:
@@ -150,11 +147,7 @@ class App:
             elif rule.kind == "limit":
                 return error_response(SFError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403))
             elif rule.kind == "drop":
-                sock = req.environ.get("werkzeug.socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
+                req.environ[DROP]()
                 raise DroppedConnection
         return None
 
@@ -198,28 +191,11 @@ def dispatch_internal(ctx: Ctx, method: str, url: str, body) -> Result:
     return call(route.handler, sub)
 
 
-class QuietHandler(WSGIRequestHandler):
-    # Salesforce clients keep connections alive; HTTP/1.1 makes TLS handshakes rare.
-    protocol_version = "HTTP/1.1"
-
-    def log_request(self, code="-", size="-") -> None:
-        pass
-
-    def send_header(self, keyword: str, value: str) -> None:
-        # Werkzeug closes every connection because http.server cannot drain unread bodies; App reads every body,
-        # so connections can stay open (a client's own "Connection: close" is still honoured).
-        if keyword.lower() == "connection" and value.lower() == "close":
-            return
-        super().send_header(keyword, value)
-
-
 def serve(data_dir: Path, host: str, port: int, control_enabled: bool, ready=None, scenario: str | None = None):
     org = Org(data_dir, scenario=scenario)
     urls = {"login": f"https://{defaults.LOGIN_HOSTNAME}:{port}", "instance": f"https://{defaults.INSTANCE_HOSTNAME}:{port}"}
     app = App(org, urls, control_enabled)
-    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler,
-                         ssl_context=server_context(data_dir))
-    server.daemon_threads = True
+    server = Server(host, port, app, server_context(data_dir))
     stop = threading.Event()
     threading.Thread(target=org.janitor, args=(stop,), daemon=True).start()
     if ready is not None:
