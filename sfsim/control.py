@@ -14,7 +14,6 @@ from .http import Ctx, error_response, json_response
 from .query import run_query
 from .schema import valid_api_name
 from .setup import SCENARIOS, SetupBuilder, create_user
-from .store import quote
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 ROUTES: list[tuple[str, re.Pattern, object]] = []
@@ -416,14 +415,10 @@ def field_change(app, req, body, sobject, name):
             raise KeyError(f"no custom field {sobject}.{name}")
         spec = json.loads(row[0])
         new = {**spec, **{k: body[k] for k in FIELD_KEYS if k in body}}
-        targets = ["Task", "Event"] if sobject == "Activity" else [sobject]
-        old_types = {t: org.store.schema.get(t).field(name).sql_type for t in targets}
+        if new.get("type") != spec.get("type") or new.get("calculatedFormula") != spec.get("calculatedFormula"):
+            # A type change rebuilds the column: its values are cleared (sfsim does not convert data).
+            org.store.drop_columns(conn, sobject, name)
         org.store.save_custom_field(conn, new)
-        for t in targets:
-            f = org.store.schema.get(t).field(name)
-            if f.stored and f.sql_type != old_types[t]:
-                # The storage type changed: values that cannot be converted are cleared, as a type change would.
-                conn.execute(f"UPDATE {quote(t)} SET {quote(name)} = NULL")
     org.invalidate_perms()
     return {"field": new}
 

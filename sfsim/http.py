@@ -86,7 +86,7 @@ class Router:
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict, bool]:
         """(route, params, path_matched_other_method)."""
-        path = path.rstrip("/") or "/"
+        path = path.strip("/")
         other = False
         for route in self.routes:
             m = route.pattern.match(path)

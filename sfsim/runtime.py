@@ -86,6 +86,7 @@ class Stats:
 
 
 FAULT_KINDS = ("latency", "unavailable", "lock", "limit", "expire_sessions", "drop")
+ANSWERING = frozenset({"unavailable", "lock", "limit", "drop"})
 
 
 @dataclass
@@ -138,9 +139,12 @@ class Faults:
         the lower-case objects the request touches, evaluated only when a rule is limited to objects."""
         fired = []
         touched = None
+        answered = False  # one request gets at most one fault that answers in its place
         with self._lock:
             for rule in list(self.rules):
                 if rule.endpoints and category not in rule.endpoints:
+                    continue
+                if answered and rule.kind in ANSWERING:
                     continue
                 if rule.objects:
                     touched = objects() if touched is None else touched
@@ -149,6 +153,7 @@ class Faults:
                 if rule.probability < 1.0 and self.rng.random() >= rule.probability:
                     continue
                 fired.append(rule)
+                answered = answered or rule.kind in ANSWERING
                 if rule.count is not None:
                     rule.count -= 1
                     if rule.count <= 0:

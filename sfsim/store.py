@@ -187,13 +187,17 @@ class Store:
 
     def delete_custom_field(self, conn: sqlite3.Connection, object_name: str, name: str) -> None:
         conn.execute("DELETE FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (object_name, name))
+        self.drop_columns(conn, object_name, name)
+        self.reload_schema(conn)
+
+    def drop_columns(self, conn: sqlite3.Connection, object_name: str, name: str) -> None:
+        """Drops a custom field's column(s) and its index; its values are gone, as in Salesforce."""
         for target in activity_targets(object_name):
             o = self.schema.get(target)
             f = o.field(name) if o else None
             if f is not None and f.stored:
                 conn.execute(f"DROP INDEX IF EXISTS {quote(o.name + '_' + f.name)}")
                 conn.execute(f"ALTER TABLE {quote(o.name)} DROP COLUMN {quote(f.name)}")
-        self.reload_schema(conn)
 
     def reload_schema(self, conn: sqlite3.Connection) -> None:
         schema = build_schema(self.custom_field_specs(conn))

@@ -97,12 +97,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_sfsim(data_dir: Path, seed: str = "demo", scenario: str = "ready", timeout: float = 60) -> SfsimServer:
+def start_sfsim(data_dir: Path, seed: str = "demo", scenario: str = "ready", timeout: float = 60,
+                control: bool = True) -> SfsimServer:
     port = free_port()
     log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sfsim", "serve", "--data", str(data_dir), "--port", str(port), "--seed", seed,
-         "--scenario", scenario, "--control"],
+         "--scenario", scenario, *(["--control"] if control else [])],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     server = SfsimServer(
         instance_url=f"https://{defaults.INSTANCE_HOSTNAME}:{port}", login_url=f"https://{defaults.LOGIN_HOSTNAME}:{port}",
@@ -115,9 +116,12 @@ def start_sfsim(data_dir: Path, seed: str = "demo", scenario: str = "ready", tim
             raise RuntimeError(f"sfsim exited early:\n{(data_dir / 'server.log').read_text()}")
         if (data_dir / "ca.pem").exists():
             try:
-                server.control("GET", "health")
+                if control:
+                    server.control("GET", "health")
+                else:
+                    server.session().get(f"{server.instance_url}/services/data/", timeout=5).raise_for_status()
                 return server
-            except (requests.ConnectionError, ControlError, OSError):
+            except (requests.RequestException, ControlError, OSError):
                 pass
         time.sleep(0.1)
     server.stop()
