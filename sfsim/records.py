@@ -189,8 +189,8 @@ class Writer:
                               fields=[f.name])
 
     def _check_required(self, o: SObject, row: dict) -> None:
-        missing = [f.name for f in o.fields.values()
-                   if f.stored and not f.nillable and f.createable and not f.defaulted_on_create
+        missing = [f.name for f in o.stored_fields
+                   if not f.nillable and f.createable and not f.defaulted_on_create
                    and f.type != "boolean" and row.get(f.name) is None]
         if o.name == "Event" and row.get("ActivityDateTime") is None and not row.get("IsAllDayEvent"):
             missing.append("ActivityDateTime")

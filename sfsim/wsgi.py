@@ -22,6 +22,9 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 300
 
     def setup(self) -> None:
+        # Headers and body go out in separate writes: without NODELAY, Nagle plus the client's delayed ACK
+        # would add ~40 ms to every response.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
         except (ssl.SSLError, OSError):

@@ -142,23 +142,28 @@ class SObject:
     # relationship name (lower case) -> reference field
     relationships: dict[str, Field] = field(default_factory=dict)
     children: list[tuple[str, Field]] = field(default_factory=list)
+    _stored: list[Field] | None = field(default=None, repr=False)
 
     def field(self, name: str) -> Field | None:
         return self.fields.get(name.lower())
 
     def add(self, f: Field) -> None:
         self.fields[f.name.lower()] = f
+        self._stored = None
         if f.type == "reference" and f.relationship_name:
             self.relationships[f.relationship_name.lower()] = f
 
     def remove(self, name: str) -> None:
+        self._stored = None
         f = self.fields.pop(name.lower(), None)
         if f is not None and f.relationship_name:
             self.relationships.pop(f.relationship_name.lower(), None)
 
     @property
     def stored_fields(self) -> list[Field]:
-        return [f for f in self.fields.values() if f.stored]
+        if self._stored is None:
+            self._stored = [f for f in self.fields.values() if f.stored]
+        return self._stored
 
     @property
     def writable(self) -> bool:

@@ -209,7 +209,7 @@ def test_revoke_refresh_tokens_and_daily_limit_settings(sfsim):
 
 
 def test_control_is_disabled_without_the_flag(tmp_path):
-    from tests.fixtures_sfsim import start_sfsim
+    from sfsim.launch import start_sfsim
 
     server = start_sfsim(tmp_path, seed="empty", control=False)
     try:
