@@ -62,7 +62,8 @@ class Store:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=60000")
-        conn.execute("PRAGMA cache_size=-32000")
+        # A small page cache per connection: memory must not grow with the org (the OS caches the file).
+        conn.execute("PRAGMA cache_size=-4000")
         conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
