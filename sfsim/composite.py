@@ -2,7 +2,6 @@
 (25 subrequests with references). Each request is one API call, like Salesforce counts it."""
 
 import re
-import urllib.parse
 
 from . import defaults
 from .errors import SFError
@@ -267,8 +266,3 @@ def composite(ctx: Ctx) -> Result:
     else:
         run_all()
     return Result(body={"compositeResponse": results})
-
-
-def parse_sub_url(url: str) -> tuple[str, dict]:
-    parts = urllib.parse.urlsplit(url)
-    return parts.path, {k: v[0] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()}

@@ -40,7 +40,3 @@ def normalize(value: str) -> str | None:
     if len(value) == 18 and value[15:].upper() != expected:
         return None
     return id15 + expected
-
-
-def looks_like_id(value: str) -> bool:
-    return normalize(value) is not None

@@ -6,7 +6,6 @@ import hmac
 import json
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,12 +191,3 @@ class Org:
 
     def close(self) -> None:
         self.locators.close_all()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import ids
 from .clock import format_date, format_datetime, normalize_datetime, parse_datetime
+from .defaults import ACTIVITY_ARCHIVE_DAYS as ARCHIVE_DAYS
 from .errors import SFError, insufficient_access, not_found
 from .permissions import Perms
 from .schema import AUDIT_FIELDS, TEXT_TYPES, Field, SObject
@@ -284,6 +285,10 @@ class Writer:
                     row["DurationInMinutes"] = int((end - begin).total_seconds() // 60)
                 if row.get("EndDateTime"):
                     row["EndDate"] = row["EndDateTime"][:10]
+        # Salesforce archives activities a year old (tasks once closed): only queryAll returns them.
+        day = row.get("ActivityDate")
+        cutoff = (parse_datetime(self.actor.now).date() - dt.timedelta(days=ARCHIVE_DAYS)).isoformat()
+        row["IsArchived"] = int(bool(day) and day < cutoff and (name == "Event" or bool(row.get("IsClosed"))))
         account = None
         what = row.get("WhatId")
         if what and what.startswith("001"):

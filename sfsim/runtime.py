@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from . import defaults
+from . import defaults, ids
 from .clock import CLOCK
 
 
@@ -197,14 +197,14 @@ class Locators:
         self._lock = threading.Lock()
         self._open: collections.OrderedDict[str, Locator] = collections.OrderedDict()
         self._counter = 0
+        # Locators of an earlier run of the server must not be mistaken for new ones.
+        self._base = random.randrange(62 ** 8)
 
     def new_id(self) -> str:
-        from . import ids
-
         with self._lock:
             self._counter += 1
             n = self._counter
-        return ids.make_id("01g", n * 7919 + int(time.time()) % 7919)
+        return ids.make_id("01g", self._base + n)
 
     def add(self, loc: Locator) -> None:
         evicted = []

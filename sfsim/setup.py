@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import defaults
-from .records import Actor, Writer
 from .schema import SObject
 from .store import Store, quote
 
@@ -326,7 +325,3 @@ def create_user(store: Store, conn: sqlite3.Connection, now: str, username: str,
     conn.execute("INSERT OR REPLACE INTO _sfsim_passwords (user_id, password) VALUES (?, ?)",
                  (uid, hash_password(password)))
     return uid
-
-
-def writer_as(store: Store, conn: sqlite3.Connection, user_id: str, now: str, modstamp: str | None = None) -> Writer:
-    return Writer(store, conn, Actor(user_id=user_id, perms=None, now=now, modstamp=modstamp))
