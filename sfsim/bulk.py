@@ -137,9 +137,12 @@ def ingest_create(ctx: Ctx) -> Result:
     return Result(200, _public(info, False))
 
 
-@API.add("GET", "jobs/ingest", "bulk")
-def ingest_list(ctx: Ctx) -> Result:
-    return Result(body={"done": True, "records": [_public(i, False) for i in ctx.org.bulk.all("V2Ingest")],
+@API.add("GET", "jobs/<kind>", "bulk")
+def job_list(ctx: Ctx) -> Result:
+    kind = {"ingest": "V2Ingest", "query": "V2Query"}.get(ctx.params["kind"])
+    if kind is None:
+        raise SFError("NOT_FOUND", "The requested resource does not exist", 404)
+    return Result(body={"done": True, "records": [_public(i, False) for i in ctx.org.bulk.all(kind)],
                         "nextRecordsUrl": None})
 
 
@@ -328,12 +331,6 @@ def query_create(ctx: Ctx) -> Result:
     ctx.org.bulk._bump("query_jobs")
     threading.Thread(target=_process_query, args=(ctx.org, info["id"], compiled), daemon=True).start()
     return Result(200, _public(info, False))
-
-
-@API.add("GET", "jobs/query", "bulk")
-def query_list(ctx: Ctx) -> Result:
-    return Result(body={"done": True, "records": [_public(i, False) for i in ctx.org.bulk.all("V2Query")],
-                        "nextRecordsUrl": None})
 
 
 @API.add("GET", "jobs/query/<job>", "bulk")

@@ -2,8 +2,10 @@
 and read statistics. Answers only on loopback, and only when the server runs with ``--control`` or
 ``SFSIM_CONTROL=1``. Every endpoint is documented in README.md."""
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 
 from werkzeug.wrappers import Request, Response
 
@@ -12,6 +14,7 @@ from .clock import parse_datetime
 from .errors import SFError
 from .http import Ctx, error_response, json_response
 from .query import run_query
+from .rest import fetch_records
 from .schema import valid_api_name
 from .setup import SCENARIOS, SetupBuilder, create_user
 
@@ -120,13 +123,18 @@ def counts(app, req, body):
 
 
 # -- records as a user -----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _writer(app, body: dict, as_user: str | None = None) -> Iterator:
+    """A writer acting as the named user (``as``), in one transaction."""
+    org = _org(app)
+    with org.store.transaction() as conn:
+        yield org.writer(conn, _user(app, as_user or body.get("as")), None, _modstamp(body))
+
+
 @route("POST", "/records/<sobject>")
 def record_create(app, req, body, sobject):
-    org = _org(app)
-    o = _object(app, sobject)
-    with org.store.transaction() as conn:
-        rid = org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).insert(o, body.get("fields", {}))
-    return {"id": rid}
+    with _writer(app, body) as w:
+        return {"id": w.insert(_object(app, sobject), body.get("fields", {}))}
 
 
 @route("GET", "/records/<sobject>/<rid>")
@@ -134,8 +142,6 @@ def record_read(app, req, body, sobject, rid):
     org = _org(app)
     o = _object(app, sobject)
     ctx = Ctx(org=org, req=None, version="59.0", user_id=org.admin_id, perms=None)
-    from .rest import fetch_records
-
     rec = fetch_records(ctx, o, [rid], [f.name for f in o.fields.values()]).get(rid)
     if rec is None:
         return json_response({"error": "not found"}, 404)
@@ -145,37 +151,29 @@ def record_read(app, req, body, sobject, rid):
 
 @route("PATCH", "/records/<sobject>/<rid>")
 def record_update(app, req, body, sobject, rid):
-    org = _org(app)
-    o = _object(app, sobject)
-    with org.store.transaction() as conn:
-        org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).update(o, rid, body.get("fields", {}))
+    with _writer(app, body) as w:
+        w.update(_object(app, sobject), rid, body.get("fields", {}))
     return {"id": rid}
 
 
 @route("DELETE", "/records/<sobject>/<rid>")
 def record_delete(app, req, body, sobject, rid):
-    org = _org(app)
-    o = _object(app, sobject)
-    with org.store.transaction() as conn:
-        org.writer(conn, _user(app, body.get("as") or req.args.get("as")), None, _modstamp(body)).delete(o, rid)
+    with _writer(app, body, req.args.get("as")) as w:
+        w.delete(_object(app, sobject), rid)
     return {"id": rid, "deleted": True}
 
 
 @route("POST", "/records/<sobject>/<rid>/undelete")
 def record_undelete(app, req, body, sobject, rid):
-    org = _org(app)
-    o = _object(app, sobject)
-    with org.store.transaction() as conn:
-        org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).undelete(o, rid)
+    with _writer(app, body) as w:
+        w.undelete(_object(app, sobject), rid)
     return {"id": rid, "undeleted": True}
 
 
 @route("POST", "/records/<sobject>/<rid>/hard-delete")
 def record_hard_delete(app, req, body, sobject, rid):
-    org = _org(app)
-    o = _object(app, sobject)
-    with org.store.transaction() as conn:
-        org.writer(conn, _user(app, body.get("as")), None).hard_delete(o, rid)
+    with _writer(app, body) as w:
+        w.hard_delete(_object(app, sobject), rid)
     return {"id": rid, "hard_deleted": True}
 
 
@@ -189,18 +187,15 @@ def recycle_bin_empty(app, req, body):
 
 @route("POST", "/merge")
 def merge(app, req, body):
-    org = _org(app)
-    o = _object(app, body["object"])
-    with org.store.transaction() as conn:
-        org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).merge(o, body["master"], body["losers"])
+    with _writer(app, body) as w:
+        w.merge(_object(app, body["object"]), body["master"], body["losers"])
     return {"master": body["master"], "merged": body["losers"]}
 
 
 @route("POST", "/convert-lead")
 def convert_lead(app, req, body):
-    org = _org(app)
-    with org.store.transaction() as conn:
-        return org.writer(conn, _user(app, body.get("as")), None, _modstamp(body)).convert_lead(
+    with _writer(app, body) as w:
+        return w.convert_lead(
             body["lead"], account_id=body.get("account"), contact_id=body.get("contact"),
             create_opportunity=body.get("create_opportunity", True), opportunity_name=body.get("opportunity_name"))
 

@@ -104,22 +104,14 @@ def describe_object(ctx: Ctx, o: SObject) -> dict:
 
 
 @API.add("GET", "sobjects", "describe")
+@API.add("GET", "tooling/sobjects", "tooling")
 def sobjects(ctx: Ctx) -> Result:
     return Result(body=describe_global(ctx))
 
 
-@API.add("GET", "tooling/sobjects", "tooling")
-def tooling_sobjects(ctx: Ctx) -> Result:
-    return Result(body=describe_global(ctx))
-
-
 @API.add("GET", "sobjects/<sobject>/describe", "describe")
-def describe(ctx: Ctx) -> Result:
-    return Result(body=describe_object(ctx, get_object(ctx, ctx.params["sobject"])))
-
-
 @API.add("GET", "tooling/sobjects/<sobject>/describe", "tooling")
-def tooling_describe(ctx: Ctx) -> Result:
+def describe(ctx: Ctx) -> Result:
     return Result(body=describe_object(ctx, get_object(ctx, ctx.params["sobject"])))
 
 
@@ -344,6 +336,7 @@ def get_deleted(ctx: Ctx) -> Result:
 
 # -- query -----------------------------------------------------------------------------------------------------------
 @API.add("GET", "query", "query")
+@API.add("GET", "tooling/query", "tooling")
 def query(ctx: Ctx) -> Result:
     return Result(body=run_query(ctx, ctx.query.get("q", ""), False))
 
@@ -354,20 +347,7 @@ def query_all(ctx: Ctx) -> Result:
 
 
 @API.add("GET", "query/<locator>", "queryMore")
-def query_next(ctx: Ctx) -> Result:
-    return Result(body=query_more(ctx, ctx.params["locator"]))
-
-
 @API.add("GET", "queryAll/<locator>", "queryMore")
-def query_all_next(ctx: Ctx) -> Result:
-    return Result(body=query_more(ctx, ctx.params["locator"]))
-
-
-@API.add("GET", "tooling/query", "tooling")
-def tooling_query(ctx: Ctx) -> Result:
-    return Result(body=run_query(ctx, ctx.query.get("q", ""), False))
-
-
 @API.add("GET", "tooling/query/<locator>", "tooling")
-def tooling_query_next(ctx: Ctx) -> Result:
+def query_next(ctx: Ctx) -> Result:
     return Result(body=query_more(ctx, ctx.params["locator"]))
