@@ -248,6 +248,72 @@ def user_activate(app, req, body, user):
     return _set_active(app, user, True)
 
 
+# -- permissions -----------------------------------------------------------------------------------------------------
+def _permission_set(conn, parent: str) -> str:
+    """A permission set by Name, or the one a profile owns by the profile's Name."""
+    row = conn.execute('SELECT "Id" FROM "PermissionSet" WHERE "Name" = ? AND "IsOwnedByProfile" = 0',
+                       (parent,)).fetchone() or conn.execute(
+        'SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
+        'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" = ?', (parent,)).fetchone()
+    if row is None:
+        raise KeyError(f"no permission set or profile {parent}")
+    return row[0]
+
+
+@route("PUT", "/object-permissions")
+def object_permissions(app, req, body):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        ps = _permission_set(conn, body["parent"])
+        conn.execute('DELETE FROM "ObjectPermissions" WHERE "ParentId" = ? AND "SobjectType" = ?',
+                     (ps, body["object"]))
+        flags = [bool(body.get(k)) for k in ("read", "create", "edit", "delete")]
+        if any(flags):
+            SetupBuilder(org.store, conn, org.now()).object_perm(ps, body["object"], *flags)
+    org.invalidate_perms()
+    return {"parent": ps, "object": body["object"], "read": flags[0], "create": flags[1], "edit": flags[2],
+            "delete": flags[3]}
+
+
+@route("PUT", "/field-permissions")
+def field_permissions(app, req, body):
+    org = _org(app)
+    obj, name = body["field"].split(".", 1)
+    read, edit = bool(body.get("read") or body.get("edit")), bool(body.get("edit"))
+    with org.store.transaction() as conn:
+        ps = _permission_set(conn, body["parent"])
+        for target in ("Task", "Event") if obj == "Activity" else (obj,):
+            conn.execute('DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?',
+                         (ps, f"{target}.{name}"))
+            if read:
+                SetupBuilder(org.store, conn, org.now()).field_perm(ps, target, name, read, edit)
+    org.invalidate_perms()
+    return {"parent": ps, "field": body["field"], "read": read, "edit": edit}
+
+
+@route("POST", "/permission-set-assignments")
+def assign_permission_set(app, req, body):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        ps = _permission_set(conn, body["permission_set"])
+        uid = _user(app, body.get("user"))
+        rid = SetupBuilder(org.store, conn, org.now()).insert("PermissionSetAssignment", {
+            "AssigneeId": uid, "PermissionSetId": ps, "IsActive": True})
+    org.invalidate_perms()
+    return {"id": rid}
+
+
+@route("DELETE", "/permission-set-assignments")
+def unassign_permission_set(app, req, body):
+    org = _org(app)
+    with org.store.transaction() as conn:
+        ps = _permission_set(conn, body["permission_set"])
+        n = conn.execute('DELETE FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "PermissionSetId" = ?',
+                         (_user(app, body.get("user")), ps)).rowcount
+    org.invalidate_perms()
+    return {"removed": n}
+
+
 # -- tokens, sessions, limits, settings ------------------------------------------------------------------------------
 @route("POST", "/tokens/revoke")
 def tokens_revoke(app, req, body):

@@ -233,3 +233,24 @@ def test_tooling_query_of_the_installed_package(sf):
     assert row["SubscriberPackage"]["Name"] == "Rox Integration"
     assert row["SubscriberPackage"]["attributes"]["url"].split("/")[-1].startswith("033")
     assert row["SubscriberPackageVersion"]["attributes"]["url"].split("/")[-1].startswith("04t")
+
+
+def test_batch_size_is_clamped_to_salesforce_bounds(api):
+    api.headers["Sforce-Query-Options"] = "batchSize=50"
+    res = api.get(api.url("query"), params={"q": "SELECT Id FROM Contact"}).json()
+    assert len(res["records"]) == 200
+
+
+def test_includes_on_multi_select_picklists(sfsim, sf, unique):
+    sfsim.control("POST", "fields", {"object": "Account", "name": "Regions__c", "type": "multipicklist",
+                                     "picklistValues": ["EMEA", "APAC", "AMER"]})
+    try:
+        tag = unique("ms")
+        sf.Account.create({"Name": f"{tag} a", "Regions__c": "EMEA;APAC"})
+        sf.Account.create({"Name": f"{tag} b", "Regions__c": "AMER"})
+        res = sf.query(f"SELECT Name FROM Account WHERE Name LIKE '{tag}%' AND Regions__c INCLUDES ('APAC')")
+        assert [r["Name"] for r in res["records"]] == [f"{tag} a"]
+        res = sf.query(f"SELECT Name FROM Account WHERE Name LIKE '{tag}%' AND Regions__c EXCLUDES ('APAC')")
+        assert [r["Name"] for r in res["records"]] == [f"{tag} b"]
+    finally:
+        sfsim.control("DELETE", "fields/Account/Regions__c")
