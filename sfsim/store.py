@@ -14,8 +14,10 @@ from pathlib import Path
 from . import defaults, ids
 from .schema import Schema, SObject, activity_targets, build_schema, builtin_custom_fields
 
-INDEXED_REFERENCES = {"AccountId", "OpportunityId", "WhoId", "WhatId", "ParentId", "AssigneeId", "PermissionSetId",
-                      "Pricebook2Id", "Product2Id", "ProfileId", "ContactId", "ConvertedAccountId"}
+# Lookups and match keys sync tools filter on (children by parent, contacts and leads by e-mail, accounts by name).
+INDEXED_COLUMNS = {"AccountId", "OpportunityId", "WhoId", "WhatId", "ParentId", "AssigneeId", "PermissionSetId",
+                   "Pricebook2Id", "Product2Id", "ProfileId", "ContactId", "ConvertedAccountId", "Email"}
+INDEXED_BY_OBJECT = {("Account", "Name"), ("Account", "Website")}
 
 META_DDL = """
 CREATE TABLE IF NOT EXISTS _sfsim_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -166,16 +168,14 @@ class Store:
             conn.execute(f"CREATE TABLE {quote(o.name)} ({cols})")
             conn.execute(f"CREATE UNIQUE INDEX {quote(o.name + '_id')} ON {quote(o.name)} (Id)")
             conn.execute(f"CREATE INDEX {quote(o.name + '_modstamp')} ON {quote(o.name)} (SystemModstamp, Id)")
+        else:
+            lower = {c.lower() for c in existing}
             for f in o.stored_fields:
-                if f.name in INDEXED_REFERENCES or f.external_id:
-                    self._index(conn, o.name, f.name)
-            return
-        lower = {c.lower() for c in existing}
+                if f.name.lower() not in lower:
+                    conn.execute(f"ALTER TABLE {quote(o.name)} ADD COLUMN {quote(f.name)} {f.sql_type}")
         for f in o.stored_fields:
-            if f.name.lower() not in lower:
-                conn.execute(f"ALTER TABLE {quote(o.name)} ADD COLUMN {quote(f.name)} {f.sql_type}")
-                if f.external_id:
-                    self._index(conn, o.name, f.name)
+            if f.name in INDEXED_COLUMNS or (o.name, f.name) in INDEXED_BY_OBJECT or f.external_id:
+                self._index(conn, o.name, f.name)
 
     def _index(self, conn: sqlite3.Connection, table: str, column: str) -> None:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(table + '_' + column)} ON {quote(table)} ({quote(column)})")
