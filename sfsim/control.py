@@ -214,6 +214,15 @@ def query(app, req, body):
     return out
 
 
+@route("DELETE", "/locators")
+def locators_close(app, req, body):
+    """Closes every open query locator: the next queryMore answers INVALID_QUERY_LOCATOR (an expired cursor)."""
+    org = _org(app)
+    n = org.locators.count()
+    org.locators.close_all()
+    return {"closed": n}
+
+
 # -- users -----------------------------------------------------------------------------------------------------------
 @route("POST", "/users")
 def user_create(app, req, body):

@@ -193,8 +193,11 @@ class Writer:
         missing = [f.name for f in o.stored_fields
                    if not f.nillable and f.createable and not f.defaulted_on_create
                    and f.type != "boolean" and row.get(f.name) is None]
-        if o.name == "Event" and row.get("ActivityDateTime") is None and not row.get("IsAllDayEvent"):
-            missing.append("ActivityDateTime")
+        if o.name == "Event" and not row.get("IsAllDayEvent"):
+            if row.get("ActivityDateTime") is None:
+                missing.append("ActivityDateTime")
+            elif row.get("DurationInMinutes") is None and row.get("EndDateTime") is None:
+                missing.append("DurationInMinutes")
         if missing:
             raise SFError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
                           fields=missing)
@@ -285,6 +288,9 @@ class Writer:
                     row["DurationInMinutes"] = int((end - begin).total_seconds() // 60)
                 if row.get("EndDateTime"):
                     row["EndDate"] = row["EndDateTime"][:10]
+        if row.get("WhatId") and (row.get("WhoId") or "").startswith("00Q"):
+            raise SFError("FIELD_INTEGRITY_EXCEPTION", "Related To ID: You can't relate an activity on a lead to "
+                                                       "another record.", fields=["WhatId"])
         # Salesforce archives activities a year old (tasks once closed): only queryAll returns them.
         day = row.get("ActivityDate")
         cutoff = (parse_datetime(self.actor.now).date() - dt.timedelta(days=ARCHIVE_DAYS)).isoformat()

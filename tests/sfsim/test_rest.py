@@ -274,3 +274,18 @@ def test_opportunity_stage_drives_derived_fields(sf):
     assert opp["Weighted_Amount__c"] == 1000 and opp["ForecastCategoryName"] == "Closed"
     bad = _error(lambda: sf.Opportunity.create({"Name": "No stage", "CloseDate": "2026-12-01"}))
     assert bad["errorCode"] == "REQUIRED_FIELD_MISSING" and bad["fields"] == ["StageName"]
+
+
+def test_activity_rules(sf):
+    lead = sf.Lead.create({"LastName": "Who", "Company": "C"})["id"]
+    acc = sf.Account.create({"Name": "What"})["id"]
+    bad = _error(lambda: sf.Task.create({"Subject": "x", "WhoId": lead, "WhatId": acc}))
+    assert bad["errorCode"] == "FIELD_INTEGRITY_EXCEPTION" and bad["fields"] == ["WhatId"]
+    assert sf.Task.create({"Subject": "x", "WhoId": lead})["success"]
+    event = _error(lambda: sf.Event.create({"Subject": "Meet", "StartDateTime": "2026-05-01T10:00:00Z"}))
+    assert event["errorCode"] == "REQUIRED_FIELD_MISSING" and event["fields"] == ["DurationInMinutes"]
+    rid = sf.Event.create({"Subject": "Meet", "StartDateTime": "2026-05-01T10:00:00Z",
+                           "EndDateTime": "2026-05-01T10:45:00Z"})["id"]
+    rec = sf.Event.get(rid)
+    assert rec["DurationInMinutes"] == 45 and rec["ActivityDate"] == "2026-05-01"
+    assert rec["ActivityDateTime"] == "2026-05-01T10:00:00.000+0000"

@@ -254,3 +254,11 @@ def test_includes_on_multi_select_picklists(sfsim, sf, unique):
         assert [r["Name"] for r in res["records"]] == [f"{tag} b"]
     finally:
         sfsim.control("DELETE", "fields/Account/Regions__c")
+
+
+def test_closed_locator_answers_invalid_query_locator(sfsim, api):
+    api.headers["Sforce-Query-Options"] = "batchSize=200"
+    first = api.get(api.url("query"), params={"q": "SELECT Id FROM Contact"}).json()
+    assert sfsim.control("DELETE", "locators")["closed"] >= 1
+    resp = api.get(f"{sfsim.instance_url}{first['nextRecordsUrl']}")
+    assert resp.status_code == 400 and resp.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
