@@ -1,1 +1,146 @@
-"""Salesforce connections and the sync engine's state. (Built out with the connection issue.)"""
+"""A Salesforce connection per organization, and the runs of work done against it."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from integrations.crypto import EncryptedTextField
+from roxcrm.models import Organization
+
+
+class SalesforceConnection(models.Model):
+    """The organization's link to one Salesforce org. Tokens are encrypted at rest; the connection (not the admin
+    who clicked Connect) owns them, so it keeps working when that person leaves."""
+
+    class Status(models.TextChoices):
+        SETUP = "setup", "Set-up in progress"
+        CONNECTED = "connected", "Connected"
+        ACTION_REQUIRED = "action_required", "Action Required"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    class Environment(models.TextChoices):
+        PRODUCTION = "production", "Production (login.salesforce.com)"
+        SANDBOX = "sandbox", "Sandbox (test.salesforce.com)"
+        CUSTOM = "custom", "My Domain or another login URL"
+
+    class Grant(models.TextChoices):
+        WEB_SERVER = "web_server", "Signed in by an admin (OAuth web-server flow)"
+        CLIENT_CREDENTIALS = "client_credentials", "Server to server (OAuth client credentials)"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="salesforce")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SETUP)
+    action_reason = models.TextField(blank=True, help_text="Why the connection needs attention, in the admin's words.")
+
+    # Step 1: what the admin told us before signing in.
+    environment = models.CharField(max_length=20, choices=Environment.choices, default=Environment.PRODUCTION)
+    login_url = models.URLField(max_length=255)
+    expected_edition = models.CharField(max_length=40, blank=True)
+    expected_username = models.CharField(max_length=255, blank=True)
+    allow_org_change = models.BooleanField(
+        default=False, help_text="The admin confirmed that the next sign-in may be to a different Salesforce org."
+    )
+    allow_shared_org = models.BooleanField(
+        default=False,
+        help_text="This organization's admin agrees to share its Salesforce org with other Rox organizations.",
+    )
+
+    # What Salesforce told us at sign-in.
+    grant = models.CharField(max_length=20, choices=Grant.choices, default=Grant.WEB_SERVER)
+    client_id = models.CharField(max_length=255, blank=True)
+    client_secret = EncryptedTextField(blank=True, help_text="Only for the client-credentials grant.")
+    instance_url = models.URLField(max_length=255, blank=True)
+    sf_org_id = models.CharField("Salesforce org id", max_length=18, blank=True, db_index=True)
+    sf_org_name = models.CharField(max_length=255, blank=True)
+    sf_edition = models.CharField(max_length=80, blank=True)
+    is_sandbox = models.BooleanField(default=False)
+    sf_user_id = models.CharField("integration user id", max_length=18, blank=True)
+    sf_username = models.CharField("integration user", max_length=255, blank=True)
+    sf_user_email = models.EmailField(blank=True)
+    scopes = models.CharField(max_length=255, blank=True)
+    access_token = EncryptedTextField(blank=True)
+    refresh_token = EncryptedTextField(blank=True)
+    token_issued_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every refresh: a caller that saw generation N and got INVALID_SESSION_ID refreshes only if the
+    # connection is still at N, so many workers hitting an expired token at once refresh it once.
+    token_generation = models.PositiveIntegerField(default=0)
+
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, help_text="When the set-up wizard was submitted.")
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+
+    # The org's API usage, from the Sforce-Limit-Info header of the latest response.
+    api_used = models.PositiveIntegerField(null=True, blank=True)
+    api_max = models.PositiveIntegerField(null=True, blank=True)
+    api_usage_at = models.DateTimeField(null=True, blank=True)
+    api_share_percent = models.PositiveSmallIntegerField(
+        "Rox's share of the daily API limit (%)",
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
+
+    class Meta:
+        ordering = ["organization__name"]
+
+    def __str__(self) -> str:
+        return f"Salesforce for {self.organization}"
+
+    @property
+    def is_signed_in(self) -> bool:
+        return bool(self.access_token) and self.status != self.Status.DISCONNECTED
+
+    @property
+    def api_budget(self) -> int | None:
+        """How many API calls Rox may use in 24 hours: its share of the org's daily limit."""
+        if not self.api_max:
+            return None
+        return self.api_max * self.api_share_percent // 100
+
+
+class SyncRun(models.Model):
+    """One run of work against Salesforce (preflight checks now; sync, writeback and formula refresh later):
+    when, what it found, how many API calls it used, and how it ended."""
+
+    class Kind(models.TextChoices):
+        PREFLIGHT = "preflight", "Prerequisite checks"
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        WARNINGS = "warnings", "Succeeded with warnings"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(SalesforceConnection, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    sobject = models.CharField(max_length=80, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    api_calls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["connection", "kind", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -162,6 +162,14 @@ STORAGES = {
 # `manage.py rotate_encryption_key`.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
 
+# Salesforce: the connected app Rox signs in with, where admins sign in by default, and an extra CA to trust for
+# Salesforce calls only (sfsim's, in development and tests; unset in production).
+SALESFORCE_CLIENT_ID = env.str("SALESFORCE_CLIENT_ID", default="")
+SALESFORCE_CLIENT_SECRET = env.str("SALESFORCE_CLIENT_SECRET", default="")
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com").rstrip("/")
+SALESFORCE_CA_BUNDLE = env.str("SALESFORCE_CA_BUNDLE", default="")
+SALESFORCE_API_VERSION = env.str("SALESFORCE_API_VERSION", default="59.0")
+
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "roxcrm",

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from integrations import urls as integration_urls
 from roxcrm import record_types, views
 from roxcrm.record_views import record_urlpatterns
 
@@ -26,6 +27,7 @@ organization_patterns = [
         views.custom_field_delete_view,
         name="custom_field_delete",
     ),
+    path("settings/integrations/", include(integration_urls.organization_patterns)),
 ]
 
 urlpatterns = [
@@ -34,5 +36,6 @@ urlpatterns = [
     path("auth/", include("allauth.urls")),
     path("organizations/new/", views.organization_new, name="organization_create"),
     path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
+    path("integrations/", include("integrations.urls")),
     path("o/<slug:org_slug>/", include(organization_patterns)),
 ]

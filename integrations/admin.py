@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from integrations.models import SalesforceConnection, SyncRun
+
+
+@admin.register(SalesforceConnection)
+class SalesforceConnectionAdmin(admin.ModelAdmin):
+    list_display = ["organization", "status", "sf_org_id", "sf_username", "connected_at", "last_sync_at"]
+    list_filter = ["status", "environment", "grant"]
+    list_select_related = ["organization"]
+    raw_id_fields = ["organization", "connected_by"]
+    search_fields = ["organization__name", "sf_org_id", "sf_username"]
+    # Tokens and the client secret are never shown, not even encrypted.
+    exclude = ["access_token", "refresh_token", "client_secret"]
+    readonly_fields = [
+        "sf_org_id",
+        "sf_user_id",
+        "sf_username",
+        "instance_url",
+        "token_issued_at",
+        "token_generation",
+        "api_used",
+        "api_max",
+        "api_usage_at",
+    ]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "connection", "kind", "sobject", "outcome", "api_calls"]
+    list_filter = ["kind", "outcome"]
+    list_select_related = ["connection__organization"]
+    raw_id_fields = ["connection", "started_by"]
+    search_fields = ["connection__organization__name", "error"]

@@ -1,0 +1,120 @@
+"""`manage.py salesforce connect|preflight|status|disconnect --org SLUG`: the connection, for automation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from integrations import services
+from integrations.models import SalesforceConnection
+from integrations.salesforce.errors import OAuthError, SalesforceError
+from integrations.salesforce.preflight import FAIL, PASS, WARN
+from integrations.status import card_status
+from roxcrm.models import Organization
+
+MARKS = {PASS: "PASS", WARN: "WARN", FAIL: "FAIL"}
+
+
+class Command(BaseCommand):
+    help = "Connect, check, inspect or disconnect an organization's Salesforce connection."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        connect = sub.add_parser("connect", help="Connect headlessly with the OAuth client-credentials grant.")
+        connect.add_argument("--org", required=True, help="The Rox organization's slug.")
+        connect.add_argument("--login-url", required=True, help="e.g. https://acme.my.salesforce.com")
+        connect.add_argument("--client-id", required=True)
+        connect.add_argument("--client-secret", required=True)
+        connect.add_argument("--submit", action="store_true", help="Also finish set-up (Connected if checks pass).")
+        for name, text in [
+            ("preflight", "Run the prerequisite checks; exit 0 when all pass, 1 otherwise."),
+            ("status", "Show where the connection stands."),
+            ("disconnect", "Revoke the tokens and stop syncing (data and mappings are kept)."),
+        ]:
+            action = sub.add_parser(name, help=text)
+            action.add_argument("--org", required=True, help="The Rox organization's slug.")
+            if name == "status":
+                action.add_argument("--json", dest="as_json", action="store_true", help="Machine-readable output.")
+
+    def handle(self, *args: Any, action: str, org: str, **options: Any) -> None:
+        organization = Organization.objects.filter(slug=org).first()
+        if organization is None:
+            raise CommandError(f"No organization with the slug “{org}”.")
+        getattr(self, f"_{action}")(organization, **options)
+
+    def _connection(self, organization: Organization) -> SalesforceConnection:
+        connection = SalesforceConnection.objects.filter(organization=organization).first()
+        if connection is None or not connection.is_signed_in:
+            raise CommandError(f"{organization} is not connected to Salesforce.")
+        return connection
+
+    def _connect(
+        self, organization: Organization, *, login_url: str, client_id: str, client_secret: str, submit: bool, **_: Any
+    ) -> None:
+        try:
+            connection = services.connection_connect_client_credentials(
+                organization=organization, login_url=login_url, client_id=client_id, client_secret=client_secret
+            )
+        except services.ConnectionRefused as exc:
+            raise CommandError(str(exc)) from None
+        except (OAuthError, SalesforceError) as exc:
+            raise CommandError(getattr(exc, "message", str(exc))) from None
+        self.stdout.write(
+            self.style.SUCCESS(f"Connected {organization} to Salesforce org {connection.sf_org_id}")
+            + f" as {connection.sf_username} ({connection.instance_url})."
+        )
+        run = services.preflight_run(connection=connection)
+        self._print_checks(run)
+        if submit:
+            connection = services.connection_submit(connection=connection, user=None)
+            self.stdout.write(f"Set-up submitted: {connection.get_status_display()}.")
+
+    def _preflight(self, organization: Organization, **_: Any) -> None:
+        run = services.preflight_run(connection=self._connection(organization))
+        self._print_checks(run)
+        if run.outcome == run.Outcome.FAILED:
+            raise SystemExit(1)
+
+    def _print_checks(self, run: Any) -> None:
+        if not run.details:
+            self.stdout.write(self.style.ERROR(f"The checks could not run: {run.error}"))
+            return
+        for check in run.details["checks"]:
+            mark = MARKS.get(check["status"], check["status"].upper())
+            style = {PASS: self.style.SUCCESS, WARN: self.style.WARNING, FAIL: self.style.ERROR}.get(
+                check["status"], str
+            )
+            self.stdout.write(f"{style(mark):>4}  {check['title']}: {check['found']}")
+            if check["status"] != PASS and check["fix"]:
+                self.stdout.write(f"      Fix: {check['fix']}")
+        self.stdout.write(f"{run.api_calls} API calls.")
+
+    def _status(self, organization: Organization, *, as_json: bool = False, **_: Any) -> None:
+        connection = SalesforceConnection.objects.filter(organization=organization).first()
+        card = card_status(connection)
+        data = {
+            "organization": organization.slug,
+            "status": card.label,
+            "reason": card.reason,
+            "salesforce_org_id": connection.sf_org_id if connection else "",
+            "integration_user": connection.sf_username if connection else "",
+            "instance_url": connection.instance_url if connection else "",
+            "last_sync_at": connection.last_sync_at.isoformat() if connection and connection.last_sync_at else None,
+            "api_used": connection.api_used if connection else None,
+            "api_max": connection.api_max if connection else None,
+        }
+        if as_json:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        for key, value in data.items():
+            self.stdout.write(f"{key.replace('_', ' '):>18}: {value if value not in (None, '') else '—'}")
+
+    def _disconnect(self, organization: Organization, **_: Any) -> None:
+        revoked = services.connection_disconnect(connection=self._connection(organization))
+        self.stdout.write(
+            f"Disconnected {organization}. "
+            + ("Salesforce revoked the tokens." if revoked else "Salesforce did not confirm the revocation.")
+        )
+

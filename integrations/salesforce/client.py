@@ -1,0 +1,240 @@
+"""The one way the product talks to a connected Salesforce org.
+
+``SalesforceClient`` wraps simple-salesforce for a ``SalesforceConnection``: it turns every failure into a typed
+error (``errors.py``), refreshes an expired access token once per expiry across all workers, keeps the org's API
+usage from the ``Sforce-Limit-Info`` header, and refuses to spend more than Rox's share of the daily limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError as SimpleSalesforceError,
+)
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+)
+
+from integrations.models import SalesforceConnection
+from integrations.salesforce import oauth
+from integrations.salesforce.errors import (
+    AuthRevokedError,
+    BudgetExhaustedError,
+    ConfigurationError,
+    SalesforceError,
+    TransientError,
+    error_for,
+)
+from integrations.salesforce.http import new_session
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SalesforceClient:
+    """API calls for one connection. Not thread-safe: make one per task or request."""
+
+    def __init__(self, connection: SalesforceConnection, *, enforce_budget: bool = True) -> None:
+        if not connection.access_token or not connection.instance_url:
+            raise ConfigurationError("Salesforce is not connected: sign in to Salesforce first.")
+        self.connection = connection
+        self.enforce_budget = enforce_budget
+        self.calls = 0
+        self._session = new_session()
+        self._sf = self._build()
+
+    @property
+    def api_version(self) -> str:
+        return settings.SALESFORCE_API_VERSION
+
+    @property
+    def base_path(self) -> str:
+        return f"/services/data/v{self.api_version}"
+
+    # -- calls ---------------------------------------------------------------------------------------------------
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        """One page of a SOQL query (``query`` or ``queryAll``): ``totalSize``, ``done``, ``records``,
+        ``nextRecordsUrl``."""
+        return self._call(lambda sf: sf.query(soql, include_deleted=include_deleted))
+
+    def query_more(self, next_records_url: str) -> dict[str, Any]:
+        return self._call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
+
+    def query_all(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Every record of a query, page by page (one API call per page)."""
+        page = self.query(soql, include_deleted=include_deleted)
+        while True:
+            yield from page["records"]
+            if page.get("done", True):
+                return
+            page = self.query_more(page["nextRecordsUrl"])
+
+    def tooling_query(self, soql: str) -> dict[str, Any]:
+        return self.request("GET", f"tooling/query/?q={quote(soql)}")
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        return self.request("GET", f"sobjects/{sobject}/describe/")
+
+    def describe_global(self) -> dict[str, Any]:
+        return self.request("GET", "sobjects/")
+
+    def limits(self) -> dict[str, Any]:
+        return self.request("GET", "limits/")
+
+    def composite(self, subrequests: list[dict[str, Any]], *, all_or_none: bool = False) -> list[dict[str, Any]]:
+        """One Composite call (at most 25 subrequests, at most 5 of them queries); returns each subrequest's
+        ``{"body", "httpStatusCode", "referenceId"}`` in order. Subrequest failures are in their bodies."""
+        body = {"allOrNone": all_or_none, "compositeRequest": subrequests}
+        return self.request("POST", "composite/", json=body)["compositeResponse"]
+
+    def subrequest(self, reference: str, path: str, method: str = "GET", body: Any = None) -> dict[str, Any]:
+        """A Composite subrequest for ``path`` relative to the versioned REST root (``query/?q=...``)."""
+        request: dict[str, Any] = {"method": method, "url": f"{self.base_path}/{path}", "referenceId": reference}
+        if body is not None:
+            request["body"] = body
+        return request
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any REST resource relative to ``/services/data/vNN.0/``; the parsed JSON body (None when empty)."""
+        return self._call(lambda sf: sf.restful(path, method=method, **kwargs))
+
+    # -- machinery -----------------------------------------------------------------------------------------------
+
+    def _build(self) -> Salesforce:
+        return Salesforce(
+            instance_url=self.connection.instance_url,
+            session_id=self.connection.access_token,
+            session=self._session,
+            version=self.api_version,
+            object_pairs_hook=dict,
+        )
+
+    def _call(self, operation: Callable[[Salesforce], T]) -> T:
+        self._check_budget()
+        refreshed = False
+        while True:
+            try:
+                self.calls += 1
+                result = operation(self._sf)
+                self._record_usage()
+                return result
+            except SalesforceExpiredSession:
+                self._record_usage()
+                if refreshed:
+                    raise AuthRevokedError(
+                        "Salesforce keeps refusing fresh access tokens for this connection.", code="INVALID_SESSION_ID"
+                    ) from None
+                self.connection = refresh_access_token(self.connection)
+                self._sf = self._build()
+                refreshed = True
+            except SimpleSalesforceError as exc:
+                self._record_usage()
+                raise _typed(exc) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
+
+    def _record_usage(self) -> None:
+        usage = (self._sf.api_usage or {}).get("api-usage")
+        if usage is None:
+            return
+        self.connection.api_used, self.connection.api_max = usage.used, usage.total
+        self.connection.api_usage_at = timezone.now()
+
+    def _check_budget(self) -> None:
+        if not self.enforce_budget:
+            return
+        budget = self.connection.api_budget
+        used = self.connection.api_used
+        if budget is not None and used is not None and used >= budget:
+            raise BudgetExhaustedError(
+                f"Rox has used its share of the org's daily API requests ({used:,} of {self.connection.api_max:,}, "
+                f"share {self.connection.api_share_percent}%). Work resumes as the 24-hour window frees requests.",
+                code="ROX_API_BUDGET",
+            )
+
+    def save_usage(self) -> None:
+        """Persist the latest API usage seen (call once at the end of a run, not per call)."""
+        if self.connection.api_usage_at:
+            SalesforceConnection.objects.filter(pk=self.connection.pk).update(
+                api_used=self.connection.api_used,
+                api_max=self.connection.api_max,
+                api_usage_at=self.connection.api_usage_at,
+            )
+
+
+def _typed(exc: SimpleSalesforceError) -> SalesforceError:
+    content = exc.content
+    first = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
+    code = first.get("errorCode") or first.get("error") or ""
+    message = first.get("message") or first.get("error_description") or str(content)[:500]
+    return error_for(exc.status, code, message, first.get("fields"))
+
+
+def refresh_access_token(connection: SalesforceConnection) -> SalesforceConnection:
+    """Get a new access token, once per expiry however many workers ask at the same moment.
+
+    The connection row is locked while refreshing; a caller that finds the generation already moved on takes the
+    token another worker fetched. ``invalid_grant`` puts the connection in Action Required and raises
+    ``AuthRevokedError``; nothing queued is lost, it waits for a reconnect.
+    """
+    seen = connection.token_generation
+    revoked: AuthRevokedError | None = None
+    with transaction.atomic():
+        current = SalesforceConnection.objects.select_for_update().get(pk=connection.pk)
+        if current.token_generation != seen:
+            return current
+        try:
+            tokens = _new_tokens(current)
+        except AuthRevokedError as exc:
+            # Saved, not rolled back: the raise happens after this transaction commits.
+            revoked = exc
+            current.status = SalesforceConnection.Status.ACTION_REQUIRED
+            current.action_reason = (
+                "Salesforce no longer accepts Rox's sign-in (the access was revoked, the integration user was "
+                "deactivated, or the connected app changed). Reconnect to resume; nothing waiting is lost."
+            )
+            current.save(update_fields=["status", "action_reason"])
+        else:
+            current.access_token = tokens.access_token
+            if tokens.refresh_token:
+                current.refresh_token = tokens.refresh_token
+            if tokens.instance_url:
+                current.instance_url = tokens.instance_url
+            current.token_issued_at = tokens.issued_at
+            current.token_generation += 1
+            current.save(
+                update_fields=["access_token", "refresh_token", "instance_url", "token_issued_at", "token_generation"]
+            )
+    if revoked is not None:
+        log.warning("Salesforce refused to refresh the token of %s: %s", current, revoked.code)
+        raise revoked
+    log.info("Refreshed the Salesforce access token of %s", current)
+    return current
+
+
+def _new_tokens(connection: SalesforceConnection) -> oauth.TokenResponse:
+    try:
+        if connection.grant == SalesforceConnection.Grant.CLIENT_CREDENTIALS:
+            return oauth.client_credentials(
+                login_url=connection.login_url, client_id=connection.client_id, client_secret=connection.client_secret
+            )
+        return oauth.refresh(
+            login_url=connection.login_url,
+            client_id=connection.client_id or settings.SALESFORCE_CLIENT_ID,
+            client_secret=settings.SALESFORCE_CLIENT_SECRET,
+            refresh_token=connection.refresh_token,
+        )
+    except oauth.OAuthError as exc:
+        if connection.grant == SalesforceConnection.Grant.CLIENT_CREDENTIALS and exc.error == "invalid_client":
+            raise AuthRevokedError(exc.message, code=exc.error) from None
+        raise ConfigurationError(exc.message, code=exc.error) from None

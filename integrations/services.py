@@ -1,0 +1,261 @@
+"""The Salesforce connection's life: prepare, sign in (OAuth), check prerequisites, submit, refresh, disconnect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import SalesforceConnection, SyncRun
+from integrations.salesforce import oauth
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import ConfigurationError, SalesforceError
+from integrations.salesforce.preflight import FAIL, PreflightReport, run_preflight
+from roxcrm.models import Organization, User
+
+log = logging.getLogger(__name__)
+
+LOGIN_URLS = {
+    SalesforceConnection.Environment.PRODUCTION: "https://login.salesforce.com",
+    SalesforceConnection.Environment.SANDBOX: "https://test.salesforce.com",
+}
+
+
+class ConnectionRefused(Exception):
+    """A sign-in that must not become the connection (another org than before, or an org another Rox
+    organization uses, without the admins' explicit agreement). The new tokens were revoked."""
+
+
+def connection_prepare(
+    *,
+    organization: Organization,
+    environment: str,
+    login_url: str,
+    expected_edition: str,
+    expected_username: str,
+    allow_org_change: bool = False,
+    allow_shared_org: bool = False,
+) -> SalesforceConnection:
+    """Record step 1 of the wizard (where and as whom the admin will sign in). Keeps an existing connection's
+    tokens and status: this is also the first step of a reconnect."""
+    login_url = LOGIN_URLS.get(environment, login_url).rstrip("/")
+    connection, _ = SalesforceConnection.objects.get_or_create(
+        organization=organization, defaults={"login_url": login_url}
+    )
+    connection.environment = environment
+    connection.login_url = login_url
+    connection.expected_edition = expected_edition
+    connection.expected_username = expected_username.strip()
+    connection.allow_org_change = allow_org_change
+    connection.allow_shared_org = allow_shared_org
+    if connection.status == SalesforceConnection.Status.DISCONNECTED:
+        connection.status = SalesforceConnection.Status.SETUP
+        connection.submitted_at = None
+    connection.save()
+    return connection
+
+
+def oauth_complete(
+    *, connection: SalesforceConnection, code: str, verifier: str, redirect_uri: str, user: User
+) -> SalesforceConnection:
+    """Finish the web-server flow: redeem the code (with the PKCE verifier), learn who signed in to which org,
+    and store the tokens on the organization's connection."""
+    tokens = oauth.exchange_code(
+        login_url=connection.login_url,
+        client_id=settings.SALESFORCE_CLIENT_ID,
+        client_secret=settings.SALESFORCE_CLIENT_SECRET,
+        redirect_uri=redirect_uri,
+        code=code,
+        verifier=verifier,
+    )
+    return _store_tokens(
+        connection=connection,
+        tokens=tokens,
+        grant=SalesforceConnection.Grant.WEB_SERVER,
+        client_id=settings.SALESFORCE_CLIENT_ID,
+        client_secret="",
+        user=user,
+    )
+
+
+def connection_connect_client_credentials(
+    *, organization: Organization, login_url: str, client_id: str, client_secret: str, user: User | None = None
+) -> SalesforceConnection:
+    """Connect headlessly with the client-credentials grant (the connected app's run-as user)."""
+    connection, _ = SalesforceConnection.objects.get_or_create(
+        organization=organization, defaults={"login_url": login_url.rstrip("/")}
+    )
+    connection.login_url = login_url.rstrip("/")
+    connection.environment = SalesforceConnection.Environment.CUSTOM
+    tokens = oauth.client_credentials(login_url=connection.login_url, client_id=client_id, client_secret=client_secret)
+    return _store_tokens(
+        connection=connection,
+        tokens=tokens,
+        grant=SalesforceConnection.Grant.CLIENT_CREDENTIALS,
+        client_id=client_id,
+        client_secret=client_secret,
+        user=user,
+    )
+
+
+def _store_tokens(
+    *,
+    connection: SalesforceConnection,
+    tokens: oauth.TokenResponse,
+    grant: str,
+    client_id: str,
+    client_secret: str,
+    user: User | None,
+) -> SalesforceConnection:
+    person = oauth.identity(identity_url=tokens.identity_url, access_token=tokens.access_token)
+    try:
+        _refuse_unconfirmed_org(connection, person.org_id)
+    except ConnectionRefused:
+        oauth.revoke(login_url=connection.login_url, token=tokens.refresh_token or tokens.access_token)
+        raise
+    with transaction.atomic():
+        changed_org = bool(connection.sf_org_id) and connection.sf_org_id != person.org_id
+        connection.grant = grant
+        connection.client_id = client_id
+        connection.client_secret = client_secret
+        connection.instance_url = tokens.instance_url
+        connection.sf_org_id = person.org_id
+        connection.sf_user_id = person.user_id
+        connection.sf_username = person.username
+        connection.sf_user_email = person.email
+        connection.scopes = tokens.scopes
+        connection.access_token = tokens.access_token
+        connection.refresh_token = tokens.refresh_token
+        connection.token_issued_at = tokens.issued_at
+        connection.token_generation += 1
+        connection.connected_by = user
+        connection.connected_at = timezone.now()
+        connection.disconnected_at = None
+        connection.allow_org_change = False
+        connection.action_reason = ""
+        if changed_org or connection.status == SalesforceConnection.Status.DISCONNECTED:
+            connection.status = SalesforceConnection.Status.SETUP
+            connection.submitted_at = None
+        connection.save()
+    log.info("Salesforce org %s connected to %s as %s", person.org_id, connection.organization, person.username)
+    return connection
+
+
+def _refuse_unconfirmed_org(connection: SalesforceConnection, org_id: str) -> None:
+    if connection.sf_org_id and connection.sf_org_id != org_id and not connection.allow_org_change:
+        raise ConnectionRefused(
+            f"You signed in to a different Salesforce org ({org_id}) than the one this organization is connected to "
+            f"({connection.sf_org_id}). Records linked to one org must never be written to another, so Rox did not "
+            "switch. To switch on purpose, start the set-up again and confirm the change of org."
+        )
+    others = (
+        SalesforceConnection.objects.filter(sf_org_id=org_id)
+        .exclude(pk=connection.pk)
+        .exclude(status=SalesforceConnection.Status.DISCONNECTED)
+        .select_related("organization")
+    )
+    for other in others:
+        if not (connection.allow_shared_org and other.allow_shared_org):
+            raise ConnectionRefused(
+                f"This Salesforce org ({org_id}) is already connected to the Rox organization “{other.organization}”. "
+                "Two Rox organizations writing to one Salesforce org can overwrite each other's changes. It is only "
+                "allowed when the admins of both organizations agree: each must tick “share this Salesforce org” "
+                "in their set-up."
+            )
+
+
+def preflight_run(*, connection: SalesforceConnection, user: User | None = None) -> SyncRun:
+    """Check the prerequisites now and record the run. A submitted connection becomes Connected when every
+    check passes (or only warns) and Action Required, with the failing checks as the reason, otherwise."""
+    run = SyncRun.objects.create(
+        connection=connection, kind=SyncRun.Kind.PREFLIGHT, started_at=timezone.now(), started_by=user
+    )
+    client: SalesforceClient | None = None
+    try:
+        client = SalesforceClient(connection, enforce_budget=False)
+        report = run_preflight(client)
+    except SalesforceError as exc:
+        run.outcome = SyncRun.Outcome.FAILED
+        run.error = str(exc)
+        if isinstance(exc, ConfigurationError):
+            connection.refresh_from_db()
+        report = None
+    else:
+        run.outcome = (
+            SyncRun.Outcome.FAILED
+            if not report.passed
+            else SyncRun.Outcome.WARNINGS
+            if report.has_warnings
+            else SyncRun.Outcome.SUCCEEDED
+        )
+        run.details = report.as_details()
+    finally:
+        run.finished_at = timezone.now()
+        run.api_calls = client.calls if client else 0
+        run.save()
+        if client:
+            client.save_usage()
+    if report is not None:
+        _apply_report(connection, report)
+    return run
+
+
+def _apply_report(connection: SalesforceConnection, report: PreflightReport) -> None:
+    connection.refresh_from_db()
+    if report.org_name:
+        connection.sf_org_name = report.org_name
+        connection.sf_edition = report.edition
+        connection.is_sandbox = report.is_sandbox
+    if connection.submitted_at:
+        failures = failing_checks(report.as_details())
+        if failures:
+            connection.status = SalesforceConnection.Status.ACTION_REQUIRED
+            connection.action_reason = "Prerequisite checks failed: " + "; ".join(failures) + "."
+        elif connection.status == SalesforceConnection.Status.ACTION_REQUIRED and connection.action_reason.startswith(
+            "Prerequisite"
+        ):
+            connection.status = SalesforceConnection.Status.CONNECTED
+            connection.action_reason = ""
+    connection.save()
+
+
+def failing_checks(details: dict[str, Any]) -> list[str]:
+    return [check["title"] for check in details.get("checks", []) if check["status"] == FAIL]
+
+
+def latest_preflight(connection: SalesforceConnection) -> SyncRun | None:
+    return connection.runs.filter(kind=SyncRun.Kind.PREFLIGHT, finished_at__isnull=False).first()
+
+
+def connection_submit(*, connection: SalesforceConnection, user: User) -> SalesforceConnection:
+    """Finish the wizard. Connected when the latest checks passed, Action Required (with the reason) otherwise."""
+    run = latest_preflight(connection)
+    connection.submitted_at = timezone.now()
+    failures = failing_checks(run.details) if run and run.details else ["the prerequisite checks have not run"]
+    if run and run.outcome == SyncRun.Outcome.FAILED and not run.details:
+        failures = [run.error or "the prerequisite checks could not run"]
+    if failures:
+        connection.status = SalesforceConnection.Status.ACTION_REQUIRED
+        connection.action_reason = "Prerequisite checks failed: " + "; ".join(failures) + "."
+    else:
+        connection.status = SalesforceConnection.Status.CONNECTED
+        connection.action_reason = ""
+    connection.save(update_fields=["submitted_at", "status", "action_reason"])
+    return connection
+
+
+def connection_disconnect(*, connection: SalesforceConnection) -> bool:
+    """Revoke the tokens at Salesforce and stop syncing. Data, mappings and links are kept for a reconnect.
+    Returns whether Salesforce confirmed the revocation."""
+    token = connection.refresh_token or connection.access_token
+    revoked = bool(token) and oauth.revoke(login_url=connection.login_url, token=token)
+    connection.access_token = ""
+    connection.refresh_token = ""
+    connection.status = SalesforceConnection.Status.DISCONNECTED
+    connection.disconnected_at = timezone.now()
+    connection.action_reason = ""
+    connection.save()
+    return revoked

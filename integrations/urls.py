@@ -1,0 +1,18 @@
+from django.urls import path
+
+from integrations import views
+
+# Under /o/<org_slug>/settings/integrations/
+organization_patterns = [
+    path("", views.integrations_index, name="integrations"),
+    path("salesforce/", views.salesforce_overview, name="salesforce_overview"),
+    path("salesforce/setup/", views.setup_start, name="salesforce_setup_start"),
+    path("salesforce/setup/sign-in/", views.setup_sign_in, name="salesforce_setup_sign_in"),
+    path("salesforce/setup/checks/", views.setup_checks, name="salesforce_setup_checks"),
+    path("salesforce/setup/submit/", views.setup_submit, name="salesforce_setup_submit"),
+    path("salesforce/recheck/", views.recheck, name="salesforce_recheck"),
+    path("salesforce/disconnect/", views.disconnect, name="salesforce_disconnect"),
+]
+
+# The one OAuth callback registered with Salesforce; the organization comes from the session's state.
+urlpatterns = [path("salesforce/callback/", views.oauth_callback, name="salesforce_callback")]

@@ -1,0 +1,273 @@
+"""Settings → Integrations, the Salesforce page, and the connection wizard (one URL per step)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from integrations import services
+from integrations.forms import ApiShareForm, StartForm
+from integrations.models import SalesforceConnection, SyncRun
+from integrations.salesforce import oauth
+from integrations.salesforce.errors import OAuthError, SalesforceError
+from integrations.status import card_status
+from roxcrm.models import Membership
+from roxcrm.tenancy import member_required, org_admin_required
+
+OAUTH_SESSION_KEY = "salesforce_oauth"
+OAUTH_MAX_AGE_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    url_name: str
+
+
+WIZARD = (
+    Step("start", "Before you start", "salesforce_setup_start"),
+    Step("sign_in", "Sign in to Salesforce", "salesforce_setup_sign_in"),
+    Step("checks", "Prerequisites", "salesforce_setup_checks"),
+    Step("submit", "Submit", "salesforce_setup_submit"),
+)
+
+
+def _connection(request: HttpRequest) -> SalesforceConnection | None:
+    return SalesforceConnection.objects.filter(organization=request.org).first()  # type: ignore[attr-defined]
+
+
+def _wizard_context(request: HttpRequest, current: str, connection: SalesforceConnection | None) -> dict:
+    reached = {"start"}
+    if connection and connection.login_url:
+        reached.add("sign_in")
+    if connection and connection.is_signed_in:
+        reached |= {"checks"}
+        if services.latest_preflight(connection):
+            reached.add("submit")
+    steps = [
+        {"step": s, "number": i, "current": s.key == current, "reached": s.key in reached}
+        for i, s in enumerate(WIZARD, start=1)
+    ]
+    return {"steps": steps, "connection": connection, "tab": "integrations"}
+
+
+@member_required
+def integrations_index(request: HttpRequest) -> HttpResponse:
+    connection = _connection(request)
+    return render(request, "integrations/index.html", {"card": card_status(connection), "tab": "integrations"})
+
+
+@org_admin_required
+def salesforce_overview(request: HttpRequest) -> HttpResponse:
+    connection = _connection(request)
+    if connection is None or (
+        connection.status == SalesforceConnection.Status.DISCONNECTED and not connection.sf_org_id
+    ):
+        return redirect("salesforce_setup_start", request.org.slug)
+    share_form = ApiShareForm(request.POST or None, instance=connection)
+    if request.method == "POST" and share_form.is_valid():
+        connection.api_share_percent = share_form.cleaned_data["api_share_percent"]
+        connection.save(update_fields=["api_share_percent"])
+        messages.success(request, f"Rox may now use {connection.api_share_percent}% of the org's daily API requests.")
+        return redirect("salesforce_overview", request.org.slug)
+    return render(
+        request,
+        "integrations/salesforce_overview.html",
+        {
+            "connection": connection,
+            "card": card_status(connection),
+            "preflight": services.latest_preflight(connection),
+            "share_form": share_form,
+            "tab": "integrations",
+        },
+    )
+
+
+@org_admin_required
+def setup_start(request: HttpRequest) -> HttpResponse:
+    connection = _connection(request)
+    initial = {}
+    if connection:
+        initial = {
+            "environment": connection.environment,
+            "login_url": connection.login_url,
+            "expected_edition": connection.expected_edition,
+            "expected_username": connection.expected_username or connection.sf_username,
+            "allow_shared_org": connection.allow_shared_org,
+        }
+    form = StartForm(request.POST or None, initial=initial or None, connection=connection)
+    if request.method == "POST" and form.is_valid():
+        services.connection_prepare(
+            organization=request.org,
+            environment=form.cleaned_data["environment"],
+            login_url=form.cleaned_data.get("login_url") or "",
+            expected_edition=form.cleaned_data["expected_edition"],
+            expected_username=form.cleaned_data["expected_username"],
+            allow_org_change=form.cleaned_data.get("allow_org_change", False),
+            allow_shared_org=form.cleaned_data.get("allow_shared_org", False),
+        )
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    return render(
+        request, "integrations/setup_start.html", {"form": form, **_wizard_context(request, "start", connection)}
+    )
+
+
+@org_admin_required
+def setup_sign_in(request: HttpRequest) -> HttpResponse:
+    connection = _connection(request)
+    if connection is None or not connection.login_url:
+        return redirect("salesforce_setup_start", request.org.slug)
+    if request.method == "POST":
+        if not settings.SALESFORCE_CLIENT_ID:
+            messages.error(request, "SALESFORCE_CLIENT_ID is not configured on this Rox server; ask its operator.")
+            return redirect("salesforce_setup_sign_in", request.org.slug)
+        state, verifier = oauth.new_state(), oauth.new_code_verifier()
+        redirect_uri = request.build_absolute_uri(reverse("salesforce_callback"))
+        request.session[OAUTH_SESSION_KEY] = {
+            "state": state,
+            "verifier": verifier,
+            "org": request.org.slug,
+            "redirect_uri": redirect_uri,
+            "started": time.time(),
+        }
+        return redirect(
+            oauth.authorize_url(
+                login_url=connection.login_url,
+                client_id=settings.SALESFORCE_CLIENT_ID,
+                redirect_uri=redirect_uri,
+                state=state,
+                verifier=verifier,
+                login_hint=connection.expected_username,
+            )
+        )
+    return render(request, "integrations/setup_sign_in.html", _wizard_context(request, "sign_in", connection))
+
+
+@login_required
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    """Where Salesforce sends the admin back. The organization comes from the signed state in the session, which
+    is used once: a tampered, replayed or expired state is refused."""
+    pending = request.session.pop(OAUTH_SESSION_KEY, None)
+    state = request.GET.get("state", "")
+    if not pending or not state or not secrets.compare_digest(str(pending.get("state", "")), state):
+        messages.error(
+            request,
+            "That Salesforce sign-in could not be matched to one you started (or it was already "
+            "used). Please start it again.",
+        )
+        return redirect("home")
+    membership = get_object_or_404(
+        Membership.objects.select_related("organization"), organization__slug=pending["org"], user=request.user
+    )
+    slug = membership.organization.slug
+    if not membership.is_admin:
+        messages.error(request, "Only organization admins can connect Salesforce.")
+        return redirect("integrations", slug)
+    if time.time() - pending.get("started", 0) > OAUTH_MAX_AGE_SECONDS:
+        messages.error(request, "The Salesforce sign-in took too long and expired. Please start it again.")
+        return redirect("salesforce_setup_sign_in", slug)
+    if request.GET.get("error"):
+        description = request.GET.get("error_description") or request.GET["error"]
+        messages.warning(request, f"Salesforce sign-in was cancelled or denied ({description}). Nothing was changed.")
+        return redirect("salesforce_setup_sign_in", slug)
+    code, verifier = request.GET.get("code"), pending.get("verifier")
+    if not code or not verifier:
+        messages.error(request, "Salesforce did not send back a sign-in code. Please start again.")
+        return redirect("salesforce_setup_sign_in", slug)
+    connection = get_object_or_404(SalesforceConnection, organization=membership.organization)
+    try:
+        connection = services.oauth_complete(
+            connection=connection, code=code, verifier=verifier, redirect_uri=pending["redirect_uri"], user=request.user
+        )
+    except services.ConnectionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("salesforce_setup_start", slug)
+    except (OAuthError, SalesforceError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("salesforce_setup_sign_in", slug)
+    messages.success(request, f"Signed in to Salesforce as {connection.sf_username}.")
+    services.preflight_run(connection=connection, user=request.user)
+    if connection.submitted_at:
+        return redirect("salesforce_overview", slug)
+    return redirect("salesforce_setup_checks", slug)
+
+
+@org_admin_required
+def setup_checks(request: HttpRequest) -> HttpResponse:
+    connection = _connection(request)
+    if connection is None or not connection.is_signed_in:
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    run = services.latest_preflight(connection)
+    return render(
+        request,
+        "integrations/setup_checks.html",
+        {"run": run, **_wizard_context(request, "checks", connection)},
+    )
+
+
+@require_POST
+@org_admin_required
+def recheck(request: HttpRequest) -> HttpResponse:
+    connection = get_object_or_404(SalesforceConnection, organization=request.org)
+    if not connection.is_signed_in:
+        messages.error(request, "Sign in to Salesforce first.")
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    run = services.preflight_run(connection=connection, user=request.user)
+    if run.outcome == SyncRun.Outcome.FAILED and not run.details:
+        messages.error(request, f"The checks could not run: {run.error}")
+    elif run.outcome == SyncRun.Outcome.FAILED:
+        messages.warning(request, "Some prerequisites are not met yet; each shows its fix.")
+    else:
+        messages.success(request, "Every prerequisite is met.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("salesforce_setup_checks", args=[request.org.slug])
+    return redirect(target)
+
+
+@org_admin_required
+def setup_submit(request: HttpRequest) -> HttpResponse:
+    connection = _connection(request)
+    if connection is None or not connection.is_signed_in:
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    run = services.latest_preflight(connection)
+    if run is None:
+        return redirect("salesforce_setup_checks", request.org.slug)
+    if request.method == "POST":
+        connection = services.connection_submit(connection=connection, user=request.user)
+        if connection.status == SalesforceConnection.Status.CONNECTED:
+            messages.success(request, "Salesforce is connected.")
+        else:
+            messages.warning(request, f"Set-up saved, but action is required: {connection.action_reason}")
+        return redirect("salesforce_overview", request.org.slug)
+    return render(
+        request,
+        "integrations/setup_submit.html",
+        {
+            "run": run,
+            "failures": services.failing_checks(run.details),
+            **_wizard_context(request, "submit", connection),
+        },
+    )
+
+
+@org_admin_required
+def disconnect(request: HttpRequest) -> HttpResponse:
+    connection = get_object_or_404(SalesforceConnection, organization=request.org)
+    if request.method == "POST":
+        revoked = services.connection_disconnect(connection=connection)
+        note = "" if revoked else " Salesforce could not confirm the revocation; you can also revoke it in Salesforce."
+        messages.success(request, f"Salesforce is disconnected. Your data and mappings are kept.{note}")
+        return redirect("integrations", request.org.slug)
+    return render(request, "integrations/disconnect.html", {"connection": connection, "tab": "integrations"})
