@@ -5,7 +5,8 @@ and read statistics. Answers only on loopback, and only when the server runs wit
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
@@ -18,11 +19,14 @@ from .rest import fetch_records
 from .schema import valid_api_name
 from .setup import SCENARIOS, SetupBuilder, create_user
 
+if TYPE_CHECKING:
+    from .server import App
+
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 ROUTES: list[tuple[str, re.Pattern, object]] = []
 
 
-def route(method: str, path: str):
+def route(method: str, path: str) -> Callable[[Callable], Callable]:
     pattern = re.compile("^/_sfsim" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", path) + "/?$")
 
     def wrap(fn):
@@ -32,7 +36,7 @@ def route(method: str, path: str):
     return wrap
 
 
-def handle(app, req: Request) -> Response:
+def handle(app: "App", req: Request) -> Response:
     if not app.control_enabled or req.remote_addr not in LOOPBACK:
         return json_response([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
     for method, pattern, fn in ROUTES:
@@ -52,7 +56,7 @@ def handle(app, req: Request) -> Response:
     return json_response({"error": f"no control endpoint {req.method} {req.path}"}, 404)
 
 
-def _org(app):
+def _org(app: "App"):
     return app.org
 
 
@@ -79,18 +83,18 @@ def _modstamp(body: dict) -> str | None:
 
 # -- org -------------------------------------------------------------------------------------------------------------
 @route("GET", "/health")
-def health(app, req, body):
+def health(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     return {"ok": True, "org_id": org.org_id, "scenario": org.store.setting("scenario"), "urls": app.urls}
 
 
 @route("GET", "/scenarios")
-def scenarios(app, req, body):
+def scenarios(app: "App", req: Request, body: dict) -> dict:
     return {name: s.summary for name, s in SCENARIOS.items()}
 
 
 @route("POST", "/scenario")
-def scenario(app, req, body):
+def scenario(app: "App", req: Request, body: dict) -> dict:
     name = body["name"]
     if name not in SCENARIOS:
         raise KeyError(f"unknown scenario {name}")
@@ -99,7 +103,7 @@ def scenario(app, req, body):
 
 
 @route("POST", "/reset")
-def reset(app, req, body):
+def reset(app: "App", req: Request, body: dict) -> dict:
     """Empties the org's records and users (the admin stays), seeds, applies a scenario, and clears faults,
     API usage, statistics, locators and the clock. Access tokens stay valid."""
     org = _org(app)
@@ -118,7 +122,7 @@ def reset(app, req, body):
 
 
 @route("GET", "/counts")
-def counts(app, req, body):
+def counts(app: "App", req: Request, body: dict) -> dict:
     return seeding.counts(app.org.store)
 
 
@@ -132,13 +136,13 @@ def _writer(app, body: dict, as_user: str | None = None) -> Iterator:
 
 
 @route("POST", "/records/<sobject>")
-def record_create(app, req, body, sobject):
+def record_create(app: "App", req: Request, body: dict, sobject: str) -> dict:
     with _writer(app, body) as w:
         return {"id": w.insert(_object(app, sobject), body.get("fields", {}))}
 
 
 @route("GET", "/records/<sobject>/<rid>")
-def record_read(app, req, body, sobject, rid):
+def record_read(app: "App", req: Request, body: dict, sobject: str, rid: str) -> dict | Response:
     org = _org(app)
     o = _object(app, sobject)
     ctx = Ctx(org=org, req=None, version="59.0", user_id=org.admin_id, perms=None)
@@ -150,35 +154,35 @@ def record_read(app, req, body, sobject, rid):
 
 
 @route("PATCH", "/records/<sobject>/<rid>")
-def record_update(app, req, body, sobject, rid):
+def record_update(app: "App", req: Request, body: dict, sobject: str, rid: str) -> dict:
     with _writer(app, body) as w:
         w.update(_object(app, sobject), rid, body.get("fields", {}))
     return {"id": rid}
 
 
 @route("DELETE", "/records/<sobject>/<rid>")
-def record_delete(app, req, body, sobject, rid):
+def record_delete(app: "App", req: Request, body: dict, sobject: str, rid: str) -> dict:
     with _writer(app, body, req.args.get("as")) as w:
         w.delete(_object(app, sobject), rid)
     return {"id": rid, "deleted": True}
 
 
 @route("POST", "/records/<sobject>/<rid>/undelete")
-def record_undelete(app, req, body, sobject, rid):
+def record_undelete(app: "App", req: Request, body: dict, sobject: str, rid: str) -> dict:
     with _writer(app, body) as w:
         w.undelete(_object(app, sobject), rid)
     return {"id": rid, "undeleted": True}
 
 
 @route("POST", "/records/<sobject>/<rid>/hard-delete")
-def record_hard_delete(app, req, body, sobject, rid):
+def record_hard_delete(app: "App", req: Request, body: dict, sobject: str, rid: str) -> dict:
     with _writer(app, body) as w:
         w.hard_delete(_object(app, sobject), rid)
     return {"id": rid, "hard_deleted": True}
 
 
 @route("POST", "/recycle-bin/empty")
-def recycle_bin_empty(app, req, body):
+def recycle_bin_empty(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         n = org.writer(conn, org.admin_id, None).empty_recycle_bin()
@@ -186,14 +190,14 @@ def recycle_bin_empty(app, req, body):
 
 
 @route("POST", "/merge")
-def merge(app, req, body):
+def merge(app: "App", req: Request, body: dict) -> dict:
     with _writer(app, body) as w:
         w.merge(_object(app, body["object"]), body["master"], body["losers"])
     return {"master": body["master"], "merged": body["losers"]}
 
 
 @route("POST", "/convert-lead")
-def convert_lead(app, req, body):
+def convert_lead(app: "App", req: Request, body: dict) -> dict:
     with _writer(app, body) as w:
         return w.convert_lead(
             body["lead"], account_id=body.get("account"), contact_id=body.get("contact"),
@@ -201,7 +205,7 @@ def convert_lead(app, req, body):
 
 
 @route("POST", "/query")
-def query(app, req, body):
+def query(app: "App", req: Request, body: dict) -> dict:
     """SOQL as the admin without permission checks or API counting."""
     org = _org(app)
     ctx = Ctx(org=org, req=None, version="59.0", user_id=org.admin_id, perms=None,
@@ -215,7 +219,7 @@ def query(app, req, body):
 
 
 @route("DELETE", "/locators")
-def locators_close(app, req, body):
+def locators_close(app: "App", req: Request, body: dict) -> dict:
     """Closes every open query locator: the next queryMore answers INVALID_QUERY_LOCATOR (an expired cursor)."""
     org = _org(app)
     n = org.locators.count()
@@ -225,7 +229,7 @@ def locators_close(app, req, body):
 
 # -- users -----------------------------------------------------------------------------------------------------------
 @route("POST", "/users")
-def user_create(app, req, body):
+def user_create(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         uid = create_user(org.store, conn, org.now(), body["username"], body.get("first_name", "Sim"),
@@ -248,12 +252,12 @@ def _set_active(app, user: str, active: bool) -> dict:
 
 
 @route("POST", "/users/<user>/deactivate")
-def user_deactivate(app, req, body, user):
+def user_deactivate(app: "App", req: Request, body: dict, user: str) -> dict:
     return _set_active(app, user, False)
 
 
 @route("POST", "/users/<user>/activate")
-def user_activate(app, req, body, user):
+def user_activate(app: "App", req: Request, body: dict, user: str) -> dict:
     return _set_active(app, user, True)
 
 
@@ -270,7 +274,7 @@ def _permission_set(conn, parent: str) -> str:
 
 
 @route("PUT", "/object-permissions")
-def object_permissions(app, req, body):
+def object_permissions(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         ps = _permission_set(conn, body["parent"])
@@ -285,7 +289,7 @@ def object_permissions(app, req, body):
 
 
 @route("PUT", "/field-permissions")
-def field_permissions(app, req, body):
+def field_permissions(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     obj, name = body["field"].split(".", 1)
     read, edit = bool(body.get("read") or body.get("edit")), bool(body.get("edit"))
@@ -301,7 +305,7 @@ def field_permissions(app, req, body):
 
 
 @route("POST", "/permission-set-assignments")
-def assign_permission_set(app, req, body):
+def assign_permission_set(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         ps = _permission_set(conn, body["permission_set"])
@@ -313,7 +317,7 @@ def assign_permission_set(app, req, body):
 
 
 @route("DELETE", "/permission-set-assignments")
-def unassign_permission_set(app, req, body):
+def unassign_permission_set(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         ps = _permission_set(conn, body["permission_set"])
@@ -325,7 +329,7 @@ def unassign_permission_set(app, req, body):
 
 # -- tokens, sessions, limits, settings ------------------------------------------------------------------------------
 @route("POST", "/tokens/revoke")
-def tokens_revoke(app, req, body):
+def tokens_revoke(app: "App", req: Request, body: dict) -> dict:
     kind = body.get("kind", "refresh")
     user = _user(app, body["user"]) if body.get("user") else None
     n = app.org.revoke(kind=None if kind == "all" else kind, user_id=user)
@@ -333,18 +337,18 @@ def tokens_revoke(app, req, body):
 
 
 @route("POST", "/sessions/expire")
-def sessions_expire(app, req, body):
+def sessions_expire(app: "App", req: Request, body: dict) -> dict:
     return {"revoked": app.org.revoke(kind="access")}
 
 
 @route("GET", "/limits")
-def limits_get(app, req, body):
+def limits_get(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     return {"daily_api_requests": org.daily_limit(), "used": org.usage.used()}
 
 
 @route("PUT", "/limits")
-def limits_put(app, req, body):
+def limits_put(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     if "daily_api_requests" in body:
         org.store.set_setting("daily_api_requests", int(body["daily_api_requests"]))
@@ -357,12 +361,12 @@ SETTINGS = ("daily_api_requests", "session_lifetime_seconds", "org_api_enabled")
 
 
 @route("GET", "/settings")
-def settings_get(app, req, body):
+def settings_get(app: "App", req: Request, body: dict) -> dict:
     return {k: app.org.store.setting(k) for k in SETTINGS}
 
 
 @route("PUT", "/settings")
-def settings_put(app, req, body):
+def settings_put(app: "App", req: Request, body: dict) -> dict:
     for key, value in body.items():
         if key not in SETTINGS:
             raise KeyError(f"unknown setting {key}")
@@ -372,12 +376,12 @@ def settings_put(app, req, body):
 
 # -- clock -----------------------------------------------------------------------------------------------------------
 @route("GET", "/clock")
-def clock_get(app, req, body):
+def clock_get(app: "App", req: Request, body: dict) -> dict:
     return app.org.clock.state()
 
 
 @route("POST", "/clock")
-def clock_post(app, req, body):
+def clock_post(app: "App", req: Request, body: dict) -> dict:
     clock = app.org.clock
     if body.get("reset"):
         clock.reset()
@@ -394,31 +398,31 @@ def clock_post(app, req, body):
 
 # -- faults ----------------------------------------------------------------------------------------------------------
 @route("GET", "/faults")
-def faults_get(app, req, body):
+def faults_get(app: "App", req: Request, body: dict) -> dict:
     return {"faults": app.org.faults.describe()}
 
 
 @route("POST", "/faults")
-def faults_post(app, req, body):
+def faults_post(app: "App", req: Request, body: dict) -> dict:
     rules = body.get("faults", [body])
     added = [app.org.faults.add(r).describe() for r in rules]
     return {"added": added, "faults": app.org.faults.describe()}
 
 
 @route("DELETE", "/faults")
-def faults_clear(app, req, body):
+def faults_clear(app: "App", req: Request, body: dict) -> dict:
     app.org.faults.clear()
     return {"faults": []}
 
 
 @route("DELETE", "/faults/<rule>")
-def faults_delete(app, req, body, rule):
+def faults_delete(app: "App", req: Request, body: dict, rule: str) -> dict:
     return {"removed": app.org.faults.remove(rule)}
 
 
 # -- stats -----------------------------------------------------------------------------------------------------------
 @route("GET", "/stats")
-def stats_get(app, req, body):
+def stats_get(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     out = org.stats.snapshot()
     out.update({"api_usage": org.usage.used(), "daily_api_requests": org.daily_limit(),
@@ -427,7 +431,7 @@ def stats_get(app, req, body):
 
 
 @route("POST", "/stats/reset")
-def stats_reset(app, req, body):
+def stats_reset(app: "App", req: Request, body: dict) -> dict:
     app.org.stats.reset()
     return stats_get(app, req, body)
 
@@ -455,7 +459,7 @@ def _grant_fls(app, conn, object_name: str, name: str, spec: dict) -> None:
 
 
 @route("POST", "/fields")
-def field_add(app, req, body):
+def field_add(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     obj, name = body["object"], body["name"]
     if not name.endswith("__c") or not valid_api_name(name):
@@ -476,7 +480,7 @@ def field_add(app, req, body):
 
 
 @route("PATCH", "/fields/<sobject>/<name>")
-def field_change(app, req, body, sobject, name):
+def field_change(app: "App", req: Request, body: dict, sobject: str, name: str) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         row = conn.execute("SELECT spec FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
@@ -494,7 +498,7 @@ def field_change(app, req, body, sobject, name):
 
 
 @route("DELETE", "/fields/<sobject>/<name>")
-def field_delete(app, req, body, sobject, name):
+def field_delete(app: "App", req: Request, body: dict, sobject: str, name: str) -> dict:
     org = _org(app)
     with org.store.transaction() as conn:
         if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?",

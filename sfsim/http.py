@@ -43,7 +43,7 @@ class Ctx:
     query: dict = field(default_factory=dict)
     headers: dict = field(default_factory=dict)
 
-    def json(self):
+    def json(self) -> object:
         if self.body is None:
             return None
         if isinstance(self.body, (bytes, str)):
@@ -73,7 +73,7 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, methods: str, path: str, category: str):
+    def add(self, methods: str, path: str, category: str) -> Callable[[Callable], Callable]:
         regex = "^" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", path) + "$"
 
         def wrap(fn: Callable) -> Callable:

@@ -8,10 +8,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from . import defaults
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 REPO = Path(__file__).resolve().parent.parent
 API_VERSION = defaults.API_VERSION
@@ -38,7 +42,7 @@ class SfsimServer:
     def __post_init__(self) -> None:
         self._http = self.session()
 
-    def control(self, method: str, path: str, json=None, expect_ok: bool = True):
+    def control(self, method: str, path: str, json: object = None, expect_ok: bool = True) -> Any:
         """Calls the control API (``path`` relative to ``/_sfsim/``) and returns its JSON answer."""
         resp = self._http.request(method, f"{self.instance_url}/_sfsim/{path.lstrip('/')}", json=json, timeout=120)
         if expect_ok and resp.status_code >= 400:
@@ -66,7 +70,7 @@ class SfsimServer:
         resp.raise_for_status()
         return resp.json()
 
-    def salesforce(self, version: str = API_VERSION, token: dict | None = None):
+    def salesforce(self, version: str = API_VERSION, token: dict | None = None) -> "Salesforce":
         """A ready-to-use simple_salesforce.Salesforce aimed at the simulator."""
         from simple_salesforce import Salesforce
 

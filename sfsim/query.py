@@ -1,13 +1,18 @@
 """Running SOQL: the first page, query locators for the next ones, and the record lookups REST reads use."""
 
+import sqlite3
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from . import defaults
 from .errors import SFError
 from .http import Ctx
 from .runtime import Locator
 from .soql import Compiled, RecordBuilder, compile_soql
+
+if TYPE_CHECKING:
+    from .org import Org
 
 
 class ConnectionPool:
@@ -19,13 +24,13 @@ class ConnectionPool:
         self._idle: list = []
         self._lock = threading.Lock()
 
-    def get(self):
+    def get(self) -> sqlite3.Connection:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         return self.store.new_connection()
 
-    def put(self, conn) -> None:
+    def put(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.rollback()
         with self._lock:
@@ -44,7 +49,7 @@ def batch_size(ctx: Ctx) -> int:
     return defaults.QUERY_PAGE_SIZE
 
 
-def prefix_types(org) -> dict[str, str]:
+def prefix_types(org: "Org") -> dict[str, str]:
     return {o.key_prefix: o.name for o in org.store.schema.objects.values()}
 
 

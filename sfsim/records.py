@@ -64,7 +64,7 @@ class Writer:
         self.schema = store.schema
 
     # -- coercion --------------------------------------------------------------------------------------------------
-    def coerce(self, o: SObject, f: Field, value):
+    def coerce(self, o: SObject, f: Field, value: object) -> object:
         if value is None or (value == "" and f.type not in TEXT_TYPES):
             return None
         t = f.type

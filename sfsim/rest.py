@@ -1,6 +1,7 @@
 """REST API handlers: resources, limits, describe, records, upsert, query, getUpdated/getDeleted."""
 
 import datetime as dt
+import sqlite3
 import urllib.parse
 
 from . import defaults, ids
@@ -9,7 +10,7 @@ from .errors import SFError, not_found
 from .http import API, Ctx, Result
 from .query import prefix_types, query_more, run_query
 from .records import find_by_external_id
-from .schema import SObject, child_relationships
+from .schema import Field, SObject, child_relationships
 from .soql import RecordBuilder, compile_soql
 from .store import quote
 
@@ -220,7 +221,7 @@ def delete(ctx: Ctx) -> Result:
     return Result(204)
 
 
-def external_field(ctx: Ctx, o: SObject, name: str):
+def external_field(ctx: Ctx, o: SObject, name: str) -> Field:
     f = o.field(name)
     if f is None or not (f.external_id or f.type == "id") or (
             ctx.perms is not None and not ctx.perms.can_read_field(o, f)):
@@ -244,7 +245,7 @@ def read_by_external_id(ctx: Ctx) -> Result:
     return _one(ctx, o, matches[0])
 
 
-def upsert_one(ctx: Ctx, conn, o: SObject, f, value: str, body: dict) -> tuple[str, bool]:
+def upsert_one(ctx: Ctx, conn: sqlite3.Connection, o: SObject, f: Field, value: str, body: dict) -> tuple[str, bool]:
     writer = ctx.org.writer(conn, ctx.user_id, ctx.perms)
     matches = find_by_external_id(conn, o, f, value)
     if len(matches) > 1:

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
@@ -166,14 +167,14 @@ def _objects_of(params: dict, req: Request) -> set[str]:
     return set()
 
 
-def call(handler, ctx: Ctx) -> Result:
+def call(handler: Callable[[Ctx], Result], ctx: Ctx) -> Result:
     try:
         return handler(ctx)
     except SFError as e:
         return Result(e.status, e.body())
 
 
-def dispatch_internal(ctx: Ctx, method: str, url: str, body) -> Result:
+def dispatch_internal(ctx: Ctx, method: str, url: str, body: object) -> Result:
     """Runs a composite subrequest through the same handlers, without counting it as an API call."""
     parts = urllib.parse.urlsplit(url)
     m = API_PATH.match(parts.path.rstrip("/"))
@@ -191,7 +192,8 @@ def dispatch_internal(ctx: Ctx, method: str, url: str, body) -> Result:
     return call(route.handler, sub)
 
 
-def serve(data_dir: Path, host: str, port: int, control_enabled: bool, ready=None, scenario: str | None = None):
+def serve(data_dir: Path, host: str, port: int, control_enabled: bool,
+          ready: Callable[[Org, dict], None] | None = None, scenario: str | None = None) -> None:
     org = Org(data_dir, scenario=scenario)
     urls = {"login": f"https://{defaults.LOGIN_HOSTNAME}:{port}", "instance": f"https://{defaults.INSTANCE_HOSTNAME}:{port}"}
     app = App(org, urls, control_enabled)

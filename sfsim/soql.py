@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -15,6 +16,9 @@ from .clock import format_date, format_datetime, parse_datetime
 from .errors import SFError
 from .schema import TEXT_TYPES, Field, Schema, SObject
 from .store import quote
+
+if TYPE_CHECKING:
+    from .permissions import Perms
 
 _HERE = Path(__file__).parent
 PARSER = Lark((_HERE / "soql.grammar.lark").read_text(), parser="lalr", propagate_positions=True,
@@ -203,7 +207,7 @@ class Compiler:
         return o
 
     # paths
-    def resolve(self, tokens: list[Token], check: bool = True):
+    def resolve(self, tokens: list[Token], check: bool = True) -> tuple[tuple, Field, list]:
         """Resolves a dotted path from the root. Returns (kind, expr_or_payload, field, nodes) where nodes is the
         list of relationship steps (key, target SObject or None, id_expr, poly_prefixes)."""
         names = [str(t) for t in tokens]
@@ -610,6 +614,6 @@ def date_literal_range(literal: str, today: dt.date) -> tuple[dt.date, dt.date]:
     return table[lit]
 
 
-def compile_soql(text: str, schema: Schema, perms, *, query_all: bool, now: dt.datetime,
+def compile_soql(text: str, schema: Schema, perms: "Perms | None", *, query_all: bool, now: dt.datetime,
                  tooling: bool = False) -> Compiled:
     return Compiler(text, schema, perms, query_all=query_all, now=now, tooling=tooling).compile()

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from . import defaults, ids
 from .schema import Schema, SObject, activity_targets, build_schema, builtin_custom_fields
@@ -129,11 +130,11 @@ class Store:
             return self.new_ids(conn, prefix)[0]
 
     # -- settings --------------------------------------------------------------------------------------------------
-    def setting(self, key: str, default=None):
+    def setting(self, key: str, default: object = None) -> Any:
         row = self.conn.execute("SELECT value FROM _sfsim_settings WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
-    def set_setting(self, key: str, value) -> None:
+    def set_setting(self, key: str, value: object) -> None:
         with self.transaction() as tx:
             tx.execute("INSERT INTO _sfsim_settings (key, value) VALUES (?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
