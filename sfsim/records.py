@@ -216,7 +216,7 @@ class Writer:
             if "StageName" in changed or creating:
                 prob, closed, won, forecast = STAGES.get(row.get("StageName"), (row.get("Probability"), 0, 0,
                                                                                  "Pipeline"))
-                if "Probability" not in changed or not creating:
+                if "Probability" not in changed:
                     row["Probability"] = float(prob) if prob is not None else None
                 row["IsClosed"], row["IsWon"] = closed, won
                 if "ForecastCategoryName" not in changed:

@@ -165,8 +165,11 @@ def csv_row(compiled: Compiled, row: tuple) -> list:
 # -- compiler --------------------------------------------------------------------------------------------------------
 class Compiler:
     def __init__(self, text: str, schema: Schema, perms, *, query_all: bool, now: dt.datetime,
-                 tooling: bool = False):
+                 tooling: bool = False, prefix: str = ""):
         self.text = text
+        self.prefix = prefix  # alias prefix, so a semi-join's tables never clash with the outer query's
+        self.t0 = prefix + "t0"
+        self.subqueries = 0
         self.schema = schema
         self.perms = perms
         self.query_all = query_all
@@ -195,7 +198,7 @@ class Compiler:
     def _join(self, key: tuple, target: SObject, from_alias: str, column: str) -> str:
         alias = self.join_aliases.get(key)
         if alias is None:
-            alias = f"t{len(self.join_aliases) + 1}"
+            alias = f"{self.prefix}t{len(self.join_aliases) + 1}"
             self.join_aliases[key] = alias
             self.joins.append(f"LEFT JOIN {quote(target.name)} AS {alias} ON {alias}.\"Id\" = "
                               f"{from_alias}.{quote(column)}")
@@ -211,7 +214,7 @@ class Compiler:
         """Resolves a dotted path from the root. Returns (kind, expr_or_payload, field, nodes) where nodes is the
         list of relationship steps (key, target SObject or None, id_expr, poly_prefixes)."""
         names = [str(t) for t in tokens]
-        obj, alias, key = self.root_obj, "t0", ()
+        obj, alias, key = self.root_obj, self.t0, ()
         if len(names) > 1 and names[0].lower() == obj.name.lower() and obj.relationships.get(names[0].lower()) is None:
             names, tokens = names[1:], tokens[1:]
         steps = []
@@ -339,7 +342,7 @@ class Compiler:
         select_list = children["select_list"]
         is_count = bool(select_list.children) and isinstance(select_list.children[0], Tree) and \
             select_list.children[0].data == "count_all"
-        root = Node(self.root_obj.name, self._col('t0."Id"'))
+        root = Node(self.root_obj.name, self._col(f'{self.t0}."Id"'))
         columns: list[str] = []
         column_paths: list[tuple] = []
         if not is_count:
@@ -354,13 +357,7 @@ class Compiler:
             where_sql = self._cond(children["where"].children[0])
             where_params = self.params
             self.params = []
-        base = []
-        if not self.query_all and self.root_obj.field("IsDeleted") is not None:
-            base.append('t0."IsDeleted" = 0')
-        if not self.query_all and self.root_obj.name in ("Task", "Event"):
-            base.append('COALESCE(t0."IsArchived", 0) = 0')
-        conds = base + ([f"({where_sql})"] if where_sql else [])
-        where_clause = (" WHERE " + " AND ".join(conds)) if conds else ""
+        where_clause = self._where_clause(where_sql)
         order_sql = ""
         if "order_by" in children:
             order_sql = " ORDER BY " + ", ".join(self._order(o) for o in children["order_by"].children)
@@ -368,7 +365,7 @@ class Compiler:
         offset = int(children["offset"].children[0]) if "offset" in children else 0
         if offset > MAX_OFFSET:
             raise SFError("NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}")
-        from_sql = f" FROM {quote(self.root_obj.name)} AS t0 " + " ".join(self.joins)
+        from_sql = f" FROM {quote(self.root_obj.name)} AS {self.t0} " + " ".join(self.joins)
         count_sql = "SELECT COUNT(*)" + from_sql + where_clause
         sql = "SELECT " + ", ".join(self.select) + from_sql + where_clause + order_sql
         params = list(where_params)
@@ -377,6 +374,33 @@ class Compiler:
             params += [limit if limit is not None else -1, offset]
         return Compiled(self.root_obj, sql, params, count_sql, list(where_params), root, is_count, limit, offset,
                         columns, column_paths, self.tooling)
+
+    def _where_clause(self, where_sql: str) -> str:
+        conds = []
+        if not self.query_all and self.root_obj.field("IsDeleted") is not None:
+            conds.append(f'{self.t0}."IsDeleted" = 0')
+        if not self.query_all and self.root_obj.name in ("Task", "Event"):
+            conds.append(f'COALESCE({self.t0}."IsArchived", 0) = 0')
+        if where_sql:
+            conds.append(f"({where_sql})")
+        return (" WHERE " + " AND ".join(conds)) if conds else ""
+
+    def _semi_join(self, t: Tree, outer: Field) -> str:
+        """``X IN (SELECT Y FROM Z WHERE ...)``: compiled with its own aliases into an SQL subquery."""
+        path, obj_name = t.children[0], t.children[1]
+        sub = Compiler(self.text, self.schema, self.perms, query_all=False, now=self.now, tooling=self.tooling,
+                       prefix=f"{self.prefix}s{self.subqueries}_")
+        self.subqueries += 1
+        obj_tok = obj_name.children[0]
+        sub.root_obj = sub._check_object(self.schema.get(str(obj_tok), self.tooling), obj_tok)
+        (_, expr), f, _ = sub.resolve(list(path.children))
+        if f.type not in ("id", "reference") or outer.type not in ("id", "reference"):
+            raise self._error("INVALID_FIELD", path.children[-1],
+                              "semi join sub-selects can only select an Id or a reference field")
+        where_sql = sub._cond(t.children[2].children[0]) if len(t.children) > 2 else ""
+        self.params.extend(sub.params)
+        return (f"SELECT {expr} FROM {quote(sub.root_obj.name)} AS {sub.t0} {' '.join(sub.joins)}"
+                f"{sub._where_clause(where_sql)}")
 
     def _select_path(self, item: Tree, root: Node, columns: list, column_paths: list) -> None:
         tokens = list(item.children)
@@ -433,6 +457,9 @@ class Compiler:
             value = self._value(t.children[1], f, path, like=True)
             self.params.append(value)
             return f"{expr} LIKE ? ESCAPE '\\'"
+        if t.data in ("in_select", "not_in_select"):
+            negate = "NOT " if t.data == "not_in_select" else ""
+            return f"{expr} {negate}IN ({self._semi_join(t.children[1], f)})"
         if t.data in ("in_list", "not_in_list"):
             values = [self._value(v, f, path) for v in t.children[1].children]
             non_null = [v for v in values if v is not None]

@@ -262,3 +262,16 @@ def test_closed_locator_answers_invalid_query_locator(sfsim, api):
     assert sfsim.control("DELETE", "locators")["closed"] >= 1
     resp = api.get(f"{sfsim.instance_url}{first['nextRecordsUrl']}")
     assert resp.status_code == 400 and resp.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_semi_join_finds_permissions_in_one_query(sf, sfsim):
+    uid = sf.query(f"SELECT Id FROM User WHERE Username = '{sfsim.username}'")["records"][0]["Id"]
+    res = sf.query(f"SELECT SobjectType, PermissionsEdit FROM ObjectPermissions WHERE SobjectType = 'Account' AND "
+                   f"ParentId IN (SELECT PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = '{uid}')")
+    assert [r["PermissionsEdit"] for r in res["records"]] == [True]
+    none = sf.query("SELECT COUNT() FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact "
+                    "WHERE AccountId != null) AND Id IN (SELECT AccountId FROM Opportunity)")
+    assert none["totalSize"] >= 0
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.query("SELECT Id FROM Account WHERE Id IN (SELECT Name FROM Contact)")
+    assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
