@@ -102,7 +102,8 @@ def start_sfsim(data_dir: Path, seed: str = "demo", scenario: str = "ready", tim
     proc = subprocess.Popen(
         [sys.executable, "-m", "sfsim", "serve", "--data", str(data_dir), "--port", str(port), "--seed", seed,
          "--scenario", scenario, *(["--control"] if control else [])],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "SFSIM_EXIT_WITH_PARENT": "1"})
     server = SfsimServer(
         instance_url=f"https://{defaults.INSTANCE_HOSTNAME}:{port}", login_url=f"https://{defaults.LOGIN_HOSTNAME}:{port}",
         ca_path=str(data_dir / "ca.pem"), client_id=defaults.CLIENT_ID, client_secret=defaults.CLIENT_SECRET,

@@ -3,6 +3,7 @@
 API requests go through: authentication → faults → API access checks → daily limit → handler, and every answer
 but ``/services/data/`` carries ``Sforce-Limit-Info``."""
 
+import os
 import re
 import threading
 import time
@@ -192,6 +193,14 @@ def dispatch_internal(ctx: Ctx, method: str, url: str, body: object) -> Result:
     return call(route.handler, sub)
 
 
+def _exit_with_parent() -> None:
+    """A test run killed outright (SIGKILL) cannot stop its server: the server notices it was orphaned."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
 def serve(data_dir: Path, host: str, port: int, control_enabled: bool,
           ready: Callable[[Org, dict], None] | None = None, scenario: str | None = None) -> None:
     org = Org(data_dir, scenario=scenario)
@@ -200,6 +209,8 @@ def serve(data_dir: Path, host: str, port: int, control_enabled: bool,
     server = Server(host, port, app, server_context(data_dir))
     stop = threading.Event()
     threading.Thread(target=org.janitor, args=(stop,), daemon=True).start()
+    if os.environ.get("SFSIM_EXIT_WITH_PARENT") == "1":
+        threading.Thread(target=_exit_with_parent, daemon=True).start()
     if ready is not None:
         ready(org, urls)
     try:
