@@ -33,7 +33,13 @@ class SalesforceConnection(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="salesforce")
+    class Problem(models.TextChoices):
+        NONE = "", "None"
+        CHECKS = "checks", "Prerequisite checks fail"
+        AUTH = "auth", "Salesforce refused Rox's sign-in"
+
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SETUP)
+    problem = models.CharField(max_length=20, choices=Problem.choices, blank=True, default=Problem.NONE)
     action_reason = models.TextField(blank=True, help_text="Why the connection needs attention, in the admin's words.")
 
     # Step 1: what the admin told us before signing in.

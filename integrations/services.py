@@ -135,7 +135,10 @@ def _store_tokens(
         connection.connected_at = timezone.now()
         connection.disconnected_at = None
         connection.allow_org_change = False
-        connection.action_reason = ""
+        if connection.problem == SalesforceConnection.Problem.AUTH:
+            # Signed in again: the refused sign-in is fixed; the checks that follow decide the status.
+            connection.problem = SalesforceConnection.Problem.NONE
+            connection.action_reason = ""
         if changed_org or connection.status == SalesforceConnection.Status.DISCONNECTED:
             connection.status = SalesforceConnection.Status.SETUP
             connection.submitted_at = None
@@ -210,16 +213,21 @@ def _apply_report(connection: SalesforceConnection, report: PreflightReport) -> 
         connection.sf_edition = report.edition
         connection.is_sandbox = report.is_sandbox
     if connection.submitted_at:
-        failures = failing_checks(report.as_details())
-        if failures:
-            connection.status = SalesforceConnection.Status.ACTION_REQUIRED
-            connection.action_reason = "Prerequisite checks failed: " + "; ".join(failures) + "."
-        elif connection.status == SalesforceConnection.Status.ACTION_REQUIRED and connection.action_reason.startswith(
-            "Prerequisite"
-        ):
-            connection.status = SalesforceConnection.Status.CONNECTED
-            connection.action_reason = ""
+        _set_check_status(connection, failing_checks(report.as_details()))
     connection.save()
+
+
+def _set_check_status(connection: SalesforceConnection, failures: list[str]) -> None:
+    """Action Required while checks fail; Connected once they pass, unless another problem is still open."""
+    Problem = SalesforceConnection.Problem
+    if failures:
+        connection.status = SalesforceConnection.Status.ACTION_REQUIRED
+        connection.problem = Problem.CHECKS
+        connection.action_reason = "Prerequisite checks failed: " + "; ".join(failures) + "."
+    elif connection.problem in (Problem.NONE, Problem.CHECKS):
+        connection.status = SalesforceConnection.Status.CONNECTED
+        connection.problem = Problem.NONE
+        connection.action_reason = ""
 
 
 def failing_checks(details: dict[str, Any]) -> list[str]:
@@ -237,13 +245,8 @@ def connection_submit(*, connection: SalesforceConnection, user: User) -> Salesf
     failures = failing_checks(run.details) if run and run.details else ["the prerequisite checks have not run"]
     if run and run.outcome == SyncRun.Outcome.FAILED and not run.details:
         failures = [run.error or "the prerequisite checks could not run"]
-    if failures:
-        connection.status = SalesforceConnection.Status.ACTION_REQUIRED
-        connection.action_reason = "Prerequisite checks failed: " + "; ".join(failures) + "."
-    else:
-        connection.status = SalesforceConnection.Status.CONNECTED
-        connection.action_reason = ""
-    connection.save(update_fields=["submitted_at", "status", "action_reason"])
+    _set_check_status(connection, failures)
+    connection.save(update_fields=["submitted_at", "status", "problem", "action_reason"])
     return connection
 
 
@@ -256,6 +259,7 @@ def connection_disconnect(*, connection: SalesforceConnection) -> bool:
     connection.refresh_token = ""
     connection.status = SalesforceConnection.Status.DISCONNECTED
     connection.disconnected_at = timezone.now()
+    connection.problem = SalesforceConnection.Problem.NONE
     connection.action_reason = ""
     connection.save()
     return revoked

@@ -182,8 +182,13 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         messages.warning(request, f"Salesforce sign-in was cancelled or denied ({description}). Nothing was changed.")
         return redirect("salesforce_setup_sign_in", slug)
     code, verifier = request.GET.get("code"), pending.get("verifier")
-    if not code or not verifier:
+    if not code:
         messages.error(request, "Salesforce did not send back a sign-in code. Please start again.")
+        return redirect("salesforce_setup_sign_in", slug)
+    if not verifier:
+        messages.error(
+            request, "This sign-in cannot be completed securely (its PKCE verifier is missing). Please start again."
+        )
         return redirect("salesforce_setup_sign_in", slug)
     connection = get_object_or_404(SalesforceConnection, organization=membership.organization)
     try:

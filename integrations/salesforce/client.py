@@ -199,11 +199,12 @@ def refresh_access_token(connection: SalesforceConnection) -> SalesforceConnecti
             # Saved, not rolled back: the raise happens after this transaction commits.
             revoked = exc
             current.status = SalesforceConnection.Status.ACTION_REQUIRED
+            current.problem = SalesforceConnection.Problem.AUTH
             current.action_reason = (
                 "Salesforce no longer accepts Rox's sign-in (the access was revoked, the integration user was "
                 "deactivated, or the connected app changed). Reconnect to resume; nothing waiting is lost."
             )
-            current.save(update_fields=["status", "action_reason"])
+            current.save(update_fields=["status", "problem", "action_reason"])
         else:
             current.access_token = tokens.access_token
             if tokens.refresh_token:

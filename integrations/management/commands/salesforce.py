@@ -117,4 +117,3 @@ class Command(BaseCommand):
             f"Disconnected {organization}. "
             + ("Salesforce revoked the tokens." if revoked else "Salesforce did not confirm the revocation.")
         )
-

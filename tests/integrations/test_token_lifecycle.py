@@ -1,0 +1,110 @@
+"""Access tokens refresh once per expiry; a revoked refresh token asks for a reconnect; disconnect revokes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+import requests
+from django.db import close_old_connections
+from django.test import Client
+from django.urls import reverse
+
+from integrations.models import SalesforceConnection
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import AuthRevokedError
+from roxcrm.models import Organization
+from tests.integrations.conftest import connect
+
+
+def test_an_expired_session_is_refreshed_transparently(org: Organization, admin_client: Client, ready_org: Any) -> None:
+    connection = connect(admin_client, org, ready_org)
+    old_token = connection.access_token
+    ready_org.control("POST", "sessions/expire")
+    client = SalesforceClient(connection)
+    assert client.query("SELECT COUNT() FROM Account")["totalSize"] == 300
+    connection.refresh_from_db()
+    assert connection.access_token != old_token
+    assert connection.token_generation == 2
+    assert client.calls == 2  # the refused call and its retry
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_hitting_an_expired_session_refresh_it_once(sfsim: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from roxcrm.models import User
+    from roxcrm.services import organization_create
+
+    sfsim.reset(seed="demo", scenario="ready")
+    admin = User.objects.create_user(email="concurrent@acme.example", password="x" * 20)
+    org = organization_create(name="Concurrent", slug="concurrent", user=admin)
+    client = Client()
+    client.force_login(admin)
+    connection = connect(client, org, sfsim)
+    sfsim.control("POST", "sessions/expire")
+    caplog.set_level(logging.INFO, logger="integrations.salesforce.client")
+    results: list[Any] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            own = SalesforceConnection.objects.get(pk=connection.pk)
+            barrier.wait()
+            results.append(SalesforceClient(own).query("SELECT COUNT() FROM Contact")["totalSize"])
+        except Exception as exc:
+            results.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert results == [740] * 4
+    refreshes = [r for r in caplog.records if r.getMessage().startswith("Refreshed the Salesforce access token")]
+    assert len(refreshes) == 1
+    assert SalesforceConnection.objects.get(pk=connection.pk).token_generation == 2
+
+
+def test_a_revoked_refresh_token_puts_the_connection_in_action_required(
+    org: Organization, admin_client: Client, ready_org: Any
+) -> None:
+    connection = connect(admin_client, org, ready_org)
+    admin_client.post(reverse("salesforce_setup_submit", args=[org.slug]))
+    ready_org.control("POST", "tokens/revoke", {"kind": "all"})
+    with pytest.raises(AuthRevokedError):
+        SalesforceClient(SalesforceConnection.objects.get(pk=connection.pk)).query("SELECT Id FROM Account LIMIT 1")
+    connection.refresh_from_db()
+    assert connection.status == SalesforceConnection.Status.ACTION_REQUIRED
+    page = admin_client.get(reverse("integrations", args=[org.slug])).content.decode()
+    assert "Action Required" in page and "Reconnect to resume; nothing waiting is lost." in page
+    overview = admin_client.get(reverse("salesforce_overview", args=[org.slug])).content.decode()
+    assert 'data-testid="reconnect"' in overview
+    # Reconnecting signs in again and clears the problem.
+    connect(admin_client, org, ready_org)
+    connection.refresh_from_db()
+    assert connection.status == SalesforceConnection.Status.CONNECTED
+    assert SalesforceClient(connection).query("SELECT COUNT() FROM Lead")["totalSize"] == 200
+
+
+def test_disconnect_revokes_the_tokens_and_keeps_the_data(
+    org: Organization, admin_client: Client, ready_org: Any
+) -> None:
+    connection = connect(admin_client, org, ready_org)
+    access = connection.access_token
+    response = admin_client.post(reverse("salesforce_disconnect", args=[org.slug]), follow=True)
+    assert "Salesforce is disconnected. Your data and mappings are kept." in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.status == SalesforceConnection.Status.DISCONNECTED
+    assert not connection.access_token and not connection.refresh_token
+    assert connection.sf_org_id  # remembered, so a reconnect to another org is caught
+    refused = requests.get(
+        f"{ready_org.instance_url}/services/data/v59.0/limits/",
+        headers={"Authorization": f"Bearer {access}"},
+        verify=ready_org.ca_path,
+        timeout=30,
+    )
+    assert refused.status_code == 401
+    assert ">Connect</a>" in admin_client.get(reverse("integrations", args=[org.slug])).content.decode()
