@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 ADDR ?= 127.0.0.1:8000
+SFSIM_PORT ?= 8443
 
 .PHONY: run test lint bench soak clean-db
 
@@ -22,7 +23,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m roxcrm.devenv
 
 run: $(VENV)/.runtime | .env
-	$(BIN)/python manage.py devstack --addr $(ADDR)
+	$(BIN)/python manage.py devstack --addr $(ADDR) --sfsim-port $(SFSIM_PORT)
 
 test: $(VENV)/.dev | .env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -35,4 +36,4 @@ bench: $(VENV)/.dev | .env
 	@set -e; for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 clean-db:
-	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+	rm -rf db.sqlite3 db.sqlite3-wal db.sqlite3-shm .sfsim

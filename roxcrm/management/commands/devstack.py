@@ -1,5 +1,8 @@
 """`make run`: migrate, create the demo organization once, then run every process of the product in the
-foreground (web server, django-q2 worker, and the simulated Salesforce org) until Ctrl-C stops them all."""
+foreground (web server, django-q2 worker, and sfsim as its Salesforce) until Ctrl-C stops them all.
+
+When a real Salesforce connected app is configured (``SALESFORCE_CLIENT_ID`` set), sfsim is not started and the
+product talks to the configured login URL instead."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,12 +22,16 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 STOP_GRACE_SECONDS = 10
+READY_TIMEOUT_SECONDS = 60
 
 
 @dataclass
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    # Later children start only once this file exists (sfsim's CA, which the others must trust).
+    ready_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -33,17 +41,50 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Address of the web server.")
         parser.add_argument("--no-worker", action="store_true", help="Do not start the django-q2 worker.")
+        parser.add_argument("--sfsim-port", type=int, default=8443, help="Port of the simulated Salesforce org.")
 
-    def handle(self, *args: Any, addr: str, no_worker: bool, **options: Any) -> None:
+    def handle(self, *args: Any, addr: str, no_worker: bool, sfsim_port: int, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database is up to date.")
         call_command("bootstrap_demo", url=f"http://{addr}")
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
-        children = [Child("web", [python, manage, "runserver", "--noreload", addr])]
+        children: list[Child] = []
+        env: dict[str, str] = {}
+        if not settings.SALESFORCE_CLIENT_ID:
+            sfsim, env = _sfsim(python, sfsim_port, self.stdout.write)
+            children.append(sfsim)
+        else:
+            self.stdout.write(
+                f"Salesforce: the connected app {settings.SALESFORCE_CLIENT_ID} at {settings.SALESFORCE_LOGIN_URL}"
+            )
+        children.append(Child("web", [python, manage, "runserver", "--noreload", addr], env))
         if not no_worker:
-            children.append(Child("worker", [python, manage, "qcluster"]))
+            children.append(Child("worker", [python, manage, "qcluster"], env))
         sys.exit(supervise(children, self.stdout.write))
+
+
+def _sfsim(python: str, port: int, write: Any) -> tuple[Child, dict[str, str]]:
+    """sfsim as the org to connect to: seeded with demo data and in the `ready` scenario the first time (later
+    starts keep whatever scenario was switched to), with its CA trusted for Salesforce calls only."""
+    from sfsim import defaults
+
+    data = settings.BASE_DIR / ".sfsim"
+    argv = [python, "-m", "sfsim", "serve", "--data", str(data), "--port", str(port), "--seed", "demo", "--control"]
+    if not (data / "org.sqlite3").exists():
+        argv += ["--scenario", "ready"]
+    login_url = f"https://{defaults.LOGIN_HOSTNAME}:{port}"
+    env = {
+        "SALESFORCE_LOGIN_URL": login_url,
+        "SALESFORCE_CLIENT_ID": defaults.CLIENT_ID,
+        "SALESFORCE_CLIENT_SECRET": defaults.CLIENT_SECRET,
+        "SALESFORCE_CA_BUNDLE": str(data / "ca.pem"),
+    }
+    write(
+        f"Salesforce: simulated by sfsim at {login_url}. When Rox sends you to sign in, use\n"
+        f"  Username  {defaults.ADMIN_USERNAME}\n  Password  {defaults.ADMIN_PASSWORD}"
+    )
+    return Child("sfsim", argv, ready_file=data / "ca.pem"), env
 
 
 def supervise(children: list[Child], write: Any) -> int:
@@ -60,9 +101,17 @@ def supervise(children: list[Child], write: Any) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for child in children:
         child.process = subprocess.Popen(
-            child.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            child.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**env, **child.env},
         )
         threading.Thread(target=_echo, args=(child, width, write), daemon=True).start()
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while child.ready_file and not child.ready_file.exists() and child.process.poll() is None:
+            if time.monotonic() > deadline or stopping.wait(0.1):
+                break
     write(f"Started {', '.join(c.name for c in children)}. Press Ctrl-C to stop.")
     status = 0
     while not stopping.is_set():
