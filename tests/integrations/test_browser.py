@@ -1,0 +1,104 @@
+"""In a real browser (headless Chromium): sign in to Rox, Settings → Integrations → Connect, through the wizard and
+sfsim's login and consent pages, to Connected. Screenshots of each step go to tests/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integrations.models import SalesforceConnection
+from roxcrm.models import Organization
+from tests.conftest import PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None and not os.environ.get("ROX_REQUIRE_BROWSER"),
+        reason="Debian's chromium is not installed (.ci/run installs it and then requires this test)",
+    ),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread; the ORM calls of the test (not of the
+    # server, which has its own thread) are still synchronous, so Django's guard against async contexts is lifted.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        # The browser is the admin's own: it has never seen sfsim's local CA, so it accepts its certificate the
+        # way a person would click through. Rox's own calls to Salesforce verify it.
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
+        try:
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_page: Any, sfsim: Any) -> None:
+    from roxcrm.models import User
+    from roxcrm.services import organization_create
+
+    sfsim.reset(seed="demo", scenario="ready")
+    admin = User.objects.create_user(email="ada@acme.example", password=PASSWORD)
+    org: Organization = organization_create(name="Acme", slug="acme", user=admin)
+    SHOTS.mkdir(exist_ok=True)
+    page = browser_page
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"connect-{name}.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/auth/login/")
+    page.fill("input[name=login]", admin.email)
+    page.fill("input[name=password]", PASSWORD)
+    shot("1-sign-in")
+    page.click("button[type=submit]")
+    page.click("nav.mainnav a:text-is(\"Settings\")")
+    page.click("nav a:text-is(\"Integrations\")")
+    assert page.inner_text("[data-testid=salesforce-status]") == "Not connected"
+    shot("2-integrations")
+    page.click("[data-testid=salesforce-card] a:text-is(\"Connect\")")
+    page.check("input[value=custom]")
+    page.fill("input[name=login_url]", sfsim.login_url)
+    page.fill("input[name=expected_username]", sfsim.username)
+    page.check("input[name=confirm_user]")
+    shot("3-before-you-start")
+    page.click("button:text-is(\"Continue\"), a:text-is(\"Continue\")")
+    shot("4-sign-in-step")
+    page.click("[data-testid=sign-in-to-salesforce]")
+    page.wait_for_url(f"{sfsim.login_url}/**")
+    page.fill("input[name=username]", sfsim.username)
+    page.fill("input[name=password]", sfsim.password)
+    shot("5-salesforce-login")
+    page.click("button[value=Allow]")
+    page.wait_for_url(f"{live_server.url}/**/setup/checks/")
+    assert page.locator("[data-status=fail]").count() == 0
+    assert page.locator("[data-status=pass]").count() >= 20
+    shot("6-prerequisites")
+    page.click("button:text-is(\"Continue\"), a:text-is(\"Continue\")")
+    shot("7-submit")
+    page.click("[data-testid=submit-connection]")
+    assert page.inner_text("[data-testid=salesforce-status]") == "Connected"
+    shot("8-connected")
+    assert SalesforceConnection.objects.get(organization=org).status == SalesforceConnection.Status.CONNECTED
