@@ -33,13 +33,11 @@ class SalesforceConnection(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="salesforce")
-    class Problem(models.TextChoices):
-        NONE = "", "None"
-        CHECKS = "checks", "Prerequisite checks fail"
-        AUTH = "auth", "Salesforce refused Rox's sign-in"
 
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SETUP)
-    problem = models.CharField(max_length=20, choices=Problem.choices, blank=True, default=Problem.NONE)
+    auth_refused = models.BooleanField(
+        default=False, help_text="Salesforce refused Rox's refresh token: the admin must sign in again."
+    )
     action_reason = models.TextField(blank=True, help_text="Why the connection needs attention, in the admin's words.")
 
     # Step 1: what the admin told us before signing in.
@@ -80,6 +78,9 @@ class SalesforceConnection(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     connected_at = models.DateTimeField(null=True, blank=True)
+    mappings_confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the admin confirmed the basic field mappings in the wizard."
+    )
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="When the set-up wizard was submitted.")
     disconnected_at = models.DateTimeField(null=True, blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
@@ -110,6 +111,22 @@ class SalesforceConnection(models.Model):
         if not self.api_max:
             return None
         return self.api_max * self.api_share_percent // 100
+
+
+class DescribeCache(models.Model):
+    """The org's describe of one object, as last fetched: what the CRM Mappings pages and validation read, so that
+    viewing a page never calls Salesforce. Refreshed by the prerequisite checks and the Refresh button."""
+
+    connection = models.ForeignKey(SalesforceConnection, on_delete=models.CASCADE, related_name="describes")
+    sobject = models.CharField(max_length=80)
+    data = models.JSONField()
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "sobject"], name="describecache_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sobject} of {self.connection}"
 
 
 class SyncRun(models.Model):

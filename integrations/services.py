@@ -9,11 +9,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from integrations import schema
 from integrations.models import SalesforceConnection, SyncRun
 from integrations.salesforce import oauth
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import ConfigurationError, SalesforceError
-from integrations.salesforce.preflight import FAIL, PreflightReport, run_preflight
+from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
+from integrations.salesforce.errors import SalesforceError
+from integrations.salesforce.preflight import FAIL, run_preflight
+from mappings.services import mappings_ensure_defaults
 from roxcrm.models import Organization, User
 
 log = logging.getLogger(__name__)
@@ -135,10 +137,8 @@ def _store_tokens(
         connection.connected_at = timezone.now()
         connection.disconnected_at = None
         connection.allow_org_change = False
-        if connection.problem == SalesforceConnection.Problem.AUTH:
-            # Signed in again: the refused sign-in is fixed; the checks that follow decide the status.
-            connection.problem = SalesforceConnection.Problem.NONE
-            connection.action_reason = ""
+        # Signed in again: a refused sign-in is fixed; the checks that follow decide the status.
+        connection.auth_refused = False
         if changed_org or connection.status == SalesforceConnection.Status.DISCONNECTED:
             connection.status = SalesforceConnection.Status.SETUP
             connection.submitted_at = None
@@ -183,8 +183,6 @@ def preflight_run(*, connection: SalesforceConnection, user: User | None = None)
     except SalesforceError as exc:
         run.outcome = SyncRun.Outcome.FAILED
         run.error = str(exc)
-        if isinstance(exc, ConfigurationError):
-            connection.refresh_from_db()
         report = None
     else:
         run.outcome = (
@@ -201,33 +199,39 @@ def preflight_run(*, connection: SalesforceConnection, user: User | None = None)
         run.save()
         if client:
             client.save_usage()
+    connection.refresh_from_db()
     if report is not None:
-        _apply_report(connection, report)
+        if report.org_name:
+            connection.sf_org_name = report.org_name
+            connection.sf_edition = report.edition
+            connection.is_sandbox = report.is_sandbox
+        schema.store_describes(connection, report.describes)
+    connection_evaluate(connection)
+    connection.save()
     return run
 
 
-def _apply_report(connection: SalesforceConnection, report: PreflightReport) -> None:
-    connection.refresh_from_db()
-    if report.org_name:
-        connection.sf_org_name = report.org_name
-        connection.sf_edition = report.edition
-        connection.is_sandbox = report.is_sandbox
-    if connection.submitted_at:
-        _set_check_status(connection, failing_checks(report.as_details()))
-    connection.save()
-
-
-def _set_check_status(connection: SalesforceConnection, failures: list[str]) -> None:
-    """Action Required while checks fail; Connected once they pass, unless another problem is still open."""
-    Problem = SalesforceConnection.Problem
-    if failures:
-        connection.status = SalesforceConnection.Status.ACTION_REQUIRED
-        connection.problem = Problem.CHECKS
-        connection.action_reason = "Prerequisite checks failed: " + "; ".join(failures) + "."
-    elif connection.problem in (Problem.NONE, Problem.CHECKS):
-        connection.status = SalesforceConnection.Status.CONNECTED
-        connection.problem = Problem.NONE
-        connection.action_reason = ""
+def connection_evaluate(connection: SalesforceConnection) -> None:
+    """Set a submitted connection's status from everything that can need the admin: a refused sign-in, failing
+    prerequisite checks, and mappings that the org's schema broke. Connected when none applies. Does not save."""
+    reasons = []
+    if connection.auth_refused:
+        reasons.append(AUTH_REFUSED_REASON)
+    run = latest_preflight(connection)
+    if run is None:
+        reasons.append("The prerequisite checks have not run.")
+    elif not run.details:
+        reasons.append(f"The prerequisite checks could not run: {run.error}")
+    elif failures := failing_checks(run.details):
+        reasons.append("Prerequisite checks failed: " + "; ".join(failures) + ".")
+    broken = schema.broken_mappings(connection.organization)
+    if broken:
+        reasons.append("Mappings broken by changes in Salesforce (other fields keep syncing): " + "; ".join(broken))
+    connection.action_reason = " ".join(reasons)
+    if connection.submitted_at and connection.status != SalesforceConnection.Status.DISCONNECTED:
+        connection.status = (
+            SalesforceConnection.Status.ACTION_REQUIRED if reasons else SalesforceConnection.Status.CONNECTED
+        )
 
 
 def failing_checks(details: dict[str, Any]) -> list[str]:
@@ -240,13 +244,13 @@ def latest_preflight(connection: SalesforceConnection) -> SyncRun | None:
 
 def connection_submit(*, connection: SalesforceConnection, user: User) -> SalesforceConnection:
     """Finish the wizard. Connected when the latest checks passed, Action Required (with the reason) otherwise."""
-    run = latest_preflight(connection)
-    connection.submitted_at = timezone.now()
-    failures = failing_checks(run.details) if run and run.details else ["the prerequisite checks have not run"]
-    if run and run.outcome == SyncRun.Outcome.FAILED and not run.details:
-        failures = [run.error or "the prerequisite checks could not run"]
-    _set_check_status(connection, failures)
-    connection.save(update_fields=["submitted_at", "status", "problem", "action_reason"])
+    mappings_ensure_defaults(organization=connection.organization)
+    now = timezone.now()
+    # Headless set-up (the command) accepts the default basic mappings; the wizard has its own step for them.
+    connection.mappings_confirmed_at = connection.mappings_confirmed_at or now
+    connection.submitted_at = now
+    connection_evaluate(connection)
+    connection.save(update_fields=["mappings_confirmed_at", "submitted_at", "status", "action_reason"])
     return connection
 
 
@@ -259,7 +263,6 @@ def connection_disconnect(*, connection: SalesforceConnection) -> bool:
     connection.refresh_token = ""
     connection.status = SalesforceConnection.Status.DISCONNECTED
     connection.disconnected_at = timezone.now()
-    connection.problem = SalesforceConnection.Problem.NONE
     connection.action_reason = ""
     connection.save()
     return revoked

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views
+from integrations import views, views_mappings
 
 # Under /o/<org_slug>/settings/integrations/
 organization_patterns = [
@@ -9,9 +9,17 @@ organization_patterns = [
     path("salesforce/setup/", views.setup_start, name="salesforce_setup_start"),
     path("salesforce/setup/sign-in/", views.setup_sign_in, name="salesforce_setup_sign_in"),
     path("salesforce/setup/checks/", views.setup_checks, name="salesforce_setup_checks"),
+    path("salesforce/setup/mappings/", views.setup_mappings, name="salesforce_setup_mappings"),
     path("salesforce/setup/submit/", views.setup_submit, name="salesforce_setup_submit"),
     path("salesforce/recheck/", views.recheck, name="salesforce_recheck"),
     path("salesforce/disconnect/", views.disconnect, name="salesforce_disconnect"),
+    path("salesforce/mappings/refresh/", views_mappings.mappings_refresh, name="mappings_refresh"),
+    path("salesforce/mappings/<str:tab>/", views_mappings.mappings_tab, name="mappings_tab"),
+    path(
+        "salesforce/mappings/<str:tab>/<uuid:code>/add-field/",
+        views_mappings.mappings_add_field,
+        name="mappings_add_field",
+    ),
 ]
 
 # The one OAuth callback registered with Salesforce; the organization comes from the session's state.

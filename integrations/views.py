@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -21,6 +24,10 @@ from integrations.models import SalesforceConnection, SyncRun
 from integrations.salesforce import oauth
 from integrations.salesforce.errors import OAuthError, SalesforceError
 from integrations.status import card_status
+from mappings import services as mapping_services
+from mappings.forms import salesforce_field_choices
+from mappings.metadata import rox_fields, salesforce_object
+from mappings.validation import field_status
 from roxcrm.models import Membership
 from roxcrm.tenancy import member_required, org_admin_required
 
@@ -39,6 +46,7 @@ WIZARD = (
     Step("start", "Before you start", "salesforce_setup_start"),
     Step("sign_in", "Sign in to Salesforce", "salesforce_setup_sign_in"),
     Step("checks", "Prerequisites", "salesforce_setup_checks"),
+    Step("mappings", "Basic field mappings", "salesforce_setup_mappings"),
     Step("submit", "Submit", "salesforce_setup_submit"),
 )
 
@@ -54,7 +62,9 @@ def _wizard_context(request: HttpRequest, current: str, connection: SalesforceCo
     if connection and connection.is_signed_in:
         reached |= {"checks"}
         if services.latest_preflight(connection):
-            reached.add("submit")
+            reached.add("mappings")
+            if connection.mappings_confirmed_at:
+                reached.add("submit")
     steps = [
         {"step": s, "number": i, "current": s.key == current, "reached": s.key in reached}
         for i, s in enumerate(WIZARD, start=1)
@@ -242,6 +252,70 @@ def recheck(request: HttpRequest) -> HttpResponse:
 
 
 @org_admin_required
+def setup_mappings(request: HttpRequest) -> HttpResponse:
+    """Each object's basic fields, prefilled with the defaults and validated against the org; the Salesforce side
+    of each can be re-pointed before Submit. Custom field mappings come after set-up, on CRM Mappings."""
+    connection = _connection(request)
+    if connection is None or not connection.is_signed_in:
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    object_mappings = mapping_services.mappings_ensure_defaults(organization=request.org)
+    rows = [
+        (om, salesforce_object(request.org, om.sobject), list(om.field_mappings.filter(is_basic=True)))
+        for om in object_mappings
+    ]
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        changed = []
+        for _, _, basic in rows:
+            for mapping in basic:
+                chosen = request.POST.get(f"row-{mapping.code}", mapping.sf_field)
+                if chosen == mapping.sf_field:
+                    # A default the org cannot serve (say, no RoxActivityId field yet) is not the admin's choice:
+                    # it shows as Broken and the connection as Action Required until Salesforce is fixed.
+                    continue
+                mapping.sf_field = chosen
+                try:
+                    mapping.full_clean()
+                except ValidationError as exc:
+                    errors[str(mapping.code)] = exc.messages
+                changed.append(mapping)
+        if not errors:
+            with transaction.atomic():
+                for mapping in changed:
+                    mapping_services.field_mapping_save(mapping=mapping, user=request.user)
+                connection.mappings_confirmed_at = timezone.now()
+                services.connection_evaluate(connection)
+                connection.save(update_fields=["mappings_confirmed_at", "status", "action_reason"])
+            messages.success(request, "Basic field mappings confirmed. You can add custom field mappings after set-up.")
+            return redirect("salesforce_setup_submit", request.org.slug)
+    sections = []
+    for om, sf_object, basic in rows:
+        fields = rox_fields(request.org, om.rox_object)
+        sections.append(
+            {
+                "om": om,
+                "known": sf_object is not None,
+                "rows": [
+                    {
+                        "mapping": m,
+                        "rox": fields.get(m.rox_field),
+                        "choices": salesforce_field_choices(sf_object, m.sf_field),
+                        "errors": errors.get(str(m.code), []),
+                        "status": field_status(m, sf_object, fields),
+                    }
+                    for m in basic
+                ],
+            }
+        )
+    return render(
+        request,
+        "integrations/setup_mappings.html",
+        {"sections": sections, "has_errors": bool(errors), **_wizard_context(request, "mappings", connection)},
+        status=400 if errors else 200,
+    )
+
+
+@org_admin_required
 def setup_submit(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
     if connection is None or not connection.is_signed_in:
@@ -249,6 +323,8 @@ def setup_submit(request: HttpRequest) -> HttpResponse:
     run = services.latest_preflight(connection)
     if run is None:
         return redirect("salesforce_setup_checks", request.org.slug)
+    if connection.mappings_confirmed_at is None:
+        return redirect("salesforce_setup_mappings", request.org.slug)
     if request.method == "POST":
         connection = services.connection_submit(connection=connection, user=request.user)
         if connection.status == SalesforceConnection.Status.CONNECTED:

@@ -1,1 +1,153 @@
-"""CRM mappings: which Salesforce fields flow to which Rox fields, and how. (Built out with the mappings issue.)"""
+"""CRM mappings: per Salesforce object, whether it syncs and how often, whether records created in Rox are created
+in Salesforce, which Salesforce field flows to which Rox field under which rule, and fixed values written into
+Salesforce fields. Every change is recorded in ``MappingChange``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+
+from roxcrm.models import Organization
+
+
+class Tab(models.TextChoices):
+    ACCOUNTS = "accounts", "Accounts"
+    OPPORTUNITIES = "opportunities", "Opportunities"
+    ACTIVITIES = "activities", "Activities"
+    LEADS = "leads", "Leads"
+
+
+class ObjectMapping(models.Model):
+    """One Salesforce object's place in the sync (an Accounts tab holds Account and its Contacts, and so on)."""
+
+    FREQUENCIES: ClassVar[list[int]] = [5, 10, 15, 30, 60, 180, 360, 720, 1440]
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="object_mappings")
+    sobject = models.CharField("Salesforce object", max_length=80)
+    rox_object = models.CharField("Rox object", max_length=30)
+    tab = models.CharField(max_length=20, choices=Tab.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    read_only = models.BooleanField(default=False, help_text="Rox only reads this object (no writeback).")
+    sync_enabled = models.BooleanField(
+        "sync", default=True, help_text="Paused: nothing is read or written; data and pending work are kept."
+    )
+    sync_frequency = models.PositiveSmallIntegerField(
+        "sync every (minutes)", default=15, choices=[(m, f"{m} minutes") for m in FREQUENCIES]
+    )
+    new_entity_writeback = models.BooleanField(
+        default=False, help_text="Create in Salesforce the records created in Rox."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tab", "position"]
+        constraints = [models.UniqueConstraint(fields=["organization", "sobject"], name="objectmapping_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sobject} ↔ {self.rox_object}"
+
+    def clean(self) -> None:
+        from mappings.validation import validate_object_mapping
+
+        validate_object_mapping(self)
+
+
+class FieldMapping(models.Model):
+    """A Salesforce field paired with a Rox field under a rule."""
+
+    class Rule(models.TextChoices):
+        READ_ONLY = "read_only", "Read Only"
+        READ_WRITE = "read_write", "Read and Write"
+        WRITE_ONLY = "write_only", "Write Only"
+        PREFER_SALESFORCE = "prefer_salesforce", "Prefer Salesforce unless blank"
+
+    WRITING_RULES = frozenset({"read_write", "write_only", "prefer_salesforce"})
+    READING_RULES = frozenset({"read_only", "read_write", "prefer_salesforce"})
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    object_mapping = models.ForeignKey(ObjectMapping, on_delete=models.CASCADE, related_name="field_mappings")
+    sf_field = models.CharField("Salesforce field", max_length=120)
+    rox_field = models.CharField("Rox field", max_length=120)
+    rule = models.CharField(max_length=20, choices=Rule.choices, default=Rule.READ_ONLY)
+    is_basic = models.BooleanField(
+        default=False,
+        help_text="A basic field: used to de-duplicate and link records; it can be re-pointed, not removed.",
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_basic", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["object_mapping", "sf_field"], name="fieldmapping_sf_field_unique"),
+            models.UniqueConstraint(fields=["object_mapping", "rox_field"], name="fieldmapping_rox_field_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sf_field} ↔ {self.rox_field} ({self.get_rule_display()})"
+
+    @property
+    def writes(self) -> bool:
+        return self.rule in self.WRITING_RULES
+
+    @property
+    def reads(self) -> bool:
+        return self.rule in self.READING_RULES
+
+    def clean(self) -> None:
+        from mappings.validation import validate_field_mapping
+
+        validate_field_mapping(self)
+
+
+class StaticValue(models.Model):
+    """A fixed value written into a Salesforce field on every record Rox writes (or only on those it creates)."""
+
+    class When(models.TextChoices):
+        EVERY_WRITE = "every_write", "On every write"
+        CREATE_ONLY = "create_only", "Only when Rox creates the record"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    object_mapping = models.ForeignKey(ObjectMapping, on_delete=models.CASCADE, related_name="static_values")
+    sf_field = models.CharField("Salesforce field", max_length=120)
+    value = models.CharField(max_length=4000, blank=True)
+    when = models.CharField(max_length=20, choices=When.choices, default=When.EVERY_WRITE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["object_mapping", "sf_field"], name="staticvalue_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sf_field} = {self.value!r}"
+
+    def clean(self) -> None:
+        from mappings.validation import validate_static_value
+
+        validate_static_value(self)
+
+
+class MappingChange(models.Model):
+    """Who changed which mapping when, with the values before and after."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    object_mapping = models.ForeignKey(
+        ObjectMapping, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.CharField(max_length=255)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.summary

@@ -172,6 +172,8 @@ SALESFORCE_CLIENT_SECRET = env.str("SALESFORCE_CLIENT_SECRET", default="")
 SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com").rstrip("/")
 SALESFORCE_CA_BUNDLE = env.str("SALESFORCE_CA_BUNDLE", default="")
 SALESFORCE_API_VERSION = env.str("SALESFORCE_API_VERSION", default="59.0")
+# The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations).
+MAPPINGS_SCHEMA = "integrations.schema"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

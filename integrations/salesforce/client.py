@@ -37,6 +37,11 @@ from integrations.salesforce.errors import (
 from integrations.salesforce.http import new_session
 
 log = logging.getLogger(__name__)
+
+AUTH_REFUSED_REASON = (
+    "Salesforce no longer accepts Rox's sign-in (the access was revoked, the integration user was deactivated, or "
+    "the connected app changed). Reconnect to resume; nothing waiting is lost."
+)
 T = TypeVar("T")
 
 
@@ -199,12 +204,9 @@ def refresh_access_token(connection: SalesforceConnection) -> SalesforceConnecti
             # Saved, not rolled back: the raise happens after this transaction commits.
             revoked = exc
             current.status = SalesforceConnection.Status.ACTION_REQUIRED
-            current.problem = SalesforceConnection.Problem.AUTH
-            current.action_reason = (
-                "Salesforce no longer accepts Rox's sign-in (the access was revoked, the integration user was "
-                "deactivated, or the connected app changed). Reconnect to resume; nothing waiting is lost."
-            )
-            current.save(update_fields=["status", "problem", "action_reason"])
+            current.auth_refused = True
+            current.action_reason = AUTH_REFUSED_REASON
+            current.save(update_fields=["status", "auth_refused", "action_reason"])
         else:
             current.access_token = tokens.access_token
             if tokens.refresh_token:

@@ -81,3 +81,10 @@ def connect(client: Client, org: Organization, sfsim: Any, **extra: Any) -> Sale
     response = client.get(callback_path(location))
     assert response.status_code == 302, response.content.decode()[:2000]
     return SalesforceConnection.objects.get(organization=org)
+
+
+def submit(client: Client, org: Organization, *, follow: bool = False) -> Any:
+    """The last wizard steps: confirm the basic field mappings as prefilled, then Submit."""
+    response = client.post(reverse("salesforce_setup_mappings", args=[org.slug]))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return client.post(reverse("salesforce_setup_submit", args=[org.slug]), follow=follow)

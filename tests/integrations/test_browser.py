@@ -74,17 +74,17 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     page.fill("input[name=password]", PASSWORD)
     shot("1-sign-in")
     page.click("button[type=submit]")
-    page.click("nav.mainnav a:text-is(\"Settings\")")
-    page.click("nav a:text-is(\"Integrations\")")
+    page.click('nav.mainnav a:text-is("Settings")')
+    page.click('nav a:text-is("Integrations")')
     assert page.inner_text("[data-testid=salesforce-status]") == "Not connected"
     shot("2-integrations")
-    page.click("[data-testid=salesforce-card] a:text-is(\"Connect\")")
+    page.click('[data-testid=salesforce-card] a:text-is("Connect")')
     page.check("input[value=custom]")
     page.fill("input[name=login_url]", sfsim.login_url)
     page.fill("input[name=expected_username]", sfsim.username)
     page.check("input[name=confirm_user]")
     shot("3-before-you-start")
-    page.click("button:text-is(\"Continue\"), a:text-is(\"Continue\")")
+    page.click('button:text-is("Continue"), a:text-is("Continue")')
     shot("4-sign-in-step")
     page.click("[data-testid=sign-in-to-salesforce]")
     page.wait_for_url(f"{sfsim.login_url}/**")
@@ -96,9 +96,12 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     assert page.locator("[data-status=fail]").count() == 0
     assert page.locator("[data-status=pass]").count() >= 20
     shot("6-prerequisites")
-    page.click("button:text-is(\"Continue\"), a:text-is(\"Continue\")")
-    shot("7-submit")
+    page.click('button:text-is("Continue"), a:text-is("Continue")')
+    assert page.locator("[data-testid=confirm-mappings]").is_visible()
+    shot("7-basic-field-mappings")
+    page.click("[data-testid=confirm-mappings]")
+    shot("8-submit")
     page.click("[data-testid=submit-connection]")
     assert page.inner_text("[data-testid=salesforce-status]") == "Connected"
-    shot("8-connected")
+    shot("9-connected")
     assert SalesforceConnection.objects.get(organization=org).status == SalesforceConnection.Status.CONNECTED

@@ -16,7 +16,7 @@ from integrations.models import SalesforceConnection
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import AuthRevokedError
 from roxcrm.models import Organization
-from tests.integrations.conftest import connect
+from tests.integrations.conftest import connect, submit
 
 
 def test_an_expired_session_is_refreshed_transparently(org: Organization, admin_client: Client, ready_org: Any) -> None:
@@ -72,7 +72,7 @@ def test_a_revoked_refresh_token_puts_the_connection_in_action_required(
     org: Organization, admin_client: Client, ready_org: Any
 ) -> None:
     connection = connect(admin_client, org, ready_org)
-    admin_client.post(reverse("salesforce_setup_submit", args=[org.slug]))
+    submit(admin_client, org)
     ready_org.control("POST", "tokens/revoke", {"kind": "all"})
     with pytest.raises(AuthRevokedError):
         SalesforceClient(SalesforceConnection.objects.get(pk=connection.pk)).query("SELECT Id FROM Account LIMIT 1")

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from integrations.models import SalesforceConnection, SyncRun
 from roxcrm.models import Organization
-from tests.integrations.conftest import authorize, callback_path, connect, start_wizard
+from tests.integrations.conftest import authorize, callback_path, connect, start_wizard, submit
 
 
 def card(client: Client, org: Organization) -> str:
@@ -46,7 +46,7 @@ def test_the_whole_wizard_from_connect_to_connected(org: Organization, admin_cli
     assert connection.access_token and connection.refresh_token and connection.token_issued_at
     assert connection.sf_edition == "Enterprise Edition"
 
-    response = admin_client.post(reverse("salesforce_setup_submit", args=[org.slug]), follow=True)
+    response = submit(admin_client, org, follow=True)
     assert "Salesforce is connected." in response.content.decode()
     connection.refresh_from_db()
     assert connection.status == SalesforceConnection.Status.CONNECTED and connection.submitted_at
@@ -63,13 +63,18 @@ def test_each_wizard_step_has_its_own_url_and_shows_progress(
     # Steps not reached yet send the admin back to where they are.
     assert admin_client.get(reverse("salesforce_setup_checks", args=[org.slug]))["Location"].endswith("/sign-in/")
     connect(admin_client, org, ready_org)
+    submit_url = reverse("salesforce_setup_submit", args=[org.slug])
+    assert admin_client.get(submit_url)["Location"].endswith("/setup/mappings/")  # mappings come first
     for name in (
         "salesforce_setup_start",
         "salesforce_setup_sign_in",
         "salesforce_setup_checks",
-        "salesforce_setup_submit",
+        "salesforce_setup_mappings",
     ):
         assert admin_client.get(reverse(name, args=[org.slug])).status_code == 200, name
+    admin_client.post(reverse("salesforce_setup_mappings", args=[org.slug]))
+    page = admin_client.get(submit_url).content.decode()
+    assert page.count('class="reached"') == 4 and 'aria-current="step"' in page
 
 
 def test_denied_consent_brings_the_admin_back_with_a_message(
@@ -209,7 +214,7 @@ def test_submit_with_failing_checks_is_action_required_with_the_reason(
 ) -> None:
     ready_org.reset(seed="empty", scenario="short-activity-id")
     connect(admin_client, org, ready_org)
-    admin_client.post(reverse("salesforce_setup_submit", args=[org.slug]))
+    submit(admin_client, org)
     page = card(admin_client, org)
     assert ">Action Required<" in page
     assert "RoxActivityId__c on Task: text, length 100" in page

@@ -1,0 +1,126 @@
+"""The connected org's schema for the CRM mappings: describes cached per object (no Salesforce call per page view),
+turned into ``mappings.metadata`` dataclasses; the refresh that re-reads them; and schema drift (mapped fields that
+Salesforce no longer has, or changed so that the mapping cannot work).
+
+``settings.MAPPINGS_SCHEMA`` names this module, so that ``mappings`` validates against the org without importing
+``integrations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.utils import timezone
+
+from integrations.models import DescribeCache, SalesforceConnection
+from integrations.salesforce.client import SalesforceClient
+from mappings.defaults import STANDARD_OBJECTS
+from mappings.metadata import SalesforceObject, rox_fields
+from mappings.models import ObjectMapping
+from roxcrm.models import Organization
+
+COMPOSITE_MAX = 25
+
+
+def _connection(organization: Organization) -> SalesforceConnection | None:
+    connection = SalesforceConnection.objects.filter(organization=organization).first()
+    if connection is None or not connection.sf_org_id:
+        return None
+    return connection
+
+
+def salesforce_object(organization: Organization, sobject: str) -> SalesforceObject | None:
+    """The cached describe of ``sobject`` for the organization's org, or None."""
+    connection = _connection(organization)
+    if connection is None:
+        return None
+    cached = DescribeCache.objects.filter(connection=connection, sobject=sobject).only("data").first()
+    return SalesforceObject.from_describe(cached.data) if cached else None
+
+
+def prerequisite_blockers(organization: Organization, sobject: str) -> list[str]:
+    """What the latest prerequisite checks say stands in the way of creating ``sobject`` records in Salesforce."""
+    from integrations.services import latest_preflight
+
+    connection = _connection(organization)
+    if connection is None or not connection.is_signed_in:
+        return ["Connect Salesforce first."]
+    run = latest_preflight(connection)
+    if run is None or not run.details:
+        return ["Run the prerequisite checks first (Settings → Integrations → Salesforce → Re-check)."]
+    blockers = []
+    checks = {c["key"]: c for c in run.details.get("checks", [])}
+    package = checks.get("package")
+    if package and package["status"] == "fail":
+        blockers.append(f"The Rox package is needed: {package['found']} {package['fix']}")
+    object_check = checks.get(f"object_{sobject}")
+    if object_check and object_check["status"] != "pass":
+        blockers.append(f"{object_check['found']} {object_check['fix']}")
+    activity_check = checks.get(f"activity_id_{sobject.lower()}")
+    if activity_check and activity_check["status"] == "fail":
+        blockers.append(f"{activity_check['found']} {activity_check['fix']}")
+    return blockers
+
+
+def store_describes(connection: SalesforceConnection, describes: dict[str, dict[str, Any]]) -> None:
+    now = timezone.now()
+    for sobject, data in describes.items():
+        DescribeCache.objects.update_or_create(
+            connection=connection, sobject=sobject, defaults={"data": data, "fetched_at": now}
+        )
+
+
+def describe_refresh(connection: SalesforceConnection, sobjects: Iterable[str] | None = None) -> int:
+    """Re-read the describes of the mapped objects (25 per Composite call). Returns the API calls used."""
+    names = list(sobjects or _mapped_objects(connection.organization))
+    client = SalesforceClient(connection)
+    fetched: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), COMPOSITE_MAX):
+        chunk = names[start : start + COMPOSITE_MAX]
+        results = client.composite([client.subrequest(name, f"sobjects/{name}/describe/") for name in chunk])
+        for item in results:
+            if item["httpStatusCode"] == 200:
+                fetched[item["referenceId"]] = item["body"]
+            else:
+                # The object itself became unreadable: forget it, so its mappings show as broken.
+                DescribeCache.objects.filter(connection=connection, sobject=item["referenceId"]).delete()
+    store_describes(connection, fetched)
+    client.save_usage()
+    return client.calls
+
+
+def last_refreshed(organization: Organization) -> Any:
+    connection = _connection(organization)
+    if connection is None:
+        return None
+    return (
+        DescribeCache.objects.filter(connection=connection)
+        .order_by("fetched_at")
+        .values_list("fetched_at", flat=True)
+        .first()
+    )
+
+
+def broken_mappings(organization: Organization) -> list[str]:
+    """“Object.Field: why” for every field mapping the current schema breaks (empty when not connected)."""
+    from mappings.validation import field_status
+
+    broken = []
+    for object_mapping in ObjectMapping.objects.filter(organization=organization).prefetch_related(
+        "field_mappings", "static_values"
+    ):
+        sf_object = salesforce_object(organization, object_mapping.sobject)
+        if sf_object is None:
+            continue
+        fields = rox_fields(organization, object_mapping.rox_object)
+        for mapping in object_mapping.field_mappings.all():
+            status, reason = field_status(mapping, sf_object, fields)
+            if status == "broken":
+                broken.append(f"{object_mapping.sobject}.{mapping.sf_field}: {reason}")
+    return broken
+
+
+def _mapped_objects(organization: Organization) -> list[str]:
+    mapped = list(ObjectMapping.objects.filter(organization=organization).values_list("sobject", flat=True))
+    return list(dict.fromkeys([*STANDARD_OBJECTS, *mapped]))

@@ -1,0 +1,351 @@
+"""Settings → Integrations → Salesforce → CRM Mappings: the four tabs, + Add Field, and the schema refresh.
+
+Pages read the org's schema from the describe cache (no Salesforce call per view); every change goes through
+``mappings.services`` (validated against that schema, recorded) and then re-evaluates the connection, so a mapping
+that the schema broke, and then was fixed, clears Action Required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from integrations import schema, services
+from integrations.models import SalesforceConnection
+from integrations.salesforce.errors import SalesforceError
+from mappings import services as mapping_services
+from mappings.forms import AddFieldForm, FieldMappingForm, ObjectSettingsForm, RowForm, StaticValueForm
+from mappings.metadata import RoxField, SalesforceObject, rox_fields, salesforce_object
+from mappings.models import FieldMapping, MappingChange, ObjectMapping, StaticValue, Tab
+from mappings.validation import WARNING, field_mapping_findings, field_status, writeback_blockers
+from roxcrm.models import CustomField
+from roxcrm.tenancy import member_required, org_admin_required
+
+
+@dataclass
+class Row:
+    mapping: FieldMapping
+    rox: RoxField | None
+    status: str
+    reason: str
+    warnings: list[str]
+    missing_options: tuple[str, ...]
+    form: RowForm
+
+
+@dataclass
+class Section:
+    object_mapping: ObjectMapping
+    sf_object: SalesforceObject | None
+    settings_form: ObjectSettingsForm
+    blockers: list[str]
+    basic_rows: list[Row] = field(default_factory=list)
+    custom_rows: list[Row] = field(default_factory=list)
+    add_form: FieldMappingForm | None = None
+    statics: list[StaticValue] = field(default_factory=list)
+    static_form: StaticValueForm | None = None
+    unmapped: list[Any] = field(default_factory=list)
+
+
+def _tab_or_404(tab: str) -> str:
+    if tab not in Tab.values:
+        raise Http404("No such tab.")
+    return tab
+
+
+def _redirect_to(request: HttpRequest, tab: str, anchor: str = "") -> HttpResponse:
+    url = reverse("mappings_tab", args=[request.org.slug, tab])  # type: ignore[attr-defined]
+    return redirect(f"{url}#{anchor}" if anchor else url)
+
+
+@member_required
+def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
+    """One tab. Members see it read-only; admins change it (POST) and see errors in place, their input kept."""
+    tab = _tab_or_404(tab)
+    org = request.org  # type: ignore[attr-defined]
+    object_mappings = [m for m in mapping_services.mappings_ensure_defaults(organization=org) if m.tab == tab]
+    bound: dict[tuple[str, str], forms.Form] = {}
+    if request.method == "POST":
+        if not request.membership.is_admin:  # type: ignore[attr-defined]
+            raise PermissionDenied("Only organization admins can change mappings.")
+        outcome = _apply(request, tab, object_mappings)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        bound = outcome
+    sections = [_section(request, om, bound) for om in object_mappings]
+    connection = SalesforceConnection.objects.filter(organization=org).first()
+    return render(
+        request,
+        "integrations/mappings_tab.html",
+        {
+            "tab": "integrations",
+            "current_tab": tab,
+            "tabs": Tab.choices,
+            "sections": sections,
+            "connection": connection,
+            "refreshed_at": schema.last_refreshed(org),
+            "history": MappingChange.objects.filter(organization=org, object_mapping__tab=tab).select_related(
+                "changed_by", "object_mapping"
+            )[:25],
+            "can_edit": request.membership.is_admin,  # type: ignore[attr-defined]
+        },
+        status=400 if bound else 200,
+    )
+
+
+def _section(request: HttpRequest, om: ObjectMapping, bound: dict[tuple[str, str], forms.Form]) -> Section:
+    org = request.org  # type: ignore[attr-defined]
+    sf_object = salesforce_object(org, om.sobject)
+    fields = rox_fields(org, om.rox_object, user=request.user)  # type: ignore[arg-type]
+    blockers = writeback_blockers(om, sf_object)
+    settings_form = bound.get(("settings", str(om.code))) or ObjectSettingsForm(
+        initial={
+            "sync_enabled": om.sync_enabled,
+            "sync_frequency": om.sync_frequency,
+            "new_entity_writeback": om.new_entity_writeback,
+        },
+        writeback_blockers=blockers,
+        read_only=om.read_only,
+        prefix=om.sobject,
+    )
+    section = Section(om, sf_object, settings_form, blockers)
+    mapped = set()
+    for mapping in om.field_mappings.all():
+        mapped.add(mapping.sf_field)
+        status, reason = field_status(mapping, sf_object, fields)
+        findings = field_mapping_findings(mapping, sf_object, fields) if sf_object else []
+        row = Row(
+            mapping=mapping,
+            rox=fields.get(mapping.rox_field),
+            status=status,
+            reason=reason,
+            warnings=[f.message for f in findings if f.level == WARNING],
+            missing_options=next((f.missing_options for f in findings if f.missing_options), ()),
+            form=bound.get(("row", str(mapping.code)))
+            or RowForm(sf_object=sf_object, mapping=mapping, prefix=f"row-{mapping.code}"),
+        )
+        (section.basic_rows if mapping.is_basic else section.custom_rows).append(row)
+    section.add_form = bound.get(("add_mapping", str(om.code))) or FieldMappingForm(
+        sf_object=sf_object, rox_fields=fields, read_only=om.read_only, prefix=f"add-{om.code}"
+    )
+    section.statics = list(om.static_values.all())
+    mapped |= {s.sf_field for s in section.statics}
+    if not om.read_only:
+        section.static_form = bound.get(("add_static", str(om.code))) or StaticValueForm(
+            sf_object=sf_object, prefix=f"static-{om.code}"
+        )
+    if sf_object is not None:
+        section.unmapped = [f for f in sf_object.sorted_fields() if f.name not in mapped and f.name != "Id"]
+    return section
+
+
+def _apply(
+    request: HttpRequest, tab: str, object_mappings: list[ObjectMapping]
+) -> HttpResponse | dict[tuple[str, str], forms.Form]:
+    """Carry out one change. A redirect when it worked; otherwise the bound form with its errors."""
+    action, target = request.POST.get("action", ""), request.POST.get("target", "")
+    by_code = {str(om.code): om for om in object_mappings}
+    org = request.org  # type: ignore[attr-defined]
+    user = request.user
+    form: forms.Form | None = None
+    try:
+        if action == "settings" and target in by_code:
+            om = by_code[target]
+            form = ObjectSettingsForm(request.POST, writeback_blockers=[], read_only=om.read_only, prefix=om.sobject)
+            if form.is_valid():
+                mapping_services.object_mapping_settings(
+                    object_mapping=om,
+                    user=user,
+                    sync_enabled=form.cleaned_data["sync_enabled"],
+                    sync_frequency=form.cleaned_data["sync_frequency"],
+                    new_entity_writeback=form.cleaned_data.get("new_entity_writeback", False),
+                )
+                messages.success(request, f"{om.sobject}: settings saved.")
+        elif action == "add_mapping" and target in by_code:
+            om = by_code[target]
+            form = FieldMappingForm(
+                request.POST,
+                sf_object=salesforce_object(org, om.sobject),
+                rox_fields=rox_fields(org, om.rox_object, user=user),
+                read_only=om.read_only,
+                prefix=f"add-{om.code}",
+            )
+            if form.is_valid():
+                mapping = FieldMapping(object_mapping=om, is_basic=False, **form.cleaned_data)
+                mapping_services.field_mapping_save(mapping=mapping, user=user)
+                messages.success(request, f"Mapped {om.sobject}.{mapping.sf_field}.")
+        elif action in ("update_row", "remove_row", "add_options"):
+            mapping = get_object_or_404(FieldMapping, code=target, object_mapping__in=object_mappings)
+            if action == "remove_row":
+                mapping_services.field_mapping_remove(mapping=mapping, user=user)
+                messages.success(
+                    request, f"Removed the mapping of {mapping.object_mapping.sobject}.{mapping.sf_field}."
+                )
+            elif action == "add_options":
+                _add_missing_options(request, mapping)
+            else:
+                form = RowForm(
+                    request.POST,
+                    sf_object=salesforce_object(org, mapping.object_mapping.sobject),
+                    mapping=mapping,
+                    prefix=f"row-{mapping.code}",
+                )
+                if form.is_valid():
+                    mapping.sf_field = form.cleaned_data.get("sf_field") or mapping.sf_field
+                    mapping.rule = form.cleaned_data.get("rule") or mapping.rule
+                    mapping_services.field_mapping_save(mapping=mapping, user=user)
+                    messages.success(request, f"Saved {mapping.object_mapping.sobject}.{mapping.sf_field}.")
+        elif action == "add_static" and target in by_code:
+            om = by_code[target]
+            form = StaticValueForm(
+                request.POST, sf_object=salesforce_object(org, om.sobject), prefix=f"static-{om.code}"
+            )
+            if form.is_valid():
+                static = StaticValue(object_mapping=om, **form.cleaned_data)
+                mapping_services.static_value_save(static=static, user=user)
+                messages.success(request, f"{om.sobject}.{static.sf_field} will be set to “{static.value}”.")
+        elif action == "remove_static":
+            static = get_object_or_404(StaticValue, code=target, object_mapping__in=object_mappings)
+            mapping_services.static_value_remove(static=static, user=user)
+            messages.success(request, f"Removed the static value of {static.object_mapping.sobject}.{static.sf_field}.")
+        else:
+            messages.error(request, "That change could not be understood; nothing was saved.")
+            return _redirect_to(request, tab)
+    except ValidationError as exc:
+        if form is None:
+            messages.error(request, " ".join(exc.messages))
+            return _redirect_to(request, tab)
+        _attach(form, exc)
+    if form is not None and form.errors:
+        key = "row" if action == "update_row" else action
+        return {(key, target): form}
+    _reevaluate(request)
+    return _redirect_to(request, tab, target)
+
+
+def _attach(form: forms.Form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, messages_ in error.message_dict.items():
+            target = name if name in form.fields else None
+            for message in messages_:
+                form.add_error(target, message)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
+def _add_missing_options(request: HttpRequest, mapping: FieldMapping) -> None:
+    """The one-click fix: add the Salesforce picklist values the mapped Rox picklist lacks."""
+    if not mapping.rox_field.startswith("custom."):
+        messages.error(request, "Only a custom Rox picklist can take new options.")
+        return
+    org = request.org  # type: ignore[attr-defined]
+    definition = get_object_or_404(
+        CustomField,
+        organization=org,
+        object_type=mapping.object_mapping.rox_object,
+        api_name=mapping.rox_field.removeprefix("custom."),
+    )
+    sf_object = salesforce_object(org, mapping.object_mapping.sobject)
+    sf = sf_object.fields.get(mapping.sf_field) if sf_object else None
+    if sf is None:
+        messages.error(request, "Salesforce's field is not known; refresh the schema first.")
+        return
+    before = len(definition.options)
+    mapping_services.picklist_add_options(definition=definition, options=sf.picklist_values, user=request.user)
+    messages.success(request, f"Added {len(definition.options) - before} option(s) to {definition.label}.")
+
+
+def _reevaluate(request: HttpRequest) -> None:
+    connection = SalesforceConnection.objects.filter(organization=request.org).first()  # type: ignore[attr-defined]
+    if connection is not None:
+        services.connection_evaluate(connection)
+        connection.save(update_fields=["status", "action_reason"])
+
+
+@org_admin_required
+def mappings_add_field(request: HttpRequest, tab: str, code: str) -> HttpResponse:
+    """+ Add Field: pick a Salesforce field, then name the new Rox field (type, length and options follow
+    Salesforce's), choose who may edit and see it, and map it in one go."""
+    tab = _tab_or_404(tab)
+    org = request.org  # type: ignore[attr-defined]
+    om = get_object_or_404(ObjectMapping, organization=org, code=code, tab=tab)
+    sf_object = salesforce_object(org, om.sobject)
+    if sf_object is None:
+        messages.error(request, "Connect Salesforce (or refresh its schema) before adding fields from it.")
+        return _redirect_to(request, tab)
+    sf_name = request.POST.get("sf_field") or request.GET.get("sf_field", "")
+    sf = sf_object.fields.get(sf_name)
+    if sf is None:
+        mapped = set(om.field_mappings.values_list("sf_field", flat=True))
+        choices = [f for f in sf_object.sorted_fields() if f.name not in mapped and f.name != "Id"]
+        return render(
+            request,
+            "integrations/mappings_add_field.html",
+            {"tab": "integrations", "current_tab": tab, "om": om, "choices": choices, "sf": None},
+        )
+    draft = mapping_services.custom_field_draft(organization=org, object_type=om.rox_object, sf=sf)
+    form = AddFieldForm(
+        request.POST if request.method == "POST" else None,
+        initial={"label": draft.label, "data_type": draft.data_type},
+        sf_type=sf.type,
+        read_only=om.read_only or sf.read_only_in_salesforce,
+    )
+    if request.method == "POST" and form.is_valid():
+        draft.label = form.cleaned_data["label"]
+        draft.data_type = form.cleaned_data["data_type"]
+        draft.editable_in_rox = form.cleaned_data["editable_in_rox"]
+        draft.visibility = form.cleaned_data["visibility"]
+        draft.api_name = mapping_services.free_api_name(organization=org, object_type=om.rox_object, label=draft.label)
+        if draft.data_type not in ("picklist", "multi_picklist"):
+            draft.options = []
+        try:
+            mapping_services.custom_field_create_and_map(
+                object_mapping=om, field=draft, sf_field=sf.name, rule=form.cleaned_data["rule"], user=request.user
+            )
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            _reevaluate(request)
+            messages.success(request, f"Created the Rox field “{draft.label}” and mapped it to {om.sobject}.{sf.name}.")
+            return _redirect_to(request, tab)
+    return render(
+        request,
+        "integrations/mappings_add_field.html",
+        {"tab": "integrations", "current_tab": tab, "om": om, "sf": sf, "form": form, "draft": draft},
+    )
+
+
+@org_admin_required
+def mappings_refresh(request: HttpRequest) -> HttpResponse:
+    """Re-read the org's schema now (one Composite call for up to 25 objects) and re-check every mapping."""
+    tab = request.POST.get("tab") if request.POST.get("tab") in Tab.values else Tab.ACCOUNTS
+    connection = SalesforceConnection.objects.filter(organization=request.org).first()  # type: ignore[attr-defined]
+    if request.method != "POST" or connection is None or not connection.is_signed_in:
+        messages.error(request, "Salesforce is not connected.")
+        return _redirect_to(request, tab)
+    try:
+        calls = schema.describe_refresh(connection)
+    except SalesforceError as exc:
+        messages.error(request, f"Could not read the schema: {exc}")
+        return _redirect_to(request, tab)
+    services.connection_evaluate(connection)
+    connection.save(update_fields=["status", "action_reason"])
+    broken = schema.broken_mappings(connection.organization)
+    if broken:
+        messages.warning(
+            request,
+            f"Schema refreshed ({calls} API call{'s' if calls != 1 else ''}); {len(broken)} mapping(s) are broken.",
+        )
+    else:
+        messages.success(
+            request, f"Schema refreshed ({calls} API call{'s' if calls != 1 else ''}); every mapping works."
+        )
+    return _redirect_to(request, tab)
