@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ADDR ?= 127.0.0.1:8000
 SFSIM_PORT ?= 8443
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test lint bench soak clean-db
 

@@ -116,10 +116,14 @@ def _section(request: HttpRequest, om: ObjectMapping, bound: dict[tuple[str, str
         prefix=om.sobject,
     )
     section = Section(om, sf_object, settings_form, blockers)
+    section.statics = list(om.static_values.all())
+    overridden = {s.sf_field: s.value for s in section.statics}
     mapped = set()
     for mapping in om.field_mappings.all():
         mapped.add(mapping.sf_field)
         status, reason = field_status(mapping, sf_object, fields)
+        if status == "syncing" and mapping.sf_field in overridden:
+            reason = f"Overridden by the static value “{overridden[mapping.sf_field]}”."
         findings = field_mapping_findings(mapping, sf_object, fields) if sf_object else []
         row = Row(
             mapping=mapping,
@@ -135,8 +139,7 @@ def _section(request: HttpRequest, om: ObjectMapping, bound: dict[tuple[str, str
     section.add_form = bound.get(("add_mapping", str(om.code))) or FieldMappingForm(
         sf_object=sf_object, rox_fields=fields, read_only=om.read_only, prefix=f"add-{om.code}"
     )
-    section.statics = list(om.static_values.all())
-    mapped |= {s.sf_field for s in section.statics}
+    mapped |= set(overridden)
     if not om.read_only:
         section.static_form = bound.get(("add_static", str(om.code))) or StaticValueForm(
             sf_object=sf_object, prefix=f"static-{om.code}"

@@ -109,7 +109,7 @@ OBJECTS: dict[str, ObjectDefaults] = {
         False,
         (
             ("RoxActivityId__c", "activity.id", RW),
-            ("Subject", "subject", RW),
+            ("Subject", "activity.subject", RW),
             ("ActivityDate", "activity.date", RW),
             ("WhoId", "activity.who", RW),
             ("WhatId", "activity.what", RW),
@@ -124,7 +124,7 @@ OBJECTS: dict[str, ObjectDefaults] = {
         False,
         (
             ("RoxActivityId__c", "activity.id", RW),
-            ("Subject", "subject", RW),
+            ("Subject", "activity.subject", RW),
             ("StartDateTime", "activity.start", RW),
             ("EndDateTime", "activity.end", RW),
             ("WhoId", "activity.who", RW),

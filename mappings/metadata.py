@@ -146,6 +146,12 @@ def prerequisite_blockers(organization: Organization, sobject: str) -> list[str]
 # Fields the activity writeback fills itself (issue "activity writeback"): shown as locked basic rows.
 MANAGED_ACTIVITY_FIELDS: dict[str, RoxField] = {
     "activity.id": RoxField("activity.id", "Rox activity id", "managed", description="The activity's stable Rox id"),
+    "activity.subject": RoxField(
+        "activity.subject",
+        "Subject",
+        "managed",
+        description="“Email: <subject>”, “Call: <outcome>”, “LinkedIn message”…; a static value overrides it",
+    ),
     "activity.who": RoxField("activity.who", "Contact or lead", "managed", description="Matched by e-mail address"),
     "activity.what": RoxField(
         "activity.what", "Opportunity or account", "managed", description="The related opportunity, else account"

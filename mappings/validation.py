@@ -75,6 +75,7 @@ REFERENCE_TARGETS = {
 # Fields the activity writeback fills itself: the Salesforce types each can be pointed at.
 MANAGED_TYPES = {
     "activity.id": frozenset({"string"}),
+    "activity.subject": frozenset({"string", "combobox", "textarea"}),
     "activity.who": frozenset({"reference"}),
     "activity.what": frozenset({"reference"}),
     "activity.status": frozenset({"picklist", "string", "combobox"}),
@@ -262,7 +263,10 @@ def field_mapping_findings(
     if siblings.filter(rox_field=mapping.rox_field).exists():
         label = rox.label if rox else mapping.rox_field
         findings.append(Finding(ERROR, f"The Rox field {label} is already mapped on this object.", "rox_field"))
-    if mapping.object_mapping.static_values.filter(sf_field=mapping.sf_field).exists():
+    if (
+        not mapping.rox_field.startswith("activity.")
+        and mapping.object_mapping.static_values.filter(sf_field=mapping.sf_field).exists()
+    ):
         findings.append(Finding(ERROR, f"{mapping.sf_field} already has a static value; remove it first.", "sf_field"))
     if sf_object is None:
         return findings
@@ -315,7 +319,9 @@ def static_value_findings(static: StaticValue, sf_object: SalesforceObject | Non
         findings.append(
             Finding(ERROR, f"Rox never writes {om.sobject}, so a static value would never be used.", "sf_field")
         )
-    if om.field_mappings.filter(sf_field=static.sf_field).exists():
+    # Fields that the activity writeback fills itself (“activity.*”) may be overridden by a static value, which
+    # applies last; any other mapped field is either mapped or fixed, not both.
+    if om.field_mappings.filter(sf_field=static.sf_field).exclude(rox_field__startswith="activity.").exists():
         findings.append(
             Finding(
                 ERROR,
