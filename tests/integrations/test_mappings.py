@@ -533,3 +533,21 @@ def test_the_wizard_step_refuses_a_basic_field_that_cannot_work(
     row.refresh_from_db()
     assert row.sf_field == "Name"
     assert SalesforceConnection.objects.get(organization=org).mappings_confirmed_at is None
+
+
+def test_a_required_field_made_read_only_is_named_by_the_new_entity_switch(
+    connected: SalesforceConnection, admin_client: Client, org: Organization
+) -> None:
+    row = FieldMapping.objects.get(object_mapping__sobject="Contact", sf_field="LastName")
+    prefix = f"row-{row.code}"
+    admin_client.post(
+        tab_url(org, "accounts"),
+        {
+            "action": "update_row",
+            "target": str(row.code),
+            f"{prefix}-sf_field": "LastName",
+            f"{prefix}-rule": "read_only",
+        },
+    )
+    page = admin_client.get(tab_url(org, "accounts")).content.decode()
+    assert "Salesforce requires LastName on every new Contact: map it with a rule that writes" in page
