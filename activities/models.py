@@ -20,12 +20,24 @@ class Activity(CrmRecord):
         LINKEDIN_MESSAGE = "linkedin_message", "LinkedIn message"
         LINKEDIN_CONNECTION = "linkedin_connection", "LinkedIn connection request"
         MEETING = "meeting", "Meeting"
+        TASK = "task", "Other task"
+
+    class Origin(models.TextChoices):
+        ROX = "rox", "Logged in Rox"
+        SALESFORCE = "salesforce", "Logged in Salesforce"
 
     class Direction(models.TextChoices):
         INBOUND = "inbound", "Inbound"
         OUTBOUND = "outbound", "Outbound"
 
     type = models.CharField(max_length=30, choices=Type.choices)
+    origin = models.CharField(
+        max_length=12,
+        choices=Origin.choices,
+        default=Origin.ROX,
+        editable=False,
+        help_text="Activities logged in Salesforce are read-only in Rox.",
+    )
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True, max_length=100_000)
     occurred_at = models.DateTimeField(default=timezone.now)

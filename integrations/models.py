@@ -135,11 +135,16 @@ class SyncRun(models.Model):
 
     class Kind(models.TextChoices):
         PREFLIGHT = "preflight", "Prerequisite checks"
+        INBOUND = "inbound", "Sync from Salesforce"
+        DRY_RUN = "dry_run", "Test of the mapping"
+        FORMULA = "formula", "Formula refresh"
+        RECONCILE = "reconcile", "Reconciliation of Ids"
 
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         WARNINGS = "warnings", "Succeeded with warnings"
+        PAUSED = "paused", "Paused (API budget)"
         FAILED = "failed", "Failed"
 
     connection = models.ForeignKey(SalesforceConnection, on_delete=models.CASCADE, related_name="runs")
@@ -149,6 +154,8 @@ class SyncRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
     api_calls = models.PositiveIntegerField(default=0)
+    # fetched, created, updated, unchanged, deleted, failed (inbound); total and rate while running
+    counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
     started_by = models.ForeignKey(
@@ -167,3 +174,125 @@ class SyncRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class SalesforceLink(models.Model):
+    """The ID mapping: one Rox record is one Salesforce record. Holds the shadow (the last values of the mapped
+    fields both sides agreed on), the last SystemModstamp seen, and whether Salesforce deleted or merged it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    sobject = models.CharField(max_length=80)
+    sf_id = models.CharField("Salesforce Id", max_length=18)
+    rox_object = models.CharField(max_length=30)
+    record_id = models.BigIntegerField()
+    modstamp = models.DateTimeField(null=True, blank=True)
+    shadow = models.JSONField(default=dict, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="When Salesforce deleted the record.")
+    merged_into = models.CharField(max_length=18, blank=True, help_text="The surviving record of a merge.")
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "sobject", "sf_id"], name="link_sf_unique"),
+            models.UniqueConstraint(
+                fields=["organization", "rox_object", "record_id", "sobject"], name="link_rox_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["rox_object", "record_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.sobject} {self.sf_id} ↔ {self.rox_object} #{self.record_id}"
+
+
+class PendingReference(models.Model):
+    """A child that arrived before its parent: once a record with ``parent_sf_id`` is linked, the child's
+    ``rox_field`` is pointed at it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    child = models.ForeignKey(SalesforceLink, on_delete=models.CASCADE, related_name="pending_references")
+    rox_field = models.CharField(max_length=60)
+    parent_sf_id = models.CharField(max_length=18, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["child", "rox_field"], name="pendingref_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.child} .{self.rox_field} waits for {self.parent_sf_id}"
+
+
+class SyncCursor(models.Model):
+    """Per connection and object: how far the inbound sync has fully read, and who is running it now.
+
+    ``running_since`` is the database lock that makes one run per connection and object at a time across workers
+    and machines: it is taken with a conditional UPDATE and released at the end; a run stuck past the timeout is
+    taken over."""
+
+    connection = models.ForeignKey(SalesforceConnection, on_delete=models.CASCADE, related_name="cursors")
+    sobject = models.CharField(max_length=80)
+    cursor = models.DateTimeField(
+        null=True, blank=True, help_text="Every record with an earlier SystemModstamp is read."
+    )
+    backfilled_at = models.DateTimeField(null=True, blank=True, help_text="When the first full read finished.")
+    formula_refreshed_at = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    running_token = models.CharField(max_length=40, blank=True)
+    last_run = models.ForeignKey("SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "sobject"], name="cursor_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sobject} of {self.connection} at {self.cursor}"
+
+
+class SyncError(models.Model):
+    """A record that could not be synced, with Salesforce's code and message (or Rox's validation message)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="errors")
+    direction = models.CharField(max_length=10, default="inbound")
+    sobject = models.CharField(max_length=80)
+    sf_id = models.CharField(max_length=18, blank=True)
+    rox_object = models.CharField(max_length=30, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    code = models.CharField(max_length=80)
+    message = models.TextField()
+    fields = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "resolved_at", "code"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} on {self.sobject} {self.sf_id}"
+
+
+class Conflict(models.Model):
+    """A field both sides changed since they last agreed; the more recent change won, in both systems."""
+
+    class Winner(models.TextChoices):
+        SALESFORCE = "salesforce", "Salesforce"
+        ROX = "rox", "Rox"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    sobject = models.CharField(max_length=80)
+    sf_id = models.CharField(max_length=18)
+    rox_object = models.CharField(max_length=30)
+    record_id = models.BigIntegerField()
+    sf_field = models.CharField(max_length=120)
+    rox_field = models.CharField(max_length=120)
+    sf_value = models.JSONField(null=True, blank=True)
+    rox_value = models.JSONField(null=True, blank=True)
+    sf_changed_at = models.DateTimeField()
+    rox_changed_at = models.DateTimeField(null=True, blank=True)
+    winner = models.CharField(max_length=12, choices=Winner.choices)
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.sobject}.{self.sf_field} on {self.sf_id}: {self.get_winner_display()} won"

@@ -292,6 +292,10 @@ class CrmRecord(models.Model):
     custom_values = models.JSONField(default=dict, blank=True, editable=False)
     # field name (custom fields as "custom.<api_name>") -> {"at": ISO time, "by": actor kind}
     field_times = models.JSONField(default=dict, blank=True, editable=False)
+    # Set when the record is gone from the system of record (deleted or merged in Salesforce): hidden from lists,
+    # kept with its history, restored if it comes back.
+    removed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    removed_reason = models.CharField(max_length=255, blank=True, editable=False)
 
     class Meta:
         abstract = True
@@ -458,6 +462,16 @@ class Lead(CrmRecord):
     status = models.CharField(max_length=255, default="Open - Not Contacted")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    converted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    converted_account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    converted_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    converted_opportunity = models.ForeignKey(
+        Opportunity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
 
     class Meta:
