@@ -41,7 +41,10 @@ class RecordType:
         return str(self.model._meta.verbose_name)
 
     def queryset(self, organization: object) -> QuerySet[CrmRecord]:
-        return self.model.objects.filter(organization=organization).select_related(*self.select_related)
+        """The organization's records for lists: those removed in Salesforce (deleted, merged) are hidden."""
+        return self.model.objects.filter(organization=organization, removed_at=None).select_related(
+            *self.select_related
+        )
 
     def search(self, queryset: QuerySet[CrmRecord], query: str) -> QuerySet[CrmRecord]:
         condition = Q()

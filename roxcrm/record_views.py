@@ -43,9 +43,8 @@ def record_detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResp
     ]
     related = []
     for section in spec.related:
-        manager = getattr(record, section.accessor)
-        rows = list(manager.all()[:20])
-        related.append({"section": section, "rows": rows, "count": manager.count()})
+        present = getattr(record, section.accessor).filter(removed_at=None)
+        related.append({"section": section, "rows": list(present[:20]), "count": present.count()})
     history = FieldChange.objects.filter(object_type=record.object_type, record_id=record.pk).select_related(
         "actor_user"
     )[:20]
