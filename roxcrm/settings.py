@@ -172,6 +172,14 @@ SALESFORCE_CLIENT_SECRET = env.str("SALESFORCE_CLIENT_SECRET", default="")
 SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com").rstrip("/")
 SALESFORCE_CA_BUNDLE = env.str("SALESFORCE_CA_BUNDLE", default="")
 SALESFORCE_API_VERSION = env.str("SALESFORCE_API_VERSION", default="59.0")
+# Inbound sync: how far back each incremental run re-reads (records that become visible late), above how many rows a
+# first read uses a Bulk API 2.0 job, after how long a run's lock is considered abandoned, and a factor on retry
+# delays (tests make them short).
+SALESFORCE_SYNC_OVERLAP_MINUTES = env.int("SALESFORCE_SYNC_OVERLAP_MINUTES", default=10)
+SALESFORCE_BULK_THRESHOLD = env.int("SALESFORCE_BULK_THRESHOLD", default=50_000)
+SALESFORCE_RUN_TIMEOUT = env.int("SALESFORCE_RUN_TIMEOUT", default=30 * 60)
+SALESFORCE_RETRY_SCALE = env.float("SALESFORCE_RETRY_SCALE", default=1.0)
+SALESFORCE_FORMULA_REFRESH_HOURS = env.int("SALESFORCE_FORMULA_REFRESH_HOURS", default=24)
 # The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations).
 MAPPINGS_SCHEMA = "integrations.schema"
 

@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
+    SalesforceOperationError,
 )
 
 from integrations.models import SalesforceConnection
@@ -30,6 +31,7 @@ from integrations.salesforce.errors import (
     AuthRevokedError,
     BudgetExhaustedError,
     ConfigurationError,
+    PermanentError,
     SalesforceError,
     TransientError,
     error_for,
@@ -83,6 +85,27 @@ class SalesforceClient:
             if page.get("done", True):
                 return
             page = self.query_more(page["nextRecordsUrl"])
+
+    def bulk_query(self, sobject: str, soql: str, *, page_size: int = 50_000) -> Iterator[str]:
+        """A Bulk API 2.0 ``queryAll`` job: its result pages as CSV text, one API call per page (plus creating and
+        polling the job). Job failures raise ``PermanentError``."""
+        handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
+        pages = handler.query_all(soql, max_records=page_size, wait=0.2)
+        while True:
+            try:
+                self.calls += 1
+                page = next(pages)
+            except StopIteration:
+                return
+            except SalesforceOperationError as exc:
+                raise PermanentError(f"The Bulk API job failed: {exc}", code="BULK_JOB_FAILED") from None
+            except SimpleSalesforceError as exc:
+                raise _typed(exc) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
+            finally:
+                self._record_usage()
+            yield page
 
     def tooling_query(self, soql: str) -> dict[str, Any]:
         return self.request("GET", f"tooling/query/?q={quote(soql)}")

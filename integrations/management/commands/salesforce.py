@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,6 +29,11 @@ class Command(BaseCommand):
         connect.add_argument("--client-id", required=True)
         connect.add_argument("--client-secret", required=True)
         connect.add_argument("--submit", action="store_true", help="Also finish set-up (Connected if checks pass).")
+        sync = sub.add_parser("sync", help="Sync from Salesforce now, with a progress bar and a summary.")
+        sync.add_argument("--org", required=True, help="The Rox organization's slug.")
+        sync.add_argument("--object", dest="sobject", help="Only this Salesforce object (e.g. Account).")
+        sync.add_argument("--full", action="store_true", help="Re-read everything, not only what changed.")
+        sync.add_argument("--dry-run", action="store_true", help="Show what 20 records per object would become.")
         for name, text in [
             ("preflight", "Run the prerequisite checks; exit 0 when all pass, 1 otherwise."),
             ("status", "Show where the connection stands."),
@@ -91,6 +97,58 @@ class Command(BaseCommand):
                 self.stdout.write(f"      Fix: {check['fix']}")
         self.stdout.write(f"{run.api_calls} API calls.")
 
+    def _sync(self, organization: Organization, *, sobject: str | None, full: bool, dry_run: bool, **_: Any) -> None:
+        from integrations.engine.plan import object_plans
+        from integrations.engine.runner import dry_run as preview
+        from integrations.engine.runner import sync_object
+
+        connection = self._connection(organization)
+        plans = object_plans(organization, only=sobject)
+        if not plans:
+            raise CommandError("Nothing to sync: no enabled object with a known schema (see CRM Mappings).")
+        failed = False
+        rows = []
+        for plan in plans:
+            if dry_run:
+                result = preview(connection, plan.sobject)
+                self.stdout.write(
+                    self.style.MIGRATE_HEADING(f"{plan.sobject}: {len(result.previews)} sample record(s)")
+                )
+                for item in result.previews:
+                    self.stdout.write(f"  {item.sf_id} {item.action}{': ' + item.error if item.error else ''}")
+                    for sf_field, sf_value, rox_value in item.fields:
+                        self.stdout.write(f"      {sf_field}: {sf_value!r} → {rox_value!r}")
+                continue
+            bar = ProgressBar(self.stdout, plan.sobject)
+            result = sync_object(connection, plan.sobject, full=full, progress=bar.update)
+            bar.done()
+            if result.run is None:
+                rows.append((plan.sobject, "skipped", result.skipped_reason, "", ""))
+                continue
+            run = result.run
+            failed |= run.outcome == run.Outcome.FAILED
+            counts = run.counts
+            rows.append(
+                (
+                    plan.sobject,
+                    run.get_outcome_display(),
+                    ", ".join(
+                        f"{k} {counts.get(k, 0)}"
+                        for k in ("fetched", "created", "updated", "unchanged", "deleted", "failed")
+                    ),
+                    str(run.api_calls),
+                    f"{run.duration_seconds or 0:.1f}s" + (f" — {run.error}" if run.error else ""),
+                )
+            )
+        if rows:
+            self.stdout.write("")
+            header = ("object", "outcome", "records", "API calls", "time")
+            widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+            for row in [header, *rows]:
+                self.stdout.write("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if failed:
+            raise SystemExit(1)
+
     def _status(self, organization: Organization, *, as_json: bool = False, **_: Any) -> None:
         connection = SalesforceConnection.objects.filter(organization=organization).first()
         card = card_status(connection)
@@ -117,3 +175,28 @@ class Command(BaseCommand):
             f"Disconnected {organization}. "
             + ("Salesforce revoked the tokens." if revoked else "Salesforce did not confirm the revocation.")
         )
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal: records, records/s and, when the total is known, an ETA."""
+
+    def __init__(self, out: Any, label: str) -> None:
+        self.out, self.label, self.started = out, label, time.monotonic()
+
+    def update(self, counts: Any, total: int | None) -> None:
+        done = counts.fetched
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = done / elapsed
+        if total:
+            width = 30
+            filled = int(width * min(done / total, 1))
+            eta = (total - done) / rate if rate else 0
+            bar = "#" * filled + "." * (width - filled)
+            line = f"{self.label:<20} [{bar}] {done:,}/{total:,} {rate:,.0f}/s ETA {eta:,.0f}s"
+        else:
+            line = f"{self.label:<20} {done:,} records {rate:,.0f}/s"
+        self.out.write(f"\r{line}", ending="")
+        self.out.flush()
+
+    def done(self) -> None:
+        self.out.write("")

@@ -1,0 +1,135 @@
+"""Formula fields: Salesforce computes them when read, and a change of their inputs elsewhere (a parent's field)
+does not move the record's SystemModstamp, so the incremental sync cannot see it. They are refreshed on their own:
+all linked records on a schedule (only ``Id`` and the formula fields, page by page), and a changed parent's
+children at once (one ``IN`` query per child object and chunk of parents)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from integrations.engine import values
+from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
+from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
+from integrations.salesforce import soql
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import SalesforceError
+from mappings.models import ObjectMapping
+from roxcrm.custom_fields import clean_value
+from roxcrm.sync_path import SyncChange, records_sync_update
+
+# Parent object -> (child object, the child's lookup to it).
+CHILDREN = {
+    "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId")),
+    "Opportunity": (("OpportunityLineItem", "OpportunityId"),),
+    "Product2": (("OpportunityLineItem", "Product2Id"),),
+}
+IN_CHUNK = 500
+
+
+def refresh_formulas(connection: SalesforceConnection, sobject: str) -> SyncRun | None:
+    """Re-read the mapped formula fields of every record of ``sobject``; None when it maps none."""
+    plan = _plan(connection, sobject)
+    if plan is None or not plan.formula_fields:
+        return None
+    run = SyncRun.objects.create(
+        connection=connection, kind=SyncRun.Kind.FORMULA, sobject=sobject, started_at=timezone.now()
+    )
+    client = SalesforceClient(connection)
+    updated = 0
+    try:
+        query = soql.select(["Id", *[f.sf_field for f in plan.formula_fields]], sobject, order_by="Id")
+        for record_page in _pages(client, query):
+            updated += _apply(plan, record_page)
+        run.outcome = SyncRun.Outcome.SUCCEEDED
+        SyncCursor.objects.filter(connection=connection, sobject=sobject).update(formula_refreshed_at=timezone.now())
+    except SalesforceError as exc:
+        run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
+    run.finished_at, run.api_calls, run.counts = timezone.now(), client.calls, {"updated": updated}
+    run.save()
+    client.save_usage()
+    return run
+
+
+def refresh_children(connection: SalesforceConnection, parent: str, parent_ids: Iterable[str]) -> int:
+    """After parents changed: their children's mapped formula fields, one IN query per child object and chunk."""
+    ids = list(dict.fromkeys(parent_ids))
+    updated = 0
+    for child, lookup in CHILDREN.get(parent, ()):
+        plan = _plan(connection, child)
+        if plan is None or not plan.formula_fields:
+            continue
+        client = SalesforceClient(connection)
+        fields = ["Id", *[f.sf_field for f in plan.formula_fields]]
+        for start in range(0, len(ids), IN_CHUNK):
+            where = f"{lookup} IN {soql.literal_list(ids[start : start + IN_CHUNK])}"
+            for record_page in _pages(client, soql.select(fields, child, where=where)):
+                updated += _apply(plan, record_page)
+        client.save_usage()
+    return updated
+
+
+def _plan(connection: SalesforceConnection, sobject: str) -> ObjectPlan | None:
+    mapping = ObjectMapping.objects.filter(
+        organization=connection.organization, sobject=sobject, sync_enabled=True
+    ).first()
+    return build_plan(mapping) if mapping else None
+
+
+def _pages(client: SalesforceClient, query: str) -> Any:
+    page = client.query(query)
+    while True:
+        yield page["records"]
+        if page.get("done", True):
+            return
+        page = client.query_more(page["nextRecordsUrl"])
+
+
+def _apply(plan: ObjectPlan, records: list[dict[str, Any]]) -> int:
+    """Formula values that differ from Rox's are taken (a formula field is always Read Only)."""
+    organization = plan.object_mapping.organization
+    links = {
+        link.sf_id: link
+        for link in SalesforceLink.objects.filter(
+            organization=organization, sobject=plan.sobject, sf_id__in=[r["Id"] for r in records], deleted_at=None
+        )
+    }
+    rox = plan.model.objects.in_bulk([link.record_id for link in links.values()])
+    changes, touched = [], []
+    for record in records:
+        link = links.get(record["Id"])
+        current = rox.get(link.record_id) if link else None
+        if current is None:
+            continue
+        change = SyncChange(record=current)
+        for fp in plan.formula_fields:
+            sf_value = fp.salesforce_value(record)
+            link.shadow[fp.sf_field] = sf_value
+            if _current(fp, current) != sf_value:
+                _set(fp, sf_value, change)
+        touched.append(link)
+        if change.values or change.custom:
+            changes.append(change)
+    records_sync_update(model=plan.model, changes=changes, at=timezone.now(), label="Salesforce formula refresh")
+    SalesforceLink.objects.bulk_update(touched, ["shadow"], batch_size=500)
+    return len(changes)
+
+
+def _current(fp: FieldPlan, record: Any) -> Any:
+    if fp.definition is not None:
+        return values.CANONICAL[fp.kind]((record.custom_values or {}).get(fp.definition.api_name))
+    assert fp.model_field is not None
+    return values.CANONICAL[fp.kind](getattr(record, fp.model_field.attname))
+
+
+def _set(fp: FieldPlan, sf_value: Any, change: SyncChange) -> None:
+    if fp.definition is not None:
+        try:
+            change.custom[fp.definition.api_name] = clean_value(fp.definition, sf_value)
+        except ValidationError:
+            return  # an unstorable formula value keeps Rox's; the inbound sync reports it as a record error
+    elif fp.model_field is not None:
+        change.values[fp.model_field.attname] = values.python_value(fp.model_field, sf_value)

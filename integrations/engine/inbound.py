@@ -1,0 +1,730 @@
+"""Inbound sync: Salesforce → Rox for one object, page by page.
+
+Per page: one query for the links of its records, one per lookup target for their parents, one for the Rox records;
+then each field is decided by its rule against the shadow (see ``decide``), and everything is written in batches.
+Our own writes come back equal to the shadow and are not taken for Salesforce changes. A record that becomes visible
+late, inside the overlap window, is read on the next run; records whose SystemModstamp is not newer than the one
+already processed are skipped at once, so re-reading the overlap costs nothing but the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from activities.models import Activity
+from integrations.engine import values
+from integrations.engine.plan import ACTIVITY_OBJECTS, PREFIX_OBJECTS, ROX_OF_SOBJECT, FieldPlan, ObjectPlan
+from integrations.models import Conflict, PendingReference, SalesforceLink, SyncError, SyncRun
+from roxcrm.custom_fields import clean_value
+from roxcrm.models import Membership, User
+from roxcrm.sync_path import (
+    SyncChange,
+    model_value_error,
+    records_mark_removed,
+    records_restore,
+    records_sync_create,
+    records_sync_update,
+)
+
+log = logging.getLogger(__name__)
+SYNC_LABEL = "Salesforce sync"
+
+
+class RecordRefused(Exception):
+    """A Salesforce record whose values Rox cannot store; reported and skipped."""
+
+    def __init__(self, message: str, fields: list[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+@dataclass
+class Counts:
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Preview:
+    """What a dry run found for one record: each field's Salesforce value and the Rox value it would become."""
+
+    sf_id: str
+    action: str  # create, update, unchanged, delete, fail
+    fields: list[tuple[str, Any, Any]] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class PageContext:
+    """Everything a page needs, fetched with one query per kind."""
+
+    links: dict[str, SalesforceLink]
+    records: dict[int, Any]
+    parents: dict[str, int]  # Salesforce Id -> Rox record id, for lookups
+    parent_sf_ids: dict[tuple[str, int], str]  # (rox object, record id) -> Salesforce Id
+    users_by_email: dict[str, User]
+    emails_by_user: dict[int, str]
+
+
+class InboundPage:
+    """Apply one page of Salesforce records to Rox (or describe what would happen, in a dry run)."""
+
+    def __init__(self, plan: ObjectPlan, run: SyncRun | None, *, dry_run: bool = False, force: bool = False) -> None:
+        self.plan = plan
+        self.run = run
+        self.organization = plan.object_mapping.organization
+        self.dry_run = dry_run
+        self.force = force
+        self.counts = Counts()
+        self.previews: list[Preview] = []
+        self.changed_ids: list[str] = []  # Salesforce Ids of records whose Rox values changed (formula refresh)
+
+    # -- entry point -------------------------------------------------------------------------------------------
+
+    def apply(self, records: list[dict[str, Any]]) -> None:
+        self.counts.fetched += len(records)
+        if not records:
+            return
+        now = timezone.now()
+        ctx = self._context(records)
+        creates: list[tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dt.datetime]] = []
+        updates: list[tuple[SyncChange, SalesforceLink]] = []
+        touched_links: list[SalesforceLink] = []
+        pending: list[tuple[str, str, str]] = []  # (child sf id, rox field, parent sf id)
+        removed: list[tuple[int, str]] = []
+        restored: list[int] = []
+        conflicts: list[Conflict] = []
+        errors: list[SyncError] = []
+        for record in records:
+            sf_id = record["Id"]
+            modstamp = values.parse_salesforce_datetime(record["SystemModstamp"])
+            link = ctx.links.get(sf_id)
+            try:
+                if record.get("IsDeleted"):
+                    self._deleted(record, link, modstamp, removed, touched_links)
+                    continue
+                if link is None:
+                    rox_values, custom, shadow = self._new_values(record, ctx, pending)
+                    creates.append((rox_values, custom, sf_id, shadow, modstamp))
+                    self._preview(sf_id, "create", record, rox_values, custom)
+                    continue
+                if link.deleted_at is not None:
+                    restored.append(link.record_id)
+                    link.deleted_at = None
+                    touched_links.append(link)
+                # Strictly older only: stamps have second precision, so a change in the same second as the last
+                # read carries an equal stamp.
+                if not self.force and link.modstamp is not None and modstamp < link.modstamp:
+                    self.counts.unchanged += 1
+                    continue
+                rox_record = ctx.records.get(link.record_id)
+                if rox_record is None:
+                    continue
+                change = self._decide(record, modstamp, link, rox_record, ctx, pending, conflicts)
+                link.modstamp = modstamp
+                link.synced_at = now
+                touched_links.append(link)
+                if change.values or change.custom:
+                    updates.append((change, link))
+                    self.changed_ids.append(sf_id)
+                    self._preview(sf_id, "update", record, change.values, change.custom)
+                else:
+                    self.counts.unchanged += 1
+                    self._preview(sf_id, "unchanged", record, {}, {})
+            except RecordRefused as refused:
+                self.counts.failed += 1
+                errors.append(self._error(record, link, refused))
+                self.previews.append(Preview(sf_id, "fail", error=refused.message))
+        if self.dry_run:
+            self.counts.created += len(creates)
+            self.counts.updated += len(updates)
+            return
+        with transaction.atomic():
+            self._write(creates, updates, touched_links, pending, removed, restored, conflicts, errors, now)
+
+    # -- reading what the page needs ------------------------------------------------------------------------------
+
+    def _context(self, records: list[dict[str, Any]]) -> PageContext:
+        plan = self.plan
+        sf_ids = [r["Id"] for r in records]
+        links = {
+            link.sf_id: link
+            for link in SalesforceLink.objects.filter(
+                organization=self.organization, sobject=plan.sobject, sf_id__in=sf_ids
+            )
+        }
+        if plan.sobject in ACTIVITY_OBJECTS:
+            self._adopt_rox_activities(records, links)
+        else:
+            self._adopt_matches(records, links)
+        rox_records = plan.model.objects.in_bulk([link.record_id for link in links.values()])
+        # Parents referred to by this page (lookups, polymorphic Who/What, lead conversion, merge targets).
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for record in records:
+            for fp in plan.read_fields:
+                if fp.is_reference or (fp.kind == "managed" and fp.targets):
+                    parent = record.get(fp.sf_field)
+                    if parent:
+                        wanted[_sobject_of(parent, fp.targets)].add(parent)
+            for name in ("ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId"):
+                if record.get(name):
+                    wanted[_sobject_of(record[name], ())].add(record[name])
+        parents: dict[str, int] = {}
+        for sobject, ids in wanted.items():
+            if sobject:
+                parents.update(
+                    SalesforceLink.objects.filter(
+                        organization=self.organization, sobject=sobject, sf_id__in=ids
+                    ).values_list("sf_id", "record_id")
+                )
+        # The Salesforce Ids of the parents the Rox records point at now (to tell whether Rox changed a lookup).
+        parent_sf_ids: dict[tuple[str, int], str] = {}
+        for fp in plan.read_fields:
+            if fp.is_reference and fp.model_field is not None:
+                target = fp.model_field.related_model.object_type  # type: ignore[union-attr]
+                ids = {getattr(r, fp.model_field.attname) for r in rox_records.values()} - {None}
+                if ids:
+                    for record_id, sf_id in SalesforceLink.objects.filter(
+                        organization=self.organization, rox_object=target, record_id__in=ids, sobject=fp.targets[0]
+                    ).values_list("record_id", "sf_id"):
+                        parent_sf_ids[(target, record_id)] = sf_id
+        users_by_email, emails_by_user = self._users(records, rox_records)
+        return PageContext(links, rox_records, parents, parent_sf_ids, users_by_email, emails_by_user)
+
+    def _users(
+        self, records: list[dict[str, Any]], rox_records: dict[int, Any]
+    ) -> tuple[dict[str, User], dict[int, str]]:
+        owner_fields = [fp for fp in self.plan.read_fields if fp.kind == "owner"]
+        if not owner_fields:
+            return {}, {}
+        emails = {fp.salesforce_value(r) for r in records for fp in owner_fields} - {None}
+        by_email = {
+            m.user.email.lower(): m.user
+            for m in Membership.objects.filter(organization=self.organization, user__email__in=emails).select_related(
+                "user"
+            )
+        }
+        owner_ids = {getattr(r, fp.model_field.attname) for r in rox_records.values() for fp in owner_fields} - {None}  # type: ignore[union-attr]
+        by_user = {u.pk: u.email.lower() for u in User.objects.filter(pk__in=owner_ids)}
+        return by_email, by_user
+
+    def _adopt_rox_activities(self, records: list[dict[str, Any]], links: dict[str, SalesforceLink]) -> None:
+        """A Task or Event that Rox wrote carries RoxActivityId__c: link it to that activity, never duplicate it."""
+        codes = {}
+        for record in records:
+            code = record.get("RoxActivityId__c")
+            if code and record["Id"] not in links:
+                codes[str(code)] = record["Id"]
+        if not codes:
+            return
+        valid = {}
+        for code, sf_id in codes.items():
+            try:
+                valid[str(uuid.UUID(code))] = sf_id
+            except ValueError:
+                continue  # not an id Rox wrote
+        for activity in Activity.objects.filter(organization=self.organization, code__in=list(valid)):
+            sf_id = valid[str(activity.code)]
+            links[sf_id] = SalesforceLink(
+                organization=self.organization,
+                sobject=self.plan.sobject,
+                sf_id=sf_id,
+                rox_object="activity",
+                record_id=activity.pk,
+                synced_at=timezone.now(),
+            )
+
+    def _adopt_matches(self, records: list[dict[str, Any]], links: dict[str, SalesforceLink]) -> None:
+        """An unlinked Rox record that is clearly the same (one account with the website's domain, one contact or
+        lead with the e-mail) is linked instead of being duplicated."""
+        from roxcrm.domains import normalize_domain
+
+        key_field = {
+            "Account": ("Website", "domain", normalize_domain),
+            "Contact": ("Email", "email", str.lower),
+            "Lead": ("Email", "email", str.lower),
+        }.get(self.plan.sobject)
+        if key_field is None:
+            return
+        sf_field, rox_field, normalize = key_field
+        wanted = {}
+        for record in records:
+            if record["Id"] not in links and record.get(sf_field):
+                key = normalize(record[sf_field])
+                if key:
+                    wanted.setdefault(key, []).append(record["Id"])
+        if not wanted:
+            return
+        linked = SalesforceLink.objects.filter(organization=self.organization, rox_object=self.plan.rox_object).values(
+            "record_id"
+        )
+        candidates: dict[str, list[int]] = defaultdict(list)
+        for record_id, key in (
+            self.plan.model.objects.filter(organization=self.organization, **{f"{rox_field}__in": list(wanted)})
+            .exclude(pk__in=linked)
+            .values_list("pk", rox_field)
+        ):
+            candidates[key.lower()].append(record_id)
+        for key, sf_ids in wanted.items():
+            if len(sf_ids) == 1 and len(candidates.get(key, [])) == 1:
+                links[sf_ids[0]] = SalesforceLink(
+                    organization=self.organization,
+                    sobject=self.plan.sobject,
+                    sf_id=sf_ids[0],
+                    rox_object=self.plan.rox_object,
+                    record_id=candidates[key][0],
+                    synced_at=timezone.now(),
+                )
+
+    # -- deciding -----------------------------------------------------------------------------------------------
+
+    def _new_values(
+        self, record: dict[str, Any], ctx: PageContext, pending: list[tuple[str, str, str]]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        rox_values: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        shadow: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for fp in self.plan.read_fields:
+            sf_value = fp.salesforce_value(record)
+            shadow[fp.sf_field] = sf_value
+            if fp.kind == "managed":
+                continue
+            try:
+                self._assign(fp, sf_value, record, ctx, rox_values, custom, pending)
+            except RecordRefused as refused:
+                problems.append((fp.sf_field, refused.message))
+        if self.plan.sobject in ACTIVITY_OBJECTS:
+            self._activity_values(record, ctx, rox_values, pending, creating=True)
+        self._conversion(record, ctx, rox_values, pending)
+        if problems:
+            raise RecordRefused("; ".join(m for _, m in problems), [f for f, _ in problems])
+        for model_field in self._required_fields():
+            if rox_values.get(model_field.attname) in (None, ""):
+                what = (
+                    "is not in Rox (not synced, or deleted)"
+                    if model_field.is_relation
+                    else "has no value in Salesforce"
+                )
+                raise RecordRefused(f"Rox needs its {model_field.verbose_name}, which {what}.", [])
+        return rox_values, custom, shadow
+
+    def _decide(
+        self,
+        record: dict[str, Any],
+        modstamp: dt.datetime,
+        link: SalesforceLink,
+        rox_record: Any,
+        ctx: PageContext,
+        pending: list[tuple[str, str, str]],
+        conflicts: list[Conflict],
+    ) -> SyncChange:
+        """Per field: Salesforce's value if Salesforce changed it since the shadow and Rox did not (or the rule says
+        Salesforce wins); on a both-sides change under Read and Write the later change wins, and it is logged."""
+        change = SyncChange(record=rox_record)
+        shadow = dict(link.shadow or {})
+        problems: list[tuple[str, str]] = []
+        for fp in self.plan.read_fields:
+            sf_value = fp.salesforce_value(record)
+            known = fp.sf_field in shadow
+            before = shadow.get(fp.sf_field)
+            if known and sf_value == before:
+                continue  # Salesforce did not change it (or it is our own write coming back)
+            if fp.kind == "managed":
+                shadow[fp.sf_field] = sf_value
+                continue
+            rox_value = self._rox_canonical(fp, rox_record, ctx)
+            shadow[fp.sf_field] = sf_value
+            if rox_value == sf_value:
+                continue  # both hold the same value already
+            rox_changed = known and rox_value != before
+            take_salesforce = True
+            if rox_changed and fp.rule == "read_write":
+                rox_at = _rox_changed_at(rox_record, fp.rox_key)
+                take_salesforce = rox_at is None or modstamp >= rox_at
+                conflicts.append(
+                    self._conflict(record, link, fp, sf_value, rox_value, modstamp, rox_at, take_salesforce)
+                )
+            elif fp.rule == "prefer_salesforce" and values.is_blank(sf_value):
+                take_salesforce = False  # a blank Salesforce value never clears Rox's
+            elif rox_changed and fp.rule == "prefer_salesforce":
+                take_salesforce = True
+            if take_salesforce:
+                try:
+                    self._assign(fp, sf_value, record, ctx, change.values, change.custom, pending)
+                except RecordRefused as refused:
+                    problems.append((fp.sf_field, refused.message))
+                    continue
+                change.old[fp.model_field.attname if fp.model_field else f"custom.{fp.rox_key[7:]}"] = rox_value
+        if self.plan.sobject in ACTIVITY_OBJECTS:
+            self._activity_values(record, ctx, change.values, pending, creating=False, current=rox_record)
+        self._conversion(record, ctx, change.values, pending, current=rox_record)
+        if problems:
+            raise RecordRefused("; ".join(m for _, m in problems), [f for f, _ in problems])
+        change.values = {k: v for k, v in change.values.items() if getattr(rox_record, k, object()) != v}
+        link.shadow = shadow
+        return change
+
+    def _rox_canonical(self, fp: FieldPlan, rox_record: Any, ctx: PageContext) -> Any:
+        if fp.definition is not None:
+            stored = (rox_record.custom_values or {}).get(fp.definition.api_name)
+            return values.CANONICAL.get(fp.kind, values.canonical_text)(stored)
+        assert fp.model_field is not None
+        raw = getattr(rox_record, fp.model_field.attname)
+        if fp.kind == "owner":
+            return ctx.emails_by_user.get(raw) if raw else None
+        if fp.kind == "reference":
+            if raw is None:
+                return None
+            target = fp.model_field.related_model.object_type  # type: ignore[union-attr]
+            return ctx.parent_sf_ids.get((target, raw), f"rox:{raw}")
+        return values.CANONICAL[fp.kind](raw)
+
+    def _assign(
+        self,
+        fp: FieldPlan,
+        sf_value: Any,
+        record: dict[str, Any],
+        ctx: PageContext,
+        rox_values: dict[str, Any],
+        custom: dict[str, Any],
+        pending: list[tuple[str, str, str]],
+    ) -> None:
+        """Turn a canonical Salesforce value into the Rox value of ``fp`` (validated), into ``rox_values`` or
+        ``custom``. A lookup whose parent is not in Rox yet waits in ``pending``."""
+        if fp.definition is not None:
+            try:
+                custom[fp.definition.api_name] = clean_value(fp.definition, sf_value)
+            except ValidationError as exc:
+                raise RecordRefused(f"{fp.sf_field}: {' '.join(exc.messages)}", [fp.sf_field]) from None
+            return
+        assert fp.model_field is not None
+        name, attname = fp.model_field.name, fp.model_field.attname
+        if fp.kind == "owner":
+            user = ctx.users_by_email.get(sf_value) if sf_value else None
+            rox_values[attname] = user.pk if user else None
+            return
+        if fp.kind == "reference":
+            rox_values[attname] = self._parent(name, sf_value, record, ctx, pending)
+            return
+        value = values.python_value(fp.model_field, sf_value)
+        error = model_value_error(fp.model_field, value)
+        if error:
+            raise RecordRefused(f"{fp.sf_field}: {error}", [fp.sf_field])
+        rox_values[attname] = value
+
+    def _parent(
+        self,
+        name: str,
+        sf_id: str | None,
+        record: dict[str, Any],
+        ctx: PageContext,
+        pending: list[tuple[str, str, str]],
+    ) -> int | None:
+        """The Rox id for a lookup (set as ``<name>_id``); a parent not linked yet is resolved when it arrives."""
+        if not sf_id:
+            return None
+        record_id = ctx.parents.get(sf_id)
+        if record_id is None:
+            pending.append((record["Id"], name, sf_id))
+        return record_id
+
+    def _activity_values(
+        self,
+        record: dict[str, Any],
+        ctx: PageContext,
+        target: dict[str, Any],
+        pending: list[tuple[str, str, str]],
+        *,
+        creating: bool,
+        current: Any = None,
+    ) -> None:
+        """What a Task or Event becomes on Rox's timeline: type, subject, body, time, duration, direction, and the
+        person and deal it is about. Activities Rox wrote keep what Rox says about them."""
+        if current is not None and current.origin == Activity.Origin.ROX:
+            return
+        if self.plan.sobject == "Event":
+            target["type"] = Activity.Type.MEETING
+            start = record.get("StartDateTime")
+            end = record.get("EndDateTime")
+            if start:
+                target["occurred_at"] = values.parse_salesforce_datetime(start)
+            if start and end:
+                seconds = (
+                    values.parse_salesforce_datetime(end) - values.parse_salesforce_datetime(start)
+                ).total_seconds()
+                target["duration_seconds"] = max(int(seconds), 0)
+            elif record.get("DurationInMinutes"):
+                target["duration_seconds"] = int(record["DurationInMinutes"]) * 60
+        else:
+            subtype = (record.get("TaskSubtype") or "").lower()
+            target["type"] = {
+                "email": Activity.Type.EMAIL,
+                "call": Activity.Type.CALL,
+                "linkedin": Activity.Type.LINKEDIN_MESSAGE,
+            }.get(subtype, Activity.Type.TASK)
+            if record.get("ActivityDate"):
+                day = dt.date.fromisoformat(record["ActivityDate"][:10])
+                target["occurred_at"] = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+            if record.get("CallDurationInSeconds") is not None:
+                target["duration_seconds"] = int(record["CallDurationInSeconds"])
+            direction = (record.get("CallType") or "").lower()
+            target["direction"] = direction if direction in ("inbound", "outbound") else ""
+        target["subject"] = (record.get("Subject") or "")[:255]
+        target["body"] = record.get("Description") or ""
+        if creating:
+            target["origin"] = Activity.Origin.SALESFORCE
+            target.setdefault("occurred_at", values.parse_salesforce_datetime(record["SystemModstamp"]))
+        for sf_field, kinds in (("WhoId", ("contact", "lead")), ("WhatId", ("opportunity", "account"))):
+            parent = record.get(sf_field)
+            for kind in kinds:
+                target[kind] = None
+            if parent:
+                kind = ROX_OF_SOBJECT.get(PREFIX_OBJECTS.get(parent[:3], ""), "")
+                if kind in kinds:
+                    target[kind] = self._parent(kind, parent, record, ctx, pending)
+        for key in ("contact", "lead", "opportunity", "account"):
+            if key in target:
+                target[f"{key}_id"] = target.pop(key)
+
+    def _conversion(
+        self,
+        record: dict[str, Any],
+        ctx: PageContext,
+        target: dict[str, Any],
+        pending: list[tuple[str, str, str]],
+        current: Any = None,
+    ) -> None:
+        if self.plan.sobject != "Lead" or not record.get("IsConverted"):
+            return
+        if current is None or current.converted_at is None:
+            target["converted_at"] = values.parse_salesforce_datetime(record["SystemModstamp"])
+        for sf_field, name in (
+            ("ConvertedAccountId", "converted_account"),
+            ("ConvertedContactId", "converted_contact"),
+            ("ConvertedOpportunityId", "converted_opportunity"),
+        ):
+            target[f"{name}_id"] = self._parent(name, record.get(sf_field), record, ctx, pending)
+
+    def _required_fields(self) -> list[models.Field]:
+        """Fields a Rox record cannot be without (a contact's last name, a line item's opportunity)."""
+        return [
+            f
+            for f in self.plan.model._meta.concrete_fields
+            if not f.blank
+            and not f.null
+            and not f.has_default()
+            and not f.primary_key
+            and f.name != "organization"
+            and (f.editable or f.is_relation)
+        ]
+
+    def _deleted(
+        self,
+        record: dict[str, Any],
+        link: SalesforceLink | None,
+        modstamp: dt.datetime,
+        removed: list[tuple[int, str]],
+        touched: list[SalesforceLink],
+    ) -> None:
+        if link is None or link.deleted_at is not None:
+            self.counts.unchanged += 1
+            return
+        link.deleted_at = modstamp
+        link.modstamp = modstamp
+        survivor = record.get("MasterRecordId") or ""
+        link.merged_into = survivor
+        touched.append(link)
+        removed.append((link.record_id, survivor))
+        self.counts.deleted += 1
+        self.previews.append(Preview(record["Id"], "delete"))
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def _write(
+        self,
+        creates: list[tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dt.datetime]],
+        updates: list[tuple[SyncChange, SalesforceLink]],
+        touched_links: list[SalesforceLink],
+        pending: list[tuple[str, str, str]],
+        removed: list[tuple[int, str]],
+        restored: list[int],
+        conflicts: list[Conflict],
+        errors: list[SyncError],
+        now: dt.datetime,
+    ) -> None:
+        plan = self.plan
+        created = records_sync_create(
+            organization=self.organization, model=plan.model, rows=[(v, c) for v, c, *_ in creates], at=now
+        )
+        new_links = [
+            SalesforceLink(
+                organization=self.organization,
+                sobject=plan.sobject,
+                sf_id=sf_id,
+                rox_object=plan.rox_object,
+                record_id=rox.pk,
+                modstamp=modstamp,
+                shadow=shadow,
+                synced_at=now,
+            )
+            for rox, (_, _, sf_id, shadow, modstamp) in zip(created, creates, strict=True)
+        ]
+        adopted = [link for link in touched_links if link.pk is None]
+        SalesforceLink.objects.bulk_create([*new_links, *adopted], batch_size=500)
+        self.counts.created += len(created)
+        records_sync_update(model=plan.model, changes=[c for c, _ in updates], at=now, label=SYNC_LABEL)
+        self.counts.updated += len(updates)
+        existing = [link for link in touched_links if link.pk is not None]
+        SalesforceLink.objects.bulk_update(
+            existing, ["shadow", "modstamp", "synced_at", "deleted_at", "merged_into"], batch_size=500
+        )
+        if removed:
+            self._remove(removed, now)
+        if restored:
+            records_restore(model=plan.model, record_ids=restored)
+        self._pend(pending)
+        self._resolve([link.sf_id for link in new_links + adopted])
+        Conflict.objects.bulk_create(conflicts)
+        SyncError.objects.bulk_create(errors)
+
+    def _remove(self, removed: list[tuple[int, str]], now: dt.datetime) -> None:
+        plain = [record_id for record_id, survivor in removed if not survivor]
+        if plain:
+            records_mark_removed(model=self.plan.model, record_ids=plain, reason="Deleted in Salesforce", at=now)
+        for record_id, survivor in removed:
+            if survivor:
+                from integrations.engine.merge import merge_records
+
+                merge_records(plan=self.plan, loser_id=record_id, survivor_sf_id=survivor, at=now)
+
+    def _pend(self, pending: list[tuple[str, str, str]]) -> None:
+        """Remember lookups whose parent is not in Rox yet (replacing earlier ones of the same field)."""
+        if not pending:
+            return
+        child_links = dict(
+            SalesforceLink.objects.filter(
+                organization=self.organization, sobject=self.plan.sobject, sf_id__in={c for c, _, _ in pending}
+            ).values_list("sf_id", "pk")
+        )
+        rows = {
+            (child_links[c], name): PendingReference(
+                organization=self.organization, child_id=child_links[c], rox_field=name, parent_sf_id=parent
+            )
+            for c, name, parent in pending
+            if c in child_links
+        }
+        PendingReference.objects.filter(child_id__in={k[0] for k in rows}, rox_field__in={k[1] for k in rows}).delete()
+        PendingReference.objects.bulk_create(rows.values())
+
+    def _resolve(self, new_sf_ids: list[str]) -> None:
+        """Children that arrived before these records point at them now."""
+        if not new_sf_ids:
+            return
+        waiting = list(
+            PendingReference.objects.filter(organization=self.organization, parent_sf_id__in=new_sf_ids).select_related(
+                "child"
+            )
+        )
+        if not waiting:
+            return
+        parents = dict(
+            SalesforceLink.objects.filter(
+                organization=self.organization, sobject=self.plan.sobject, sf_id__in={p.parent_sf_id for p in waiting}
+            ).values_list("sf_id", "record_id")
+        )
+        by_model: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+        for ref in waiting:
+            by_model[ref.child.rox_object][ref.rox_field].append((ref.child.record_id, parents[ref.parent_sf_id]))
+        from roxcrm.services import record_model
+
+        for rox_object, fields in by_model.items():
+            model = record_model(rox_object)
+            for name, pairs in fields.items():
+                for child_id, parent_id in pairs:
+                    model.objects.filter(pk=child_id).update(**{f"{name}_id": parent_id})
+        PendingReference.objects.filter(pk__in=[ref.pk for ref in waiting]).delete()
+
+    # -- reporting ------------------------------------------------------------------------------------------------
+
+    def _conflict(
+        self,
+        record: dict[str, Any],
+        link: SalesforceLink,
+        fp: FieldPlan,
+        sf_value: Any,
+        rox_value: Any,
+        sf_at: dt.datetime,
+        rox_at: dt.datetime | None,
+        salesforce_won: bool,
+    ) -> Conflict:
+        return Conflict(
+            organization=self.organization,
+            sobject=self.plan.sobject,
+            sf_id=record["Id"],
+            rox_object=self.plan.rox_object,
+            record_id=link.record_id,
+            sf_field=fp.sf_field,
+            rox_field=fp.rox_key,
+            sf_value=sf_value,
+            rox_value=rox_value,
+            sf_changed_at=sf_at,
+            rox_changed_at=rox_at,
+            winner=Conflict.Winner.SALESFORCE if salesforce_won else Conflict.Winner.ROX,
+        )
+
+    def _error(self, record: dict[str, Any], link: SalesforceLink | None, refused: RecordRefused) -> SyncError:
+        return SyncError(
+            organization=self.organization,
+            run=self.run,
+            sobject=self.plan.sobject,
+            sf_id=record["Id"],
+            rox_object=self.plan.rox_object,
+            record_id=link.record_id if link else None,
+            code="ROX_VALIDATION",
+            message=refused.message,
+            fields=refused.fields,
+        )
+
+    def _preview(
+        self, sf_id: str, action: str, record: dict[str, Any], rox_values: dict[str, Any], custom: dict[str, Any]
+    ) -> None:
+        if not self.dry_run:
+            return
+        rows = []
+        for fp in self.plan.read_fields:
+            key = fp.definition.api_name if fp.definition else (fp.model_field.name if fp.model_field else fp.rox_key)
+            source = custom if fp.definition else rox_values
+            if key in source or f"{key}_id" in source:
+                rows.append(
+                    (fp.sf_field, fp.salesforce_value(record), values.to_json(source.get(key, source.get(f"{key}_id"))))
+                )
+        self.previews.append(Preview(sf_id, action, rows))
+
+
+def _sobject_of(sf_id: str, targets: tuple[str, ...]) -> str:
+    return PREFIX_OBJECTS.get(sf_id[:3], targets[0] if len(targets) == 1 else "")
+
+
+def _rox_changed_at(record: Any, key: str) -> dt.datetime | None:
+    stamp = (record.field_times or {}).get(key)
+    if not stamp or stamp.get("by") == "sync":
+        return None
+    return dt.datetime.fromisoformat(stamp["at"])

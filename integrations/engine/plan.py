@@ -1,0 +1,161 @@
+"""What a sync of one object reads and how each Salesforce field becomes a Rox value: built from the object's
+mappings and the org's cached describe. Broken mappings are left out, so the other fields keep syncing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+
+from integrations.engine import values
+from mappings.metadata import SalesforceObject, rox_fields, salesforce_object
+from mappings.models import FieldMapping, ObjectMapping
+from mappings.validation import REFERENCE_TARGETS, field_status
+from roxcrm.models import CrmRecord, CustomField
+from roxcrm.services import record_model
+
+SYSTEM_FIELDS = ("Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "IsDeleted")
+MERGEABLE = {"Account", "Contact", "Lead"}
+LEAD_CONVERSION = ("IsConverted", "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId")
+# Salesforce Id prefix -> the object it belongs to (for polymorphic lookups such as WhoId and WhatId).
+PREFIX_OBJECTS = {"001": "Account", "003": "Contact", "006": "Opportunity", "00Q": "Lead", "01t": "Product2"}
+SOBJECT_OF_ROX = {rox: sf for rox, sf in REFERENCE_TARGETS.items() if rox != "user"}
+ROX_OF_SOBJECT = {sf: rox for rox, sf in SOBJECT_OF_ROX.items()}
+ACTIVITY_OBJECTS = {"Task", "Event"}
+# What Rox reads of every Task and Event besides the mapped fields, to show them on the timeline.
+ACTIVITY_EXTRA = {
+    "Task": ("Description", "TaskSubtype", "Type", "CallDurationInSeconds", "CallType", "ActivityDate"),
+    "Event": ("Description", "Location", "StartDateTime", "EndDateTime", "DurationInMinutes"),
+}
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    sf_field: str
+    rox_key: str  # model field name, "custom.<api>", or "activity.*"
+    rule: str
+    kind: str  # a key of values.CANONICAL, or "managed"
+    select: tuple[str, ...]  # what the query selects for it
+    calculated: bool = False
+    definition: CustomField | None = None
+    model_field: models.Field | None = None
+    targets: tuple[str, ...] = ()  # for lookups: the Salesforce objects it may point to
+
+    @property
+    def reads(self) -> bool:
+        return self.rule in FieldMapping.READING_RULES
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind == "reference"
+
+    def salesforce_value(self, record: dict[str, Any]) -> Any:
+        """The canonical value of this field in a Salesforce query result."""
+        if self.kind == "owner":
+            owner = record.get(self.select[0].split(".")[0]) or {}
+            return values.canonical_email(owner.get("Email"))
+        return values.CANONICAL[self.kind](record.get(self.sf_field))
+
+
+@dataclass
+class ObjectPlan:
+    object_mapping: ObjectMapping
+    sobject: str
+    rox_object: str
+    model: type[CrmRecord]
+    describe: SalesforceObject
+    fields: list[FieldPlan] = field(default_factory=list)
+
+    @property
+    def read_fields(self) -> list[FieldPlan]:
+        return [f for f in self.fields if f.reads]
+
+    @property
+    def formula_fields(self) -> list[FieldPlan]:
+        return [f for f in self.fields if f.calculated and f.reads]
+
+    def select_list(self) -> list[str]:
+        selected = list(SYSTEM_FIELDS)
+        if self.sobject in MERGEABLE and "MasterRecordId" in self.describe.fields:
+            selected.append("MasterRecordId")
+        if self.sobject == "Lead":
+            selected += [f for f in LEAD_CONVERSION if f in self.describe.fields]
+        for plan in self.read_fields:
+            selected += plan.select
+        if self.sobject in ACTIVITY_OBJECTS:
+            selected += [f for f in ACTIVITY_EXTRA[self.sobject] if f in self.describe.fields]
+        return list(dict.fromkeys(selected))
+
+
+def build_plan(object_mapping: ObjectMapping) -> ObjectPlan | None:
+    """The plan of one object, or None when the org's schema of it is not known (never described)."""
+    organization = object_mapping.organization
+    describe = salesforce_object(organization, object_mapping.sobject)
+    if describe is None:
+        return None
+    model = record_model(object_mapping.rox_object)
+    fields = rox_fields(organization, object_mapping.rox_object)
+    definitions = {
+        d.api_name: d
+        for d in CustomField.objects.filter(organization=organization, object_type=object_mapping.rox_object)
+    }
+    plan = ObjectPlan(object_mapping, object_mapping.sobject, object_mapping.rox_object, model, describe)
+    for mapping in object_mapping.field_mappings.all():
+        status, _ = field_status(mapping, describe, fields)
+        rox = fields.get(mapping.rox_field)
+        sf = describe.fields.get(mapping.sf_field)
+        if status == "broken" or rox is None or sf is None:
+            continue
+        plan.fields.append(_field_plan(mapping, rox.type, rox.target, sf, model, definitions))
+    return plan
+
+
+def _field_plan(
+    mapping: FieldMapping,
+    rox_type: str,
+    target: str,
+    sf: Any,
+    model: type[CrmRecord],
+    definitions: dict[str, CustomField],
+) -> FieldPlan:
+    key = mapping.rox_field
+    common = {"sf_field": mapping.sf_field, "rox_key": key, "rule": mapping.rule, "calculated": sf.calculated}
+    if key.startswith("custom."):
+        return FieldPlan(kind=rox_type, select=(mapping.sf_field,), definition=definitions[key[7:]], **common)
+    if key.startswith("activity."):
+        targets = tuple(sf.reference_to) if sf.type == "reference" else ()
+        return FieldPlan(kind="managed", select=(mapping.sf_field,), targets=targets, **common)
+    model_field = model._meta.get_field(key)
+    if rox_type == "reference" and target == "user":
+        relationship = (
+            mapping.sf_field[:-2] if mapping.sf_field.endswith("Id") else mapping.sf_field.replace("__c", "__r")
+        )
+        return FieldPlan(kind="owner", select=(f"{relationship}.Email",), model_field=model_field, **common)
+    if rox_type == "reference":
+        return FieldPlan(
+            kind="reference",
+            select=(mapping.sf_field,),
+            model_field=model_field,
+            targets=(SOBJECT_OF_ROX[target],),
+            **common,
+        )
+    kind = rox_type if rox_type in values.CANONICAL else "text"
+    if sf.type == "multipicklist":
+        kind = "multi_picklist"
+    return FieldPlan(kind=kind, select=(mapping.sf_field,), model_field=model_field, **common)
+
+
+def object_plans(organization: Any, *, only: str | None = None) -> list[ObjectPlan]:
+    """Plans of the organization's objects whose sync is on, parents first (Product2 → Account → Contact, Lead →
+    Opportunity → OpportunityLineItem → Task, Event)."""
+    from mappings.defaults import STANDARD_OBJECTS
+
+    order = {name: i for i, name in enumerate(STANDARD_OBJECTS)}
+    mappings = ObjectMapping.objects.filter(organization=organization, sync_enabled=True).prefetch_related(
+        "field_mappings"
+    )
+    if only:
+        mappings = mappings.filter(sobject=only)
+    plans = [p for p in (build_plan(m) for m in mappings) if p is not None]
+    return sorted(plans, key=lambda p: order.get(p.sobject, len(order)))

@@ -1,0 +1,247 @@
+"""Running the inbound sync of one object: the database lock (one run per connection and object, on any number of
+workers and machines), the query from the cursor minus the overlap, paging (REST, or a Bulk API 2.0 job for a large
+first read), retries of transient failures, the API budget, and the run's record."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.engine import values
+from integrations.engine.inbound import Counts, InboundPage, Preview
+from integrations.engine.plan import ObjectPlan, build_plan
+from integrations.models import SalesforceConnection, SyncCursor, SyncRun
+from integrations.salesforce import soql
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    SalesforceError,
+    TransientError,
+)
+from mappings.models import ObjectMapping
+
+log = logging.getLogger(__name__)
+Progress = Callable[[Counts, int | None], None]
+RETRY_DELAYS = (0.5, 2.0, 5.0)
+
+
+@dataclass
+class RunResult:
+    run: SyncRun | None
+    previews: list[Preview]
+    skipped_reason: str = ""
+
+
+def acquire(cursor: SyncCursor) -> str | None:
+    """Take the run lock of ``cursor`` with one conditional UPDATE; None when another run holds it (a lock older
+    than ``SALESFORCE_RUN_TIMEOUT`` is taken over: its run died)."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
+    taken = SyncCursor.objects.filter(Q(running_since__isnull=True) | Q(running_since__lt=stale), pk=cursor.pk).update(
+        running_since=now, running_token=token
+    )
+    return token if taken else None
+
+
+def release(cursor: SyncCursor, token: str) -> None:
+    SyncCursor.objects.filter(pk=cursor.pk, running_token=token).update(running_since=None, running_token="")
+
+
+def sync_object(
+    connection: SalesforceConnection,
+    sobject: str,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    user: Any = None,
+) -> RunResult:
+    """Bring Rox up to date with Salesforce's ``sobject``. Returns without running when the object's sync is off,
+    its schema is unknown, or another worker is running it right now."""
+    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
+    if object_mapping is None or not object_mapping.sync_enabled:
+        return RunResult(None, [], "the object's sync is off")
+    plan = build_plan(object_mapping)
+    if plan is None:
+        return RunResult(None, [], "Salesforce's schema of the object is not known (refresh it)")
+    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
+    token = acquire(cursor)
+    if token is None:
+        return RunResult(None, [], "another run of this object is in progress")
+    run = SyncRun.objects.create(
+        connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now(), started_by=user
+    )
+    cursor.refresh_from_db()
+    client: SalesforceClient | None = None
+    page = InboundPage(plan, run, force=full)
+    try:
+        client = SalesforceClient(connection)
+        since = (
+            None
+            if full or cursor.cursor is None
+            else cursor.cursor - dt.timedelta(minutes=settings.SALESFORCE_SYNC_OVERLAP_MINUTES)
+        )
+        query = _query(plan, since)
+        total = None
+        use_bulk = False
+        if since is None:
+            total = _with_retries(
+                lambda: client.query(f"SELECT COUNT() FROM {soql.identifier(sobject)}", include_deleted=True)
+            )["totalSize"]
+            use_bulk = total > settings.SALESFORCE_BULK_THRESHOLD
+        pages = _bulk_pages(client, plan, query) if use_bulk else _rest_pages(client, query)
+        run.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
+        newest: dt.datetime | None = None
+        for records in pages:
+            page.apply(records)
+            if records:
+                newest = values.parse_salesforce_datetime(records[-1]["SystemModstamp"])
+                # Every record stamped before the page's last one is read; equal stamps are re-read next time.
+                SyncCursor.objects.filter(pk=cursor.pk).update(cursor=newest)
+            run.counts = {**page.counts.as_dict(), "total": total}
+            run.save(update_fields=["counts"])
+            if progress:
+                progress(page.counts, total)
+        if since is None:
+            SyncCursor.objects.filter(pk=cursor.pk).update(backfilled_at=timezone.now())
+        run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
+        _refresh_children_formulas(connection, plan, page.changed_ids)
+    except BudgetExhaustedError as exc:
+        run.outcome = SyncRun.Outcome.PAUSED
+        run.error = exc.message
+    except (ConfigurationError, TransientError, SalesforceError) as exc:
+        run.outcome = SyncRun.Outcome.FAILED
+        run.error = str(exc)
+        log.warning("Inbound sync of %s for %s failed: %s", sobject, connection.organization, exc)
+    finally:
+        run.finished_at = timezone.now()
+        run.api_calls = client.calls if client else 0
+        run.counts = {**page.counts.as_dict(), "total": run.counts.get("total") if run.counts else None}
+        run.save()
+        SyncCursor.objects.filter(pk=cursor.pk).update(last_run=run)
+        release(cursor, token)
+        if client:
+            client.save_usage()
+        if run.outcome in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.WARNINGS):
+            SalesforceConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
+    return RunResult(run, [])
+
+
+def dry_run(connection: SalesforceConnection, sobject: str, *, sample: int = 20) -> RunResult:
+    """Test the mapping: the ``sample`` most recently changed records, each Salesforce value beside the Rox value it
+    would become, and every record that would fail and why. Writes nothing to Rox."""
+    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
+    plan = build_plan(object_mapping) if object_mapping else None
+    if plan is None:
+        return RunResult(None, [], "Salesforce's schema of the object is not known (refresh it)")
+    client = SalesforceClient(connection)
+    query = soql.select(plan.select_list(), plan.sobject, order_by="SystemModstamp DESC, Id DESC", limit=sample)
+    page = InboundPage(plan, None, dry_run=True, force=True)
+    page.apply(client.query(query)["records"])
+    client.save_usage()
+    return RunResult(None, page.previews)
+
+
+def _query(plan: ObjectPlan, since: dt.datetime | None) -> str:
+    where = f"SystemModstamp >= {soql.literal(since)}" if since else ""
+    return soql.select(plan.select_list(), plan.sobject, where=where, order_by="SystemModstamp, Id")
+
+
+def _with_retries(call: Callable[[], Any]) -> Any:
+    """Retry transient failures (timeouts, 5xx, UNABLE_TO_LOCK_ROW) with exponential backoff and jitter."""
+    for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        try:
+            return call()
+        except TransientError:
+            if delay is None:
+                raise
+            time.sleep(delay * (0.5 + random.random()) * settings.SALESFORCE_RETRY_SCALE)
+            log.info("Retrying a Salesforce call after a transient failure (attempt %s)", attempt + 2)
+    raise AssertionError("unreachable")
+
+
+def _rest_pages(client: SalesforceClient, query: str) -> Iterator[list[dict[str, Any]]]:
+    page = _with_retries(lambda: client.query(query, include_deleted=True))
+    while True:
+        yield page["records"]
+        if page.get("done", True):
+            return
+        next_url = page["nextRecordsUrl"]
+        page = _with_retries(lambda url=next_url: client.query_more(url))
+
+
+def _bulk_pages(client: SalesforceClient, plan: ObjectPlan, query: str) -> Iterator[list[dict[str, Any]]]:
+    """A Bulk API 2.0 queryAll job read page by page (50,000 rows each); falls back to REST paging if the job
+    fails before its first page."""
+    converter = _CsvRows(plan)
+    try:
+        chunks = client.bulk_query(plan.sobject, query)
+        first = next(chunks, None)
+    except SalesforceError as exc:
+        log.warning("Bulk query of %s failed (%s); reading it page by page instead", plan.sobject, exc)
+        yield from _rest_pages(client, query)
+        return
+    if first is None:
+        return
+    yield converter.rows(first)
+    for chunk in chunks:
+        yield converter.rows(chunk)
+
+
+class _CsvRows:
+    """Bulk API results are CSV: turn each row into the shape a REST query returns (types from the describe,
+    nested relationship values, null for empty)."""
+
+    def __init__(self, plan: ObjectPlan) -> None:
+        self.types = {name: f.type for name, f in plan.describe.fields.items()}
+
+    def rows(self, text: str) -> list[dict[str, Any]]:
+        result = []
+        for row in csv.DictReader(io.StringIO(text)):
+            record: dict[str, Any] = {}
+            for column, raw in row.items():
+                value = self._value(column, raw)
+                if "." in column:
+                    parent, child = column.split(".", 1)
+                    nested = record.get(parent) or {}
+                    nested[child] = value
+                    record[parent] = nested if any(v is not None for v in nested.values()) else None
+                else:
+                    record[column] = value
+            result.append(record)
+        return result
+
+    def _value(self, column: str, raw: str) -> Any:
+        if raw == "":
+            return None
+        kind = self.types.get(column, "string")
+        if kind == "boolean":
+            return raw.lower() == "true"
+        if kind in ("int",):
+            return int(float(raw))
+        if kind in ("double", "currency", "percent"):
+            return float(raw)
+        return raw
+
+
+def _refresh_children_formulas(connection: SalesforceConnection, plan: ObjectPlan, changed_ids: list[str]) -> None:
+    """After parents changed, their children's mapped cross-object formula fields may have changed too without their
+    SystemModstamp moving: refresh them now, one IN query per child object."""
+    if not changed_ids:
+        return
+    from integrations.engine.formula import refresh_children
+
+    refresh_children(connection, plan.sobject, changed_ids)

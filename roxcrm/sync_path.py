@@ -1,0 +1,154 @@
+"""The inbound sync's way of saving records: in batches (one statement per batch, not per row), validated field by
+field with the same model rules as the edit path, stamping field change times as "sync", and never writing the
+outbox — so a value pulled from Salesforce is not pushed back to it.
+
+People, the API and agents use ``roxcrm.services`` instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from roxcrm.models import CrmRecord, FieldChange, Organization
+from roxcrm.services import CUSTOM_PREFIX
+
+SYNC = FieldChange.ActorKind.SYNC
+BATCH_SIZE = 500
+
+
+@dataclass
+class SyncChange:
+    """New values for one record: model fields by name and custom values by API name (``None`` clears)."""
+
+    record: CrmRecord
+    values: dict[str, Any] = field(default_factory=dict)
+    custom: dict[str, Any] = field(default_factory=dict)
+    old: dict[str, Any] = field(default_factory=dict)
+
+
+def model_value_error(model_field: models.Field, value: Any) -> str | None:
+    """Why ``value`` cannot be stored in ``model_field`` (the model's own validation), or None."""
+    if isinstance(model_field, models.ForeignKey):
+        return None
+    try:
+        model_field.clean(value, None)
+    except ValidationError as exc:
+        return f"{model_field.verbose_name}: {' '.join(exc.messages)}"
+    return None
+
+
+def _field_name(model: type[CrmRecord], key: str) -> str:
+    """``account_id`` → ``account``: change times and history use field names, as the edit path does."""
+    if key.endswith("_id"):
+        for model_field in model._meta.concrete_fields:
+            if model_field.is_relation and model_field.attname == key:
+                return model_field.name
+    return key
+
+
+def records_sync_create(
+    *,
+    organization: Organization,
+    model: type[CrmRecord],
+    rows: Iterable[tuple[dict[str, Any], dict[str, Any]]],
+    at: dt.datetime,
+) -> list[CrmRecord]:
+    """Create records from (values, custom values) pairs already validated by the caller; returns them saved, in
+    order. Derived fields (an account's domain) are computed as the edit path computes them."""
+    stamp = {"at": at.isoformat(), "by": SYNC}
+    records = []
+    for values, custom in rows:
+        record = model(organization=organization, **values)
+        record.custom_values = {k: v for k, v in custom.items() if v is not None}
+        record.field_times = {
+            name: stamp for name in (*(_field_name(model, k) for k in values), *(CUSTOM_PREFIX + k for k in custom))
+        }
+        record.created_at = record.updated_at = at
+        _derive(record)
+        records.append(record)
+    return model.objects.bulk_create(records, batch_size=BATCH_SIZE)
+
+
+def records_sync_update(*, model: type[CrmRecord], changes: list[SyncChange], at: dt.datetime, label: str) -> None:
+    """Apply changes in bulk: bump versions, stamp change times, and record each field's history."""
+    if not changes:
+        return
+    stamp = {"at": at.isoformat(), "by": SYNC}
+    fields: set[str] = {"version", "updated_at", "field_times"}
+    history = []
+    for change in changes:
+        record = change.record
+        for name, value in change.values.items():
+            setattr(record, name, value)
+            fields.add(name)
+        if change.custom:
+            custom = dict(record.custom_values or {})
+            for name, value in change.custom.items():
+                if value is None:
+                    custom.pop(name, None)
+                else:
+                    custom[name] = value
+            record.custom_values = custom
+            fields.add("custom_values")
+        changed_names = [*change.values, *(CUSTOM_PREFIX + k for k in change.custom)]
+        named = [_field_name(model, name) for name in changed_names]
+        record.field_times = {**(record.field_times or {}), **dict.fromkeys(named, stamp)}
+        record.version += 1
+        record.updated_at = at
+        if _derive(record):
+            fields.add("domain")
+        history.extend(
+            FieldChange(
+                organization_id=record.organization_id,
+                object_type=record.object_type,
+                record_id=record.pk,
+                record_version=record.version,
+                field=label_name,
+                old_value=change.old.get(name),
+                new_value=_json(
+                    change.values[name] if name in change.values else change.custom[name[len(CUSTOM_PREFIX) :]]
+                ),
+                changed_at=at,
+                actor_kind=SYNC,
+                actor_label=label,
+            )
+            for name, label_name in zip(changed_names, named, strict=True)
+        )
+    model.objects.bulk_update([c.record for c in changes], sorted(fields), batch_size=BATCH_SIZE)
+    FieldChange.objects.bulk_create(history, batch_size=BATCH_SIZE)
+
+
+def records_mark_removed(*, model: type[CrmRecord], record_ids: list[int], reason: str, at: dt.datetime) -> int:
+    return model.objects.filter(pk__in=record_ids, removed_at=None).update(removed_at=at, removed_reason=reason)
+
+
+def records_restore(*, model: type[CrmRecord], record_ids: list[int]) -> int:
+    return model.objects.filter(pk__in=record_ids).exclude(removed_at=None).update(removed_at=None, removed_reason="")
+
+
+def _derive(record: CrmRecord) -> bool:
+    """Fields Rox derives from others, kept in step on the sync path too. Returns whether one changed."""
+    if hasattr(record, "domain"):
+        from roxcrm.domains import normalize_domain
+
+        domain = normalize_domain(record.website)  # type: ignore[attr-defined]
+        if domain != record.domain:  # type: ignore[attr-defined]
+            record.domain = domain  # type: ignore[attr-defined]
+            return True
+    return False
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "as_tuple"):
+        return format(value.normalize(), "f")
+    return value
