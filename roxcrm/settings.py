@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "activities",
     "mappings",
     "integrations",
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +184,9 @@ SALESFORCE_RETRY_SCALE = env.float("SALESFORCE_RETRY_SCALE", default=1.0)
 SALESFORCE_FORMULA_REFRESH_HOURS = env.int("SALESFORCE_FORMULA_REFRESH_HOURS", default=24)
 # The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations).
 MAPPINGS_SCHEMA = "integrations.schema"
+
+# Requests each API token may make per minute (the JSON API at /api/v1/ answers 429 with Retry-After past it).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from api import urls as api_urls
 from integrations import urls as integration_urls
 from roxcrm import record_types, views
 from roxcrm.record_views import record_urlpatterns
@@ -28,6 +29,7 @@ organization_patterns = [
         name="custom_field_delete",
     ),
     path("settings/integrations/", include(integration_urls.organization_patterns)),
+    path("settings/api-tokens/", include(api_urls.organization_patterns)),
 ]
 
 urlpatterns = [
@@ -37,5 +39,6 @@ urlpatterns = [
     path("organizations/new/", views.organization_new, name="organization_create"),
     path("invitations/<str:token>/", views.invitation_accept_view, name="invitation_accept"),
     path("integrations/", include("integrations.urls")),
+    path("api/v1/", include("api.urls")),
     path("o/<slug:org_slug>/", include(organization_patterns)),
 ]
