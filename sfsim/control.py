@@ -231,23 +231,21 @@ def locators_close(app: "App", req: Request, body: dict) -> dict:
 @route("POST", "/users")
 def user_create(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         uid = create_user(org.store, conn, org.now(), body["username"], body.get("first_name", "Sim"),
                           body.get("last_name", "User"), body.get("password", "sfsim-user-1"), body.get("title"),
                           body.get("profile", "Standard User"))
-    org.invalidate_perms()
     return {"id": uid}
 
 
 def _set_active(app, user: str, active: bool) -> dict:
     org = _org(app)
     uid = _user(app, user)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         conn.execute('UPDATE "User" SET "IsActive" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ? WHERE "Id" = ?',
                      (int(active), org.now(), org.now(), uid))
     if not active:
         org.revoke(user_id=uid)
-    org.invalidate_perms()
     return {"id": uid, "active": active}
 
 
@@ -276,14 +274,13 @@ def _permission_set(conn, parent: str) -> str:
 @route("PUT", "/object-permissions")
 def object_permissions(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["parent"])
         conn.execute('DELETE FROM "ObjectPermissions" WHERE "ParentId" = ? AND "SobjectType" = ?',
                      (ps, body["object"]))
         flags = [bool(body.get(k)) for k in ("read", "create", "edit", "delete")]
         if any(flags):
             SetupBuilder(org.store, conn, org.now()).object_perm(ps, body["object"], *flags)
-    org.invalidate_perms()
     return {"parent": ps, "object": body["object"], "read": flags[0], "create": flags[1], "edit": flags[2],
             "delete": flags[3]}
 
@@ -293,37 +290,34 @@ def field_permissions(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     obj, name = body["field"].split(".", 1)
     read, edit = bool(body.get("read") or body.get("edit")), bool(body.get("edit"))
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["parent"])
         for target in ("Task", "Event") if obj == "Activity" else (obj,):
             conn.execute('DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?',
                          (ps, f"{target}.{name}"))
             if read:
                 SetupBuilder(org.store, conn, org.now()).field_perm(ps, target, name, read, edit)
-    org.invalidate_perms()
     return {"parent": ps, "field": body["field"], "read": read, "edit": edit}
 
 
 @route("POST", "/permission-set-assignments")
 def assign_permission_set(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["permission_set"])
         uid = _user(app, body.get("user"))
         rid = SetupBuilder(org.store, conn, org.now()).insert("PermissionSetAssignment", {
             "AssigneeId": uid, "PermissionSetId": ps, "IsActive": True})
-    org.invalidate_perms()
     return {"id": rid}
 
 
 @route("DELETE", "/permission-set-assignments")
 def unassign_permission_set(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["permission_set"])
         n = conn.execute('DELETE FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "PermissionSetId" = ?',
                          (_user(app, body.get("user")), ps)).rowcount
-    org.invalidate_perms()
     return {"removed": n}
 
 
@@ -469,20 +463,19 @@ def field_add(app: "App", req: Request, body: dict) -> dict:
     spec = {"object": obj, "name": name, **{k: body[k] for k in FIELD_KEYS if k in body}}
     spec.setdefault("label", name[:-3].replace("_", " "))
     spec.setdefault("type", "string")
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (obj, name)).fetchone():
             raise ValueError(f"{obj}.{name} already exists")
         org.store.save_custom_field(conn, spec)
         if body.get("grant_profiles", True):
             _grant_fls(app, conn, obj, name, spec)
-    org.invalidate_perms()
     return {"field": spec}
 
 
 @route("PATCH", "/fields/<sobject>/<name>")
 def field_change(app: "App", req: Request, body: dict, sobject: str, name: str) -> dict:
     org = _org(app)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         row = conn.execute("SELECT spec FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
                            (sobject, name)).fetchone()
         if row is None:
@@ -493,14 +486,13 @@ def field_change(app: "App", req: Request, body: dict, sobject: str, name: str) 
             # A type change rebuilds the column: its values are cleared (sfsim does not convert data).
             org.store.drop_columns(conn, sobject, name)
         org.store.save_custom_field(conn, new)
-    org.invalidate_perms()
     return {"field": new}
 
 
 @route("DELETE", "/fields/<sobject>/<name>")
 def field_delete(app: "App", req: Request, body: dict, sobject: str, name: str) -> dict:
     org = _org(app)
-    with org.store.transaction() as conn:
+    with org.store.setup_transaction() as conn:
         if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
                         (sobject, name)).fetchone() is None:
             raise KeyError(f"no custom field {sobject}.{name}")
@@ -508,5 +500,4 @@ def field_delete(app: "App", req: Request, body: dict, sobject: str, name: str) 
         targets = ["Task", "Event"] if sobject == "Activity" else [sobject]
         for t in targets:
             conn.execute('DELETE FROM "FieldPermissions" WHERE "Field" = ?', (f"{t}.{name}",))
-    org.invalidate_perms()
     return {"deleted": f"{sobject}.{name}"}

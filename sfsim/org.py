@@ -43,8 +43,9 @@ class Org:
         self.locators = Locators()
         self.pool = ConnectionPool(self.store)
         self.bulk = Bulk(self)
+        # Replaced, never cleared, on a set-up change: a request that loaded permissions before the change stores
+        # them in the old dict, where no later request looks.
         self._perms: dict[str, Perms | None] = {}
-        self._perms_lock = threading.Lock()
         self._tokens: dict[str, Token] = {}
         self._tokens_lock = threading.Lock()
         for key, value in DEFAULT_SETTINGS.items():
@@ -54,6 +55,7 @@ class Org:
         if scenario is not None or self.store.setting("scenario") is None:
             self.set_scenario(scenario or "ready")
         self.org_id = self.store.org_id()
+        self._generation = self.store.generation()
 
     # -- time ------------------------------------------------------------------------------------------------------
     def now(self) -> str:
@@ -66,17 +68,25 @@ class Org:
         apply_scenario(self.store, name, self.now())
         self.invalidate_perms()
 
+    def sync(self) -> None:
+        """Picks up set-up changes made since the last request, by this process or by another one writing to the
+        same data directory (``python -m sfsim scenario`` beside a running server): one indexed read per request,
+        and a reload of the schema and the permissions only when the generation moved."""
+        generation = self.store.generation()
+        if generation == self._generation and self.store.schema_generation >= generation:
+            return  # (the schema lags after a rolled-back set-up change of this process)
+        self.store.refresh_schema(generation)
+        self.invalidate_perms()
+        self._generation = generation
+
     def invalidate_perms(self) -> None:
-        with self._perms_lock:
-            self._perms.clear()
+        self._perms = {}
 
     def perms(self, user_id: str) -> Perms | None:
-        with self._perms_lock:
-            if user_id in self._perms:
-                return self._perms[user_id]
-        perms = load_perms(self.store.conn, user_id)
-        with self._perms_lock:
-            self._perms[user_id] = perms
+        cache = self._perms
+        if user_id in cache:
+            return cache[user_id]
+        perms = cache[user_id] = load_perms(self.store.conn, user_id)
         return perms
 
     def api_enabled_for_org(self) -> bool:

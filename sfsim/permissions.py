@@ -13,6 +13,7 @@ from .schema import Field, SObject
 USER_PERMS = ("PermissionsApiEnabled", "PermissionsModifyAllData", "PermissionsViewAllData", "PermissionsEditTask",
               "PermissionsEditEvent", "PermissionsViewSetup")
 ACTIVITY_PERM = {"Task": "PermissionsEditTask", "Event": "PermissionsEditEvent"}
+NO_GRANT = (False, False)  # (read, edit) of a field without FieldPermissions rows
 
 
 @dataclass
@@ -44,14 +45,22 @@ class Perms:
         return "read" in self._ops(o)
 
     def can_read_field(self, o: SObject, f: Field) -> bool:
+        """Field-level security applies to permissionable fields only: the others (Id, audit fields, OwnerId, name and
+        required fields) are visible to everyone who can read the object."""
         if not f.permissionable or o.setup or o.tooling or o.name == "User":
             return True
-        return self.fields.get((o.name.lower(), f.name.lower()), (False, False))[0]
+        obj = o.name.lower()
+        if f.compound_of:
+            # A compound address shows when its own row or any of its parts is readable (grants name the parts).
+            return any(self.fields.get((obj, name.lower()), NO_GRANT)[0] for name in (f.name, *f.compound_of))
+        return self.fields.get((obj, f.name.lower()), NO_GRANT)[0]
 
     def can_edit_field(self, o: SObject, f: Field) -> bool:
+        """Edit under field-level security; a non-permissionable field is editable whenever the object is (the
+        caller checks that, and whether the field itself is createable/updateable)."""
         if not f.permissionable:
             return True
-        return self.fields.get((o.name.lower(), f.name.lower()), (False, False))[1]
+        return self.fields.get((o.name.lower(), f.name.lower()), NO_GRANT)[1]
 
 
 def load_perms(conn: sqlite3.Connection, user_id: str) -> Perms | None:

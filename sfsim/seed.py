@@ -53,7 +53,7 @@ def _fmt(ts: float) -> str:
 
 
 def wipe(store: Store, admin_id: str) -> None:
-    with store.transaction() as conn:
+    with store.setup_transaction() as conn:  # users go: their cached permissions with them
         for table in SEED_TABLES:
             conn.execute(f"DELETE FROM {quote(table)}")
         conn.execute('DELETE FROM "User" WHERE "Id" != ?', (admin_id,))
@@ -122,7 +122,7 @@ def plan(spec: str) -> dict[str, int]:
 def seed(store: Store, spec: str, now: str) -> dict:
     p = plan(spec)
     rng = random.Random(f"sfsim-{spec}")
-    with store.transaction() as conn:
+    with store.setup_transaction() as conn:  # it adds users, which a running server must see
         conn.execute("PRAGMA cache_size=-200000")
         s = Seeder(store, conn, now, rng)
         for i in range(p["users"]):

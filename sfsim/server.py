@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+import traceback
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +39,15 @@ class App:
     def __call__(self, environ, start_response):
         req = Request(environ)
         try:
+            # Another process (the CLI's `scenario` or `seed`) may have changed the set-up since the last request.
+            self.org.sync()
             resp = self.route(req)
         except DroppedConnection:
             return []
+        except Exception:
+            # Salesforce's answer to an internal error; without an answer the client would wait on the connection.
+            traceback.print_exc()
+            resp = error_response(SFError("UNKNOWN_EXCEPTION", "An unexpected error occurred.", 500))
         return resp(environ, start_response)
 
     def route(self, req: Request) -> Response:

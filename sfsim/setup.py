@@ -216,7 +216,7 @@ def user_values(username: str, first: str, last: str, email: str, profile_id: st
 def apply_scenario(store: Store, name: str, now: str) -> None:
     """Rebuilds the set-up tables for a scenario; records (and users) are kept."""
     scenario = SCENARIOS[name]
-    with store.transaction() as conn:
+    with store.setup_transaction() as conn:
         _wipe_setup(store, conn)
         _sync_activity_field(store, conn, scenario)
         ensure_org(store, conn, now, scenario.edition)
@@ -282,7 +282,10 @@ def _install_package(store: Store, b: SetupBuilder, scenario: Scenario, admin_id
         obj, field = fp["field"].split(".", 1)
         for target in (("Task", "Event") if obj == "Activity" else (obj,)):
             o = store.schema.get(target)
-            if o is not None and o.field(field) is not None:
+            f = o.field(field) if o is not None else None
+            # Salesforce keeps no FieldPermissions rows for fields outside field-level security (required and
+            # name fields): everyone who can read the object sees them.
+            if f is not None and f.permissionable:
                 b.field_perm(ps, target, field, fp["read"], fp["edit"])
     if admin_id:
         b.insert("PermissionSetAssignment", {"AssigneeId": admin_id, "PermissionSetId": ps, "IsActive": True})

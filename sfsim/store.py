@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS _sfsim_tokens (token TEXT PRIMARY KEY, kind TEXT NOT 
     client_id TEXT NOT NULL, scope TEXT NOT NULL, issued REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
     extra TEXT);
 CREATE TABLE IF NOT EXISTS _sfsim_bulk_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _sfsim_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO _sfsim_generation (id, n) VALUES (0, 0);
 """
 
 
@@ -48,17 +50,20 @@ class Store:
         self.path = self.data_dir / "org.sqlite3"
         self._local = threading.local()
         self.write_lock = threading.RLock()
-        self._seq: dict[str, int] = {}
-        self.schema_version = 0
+        self._schema_lock = threading.Lock()
+        self._bumped = False  # the open write transaction changed the set-up (guarded by write_lock)
+        # Id counters of the open write transaction, read from the database at its first allocation: another
+        # process (the CLI's `seed`) may have allocated Ids since this process's last transaction.
+        self._seq: dict[str, int] | None = None
         conn = self._connect()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(META_DDL)
         self._local.conn = conn
+        # The set-up generation the in-memory schema reflects (read first: a later change makes it look stale).
+        self.schema_generation = self.generation()
         self.schema = self._load_schema(conn)
         with self.transaction() as tx:
             self._ensure_tables(tx)
-        for prefix, n in conn.execute("SELECT prefix, n FROM _sfsim_seq"):
-            self._seq[prefix] = n
 
     # -- connections -----------------------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -91,14 +96,26 @@ class Store:
                 yield conn
                 return
             conn.execute("BEGIN IMMEDIATE")
+            self._bumped = False
+            self._seq = None
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
-                self._reload_seq(conn)
+                if self._bumped:
+                    # The schema may hold the rolled-back change: rebuild it at the next sync.
+                    self.schema_generation = -1
                 raise
             else:
                 conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def setup_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that changes the set-up (scenario, settings, users, permissions): it bumps the
+        generation so that every server on this data directory reloads what it keeps in memory."""
+        with self.transaction() as conn:
+            self.bump_generation(conn)
+            yield conn
 
     @contextlib.contextmanager
     def savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -112,12 +129,29 @@ class Store:
         else:
             conn.execute("RELEASE rec")
 
-    def _reload_seq(self, conn: sqlite3.Connection) -> None:
-        self._seq = dict(conn.execute("SELECT prefix, n FROM _sfsim_seq").fetchall())
+    # -- the set-up generation -------------------------------------------------------------------------------------
+    # One counter, bumped in the same transaction as every change to the schema, scenario, settings, users or
+    # permissions, by whichever process makes it (a server, or the CLI's `scenario` and `seed` beside a running
+    # server). A server reads it once per request (Org.sync) and reloads its caches when it moved.
+    def generation(self) -> int:
+        return self.conn.execute("SELECT n FROM _sfsim_generation").fetchone()[0]
+
+    def bump_generation(self, conn: sqlite3.Connection) -> int:
+        """Marks a set-up change inside the caller's write transaction; returns the new generation."""
+        n = conn.execute("UPDATE _sfsim_generation SET n = n + 1 RETURNING n").fetchall()[0][0]
+        self._bumped = True
+        with self._schema_lock:
+            if self.schema_generation == n - 1:
+                # Only reload_schema changes custom fields, and it rebuilds the schema itself: a schema that was
+                # current stays current, so this process's next sync need not rebuild it.
+                self.schema_generation = n
+        return n
 
     # -- ids -------------------------------------------------------------------------------------------------------
     def new_ids(self, conn: sqlite3.Connection, prefix: str, count: int = 1) -> list[str]:
-        """Allocates Ids inside the caller's transaction (a rollback gives them back)."""
+        """Allocates Ids inside the caller's write transaction (a rollback gives them back)."""
+        if self._seq is None:
+            self._seq = dict(conn.execute("SELECT prefix, n FROM _sfsim_seq").fetchall())
         start = self._seq.get(prefix, 0)
         end = start + count
         self._seq[prefix] = end
@@ -135,7 +169,7 @@ class Store:
         return json.loads(row[0]) if row else default
 
     def set_setting(self, key: str, value: object) -> None:
-        with self.transaction() as tx:
+        with self.setup_transaction() as tx:
             tx.execute("INSERT INTO _sfsim_settings (key, value) VALUES (?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
 
@@ -202,11 +236,23 @@ class Store:
                 conn.execute(f"ALTER TABLE {quote(o.name)} DROP COLUMN {quote(f.name)}")
 
     def reload_schema(self, conn: sqlite3.Connection) -> None:
-        schema = build_schema(self.custom_field_specs(conn))
-        self.schema = schema
+        """Rebuilds the schema after a custom field change, inside the write transaction that made it."""
+        n = self.bump_generation(conn)
+        with self._schema_lock:
+            schema = build_schema(self.custom_field_specs(conn))
+            self.schema = schema
+            self.schema_generation = n
         for o in schema.objects.values():
             self.ensure_table(conn, o)
-        self.schema_version += 1
+
+    def refresh_schema(self, generation: int) -> None:
+        """Rebuilds the schema from the database unless it already reflects ``generation`` (a change made by another
+        process, or a rolled-back one of this process)."""
+        with self._schema_lock:
+            if self.schema_generation >= generation:
+                return
+            self.schema = build_schema(self.custom_field_specs())
+            self.schema_generation = generation
 
     # -- plain helpers ---------------------------------------------------------------------------------------------
     def org_id(self) -> str:

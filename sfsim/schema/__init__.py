@@ -20,6 +20,9 @@ SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedD
                  "SystemModstamp")
 # Fields Salesforce maintains itself: never createable or updateable, never subject to field-level security.
 AUDIT_FIELDS = frozenset(SYSTEM_FIELDS)
+# The parts of a person's compound Name (Contact, Lead, User): like the Name itself, everyone who can read the record
+# sees them (a real Lead describe reports FirstName and Salutation "permissionable": false).
+PERSON_NAME_PARTS = frozenset({"Salutation", "FirstName", "MiddleName", "LastName", "Suffix"})
 TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
                         "encryptedstring"})
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
@@ -59,6 +62,8 @@ class Field:
     cascade_delete: bool = False
     name_field: bool = False
     compound_of: tuple[str, ...] = ()
+    # An explicit "permissionable" from a describe (a fact recorded from a real org); None derives it (below).
+    fls: bool | None = None
 
     @property
     def stored(self) -> bool:
@@ -66,10 +71,17 @@ class Field:
 
     @property
     def permissionable(self) -> bool:
-        """Whether field-level security applies: not to system fields, required fields or the Id."""
-        if self.name in AUDIT_FIELDS or self.type == "id" or self.name == "OwnerId":
+        """Whether field-level security (FieldPermissions) governs the field. Salesforce exempts the Id, the audit
+        fields, OwnerId, the name field and a person's name parts, and required fields (not nillable; checkboxes are
+        never nillable, so that alone does not make one required): those have no FieldPermissions rows and are
+        visible to everyone who can read the object."""
+        if self.fls is not None:
+            return self.fls
+        if self.name in AUDIT_FIELDS or self.type == "id" or self.name == "OwnerId" or self.name_field:
             return False
-        return not (not self.nillable and self.createable and not self.defaulted_on_create)
+        if not self.custom and self.name in PERSON_NAME_PARTS:
+            return False
+        return self.nillable or self.type == "boolean"
 
     @property
     def sql_type(self) -> str:
@@ -245,6 +257,7 @@ def field_from_describe(d: dict, custom: bool = False) -> Field:
         relationship_name=d.get("relationshipName"),
         cascade_delete=d.get("cascadeDelete", False),
         name_field=d.get("nameField", d["name"] == "Name"),
+        fls=d.get("permissionable"),
     )
     if t == "boolean":
         f.nillable = False
@@ -285,6 +298,8 @@ def _base_objects() -> tuple[dict, ...]:
             merged = dict(fd)
             for k, v in overlay["fields"].get(name, {}).get(fd["name"], {}).items():
                 merged.setdefault(k, v)
+            if fd["name"] in overlay["not_permissionable"].get(name, ()):
+                merged.setdefault("permissionable", False)
             fields.append(merged)
         fields.extend(overlay["added_fields"].get(name, []))
         out.append({"name": name, "keyPrefix": d["keyPrefix"], "label": d["label"],

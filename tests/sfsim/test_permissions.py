@@ -72,3 +72,56 @@ def test_tasks_need_edit_tasks(sfsim, restore):
         sf.Task.create({"Subject": "x"})
     sfsim.control("POST", "permission-set-assignments", {"permission_set": "Rox_Integration"})
     assert sfsim.salesforce().Task.create({"Subject": "x"})["success"]
+
+
+PERMISSIONABLE = {
+    "Account": {"Id": False, "Name": False, "OwnerId": False, "CreatedDate": False, "CreatedById": False,
+                "LastModifiedDate": False, "LastModifiedById": False, "SystemModstamp": False, "IsDeleted": False,
+                "Industry": True, "Website": True, "BillingCity": True, "BillingAddress": True},
+    "Contact": {"Name": False, "FirstName": False, "LastName": False, "Email": True, "AccountId": True},
+    "Lead": {"Status": False, "Company": False, "LastName": False, "IsConverted": False, "Email": True},
+    "Opportunity": {"StageName": False, "CloseDate": False, "Name": False, "Amount": True, "IsPrivate": True},
+    "Task": {"Status": False, "Priority": False, "OwnerId": False, "Subject": True, "RoxActivityId__c": True},
+    "Event": {"OwnerId": False, "Subject": True, "StartDateTime": True},
+}
+
+
+def test_describe_says_which_fields_field_level_security_governs(sf):
+    for sobject, expected in PERMISSIONABLE.items():
+        fields = {f["name"]: f["permissionable"] for f in getattr(sf, sobject).describe()["fields"]}
+        assert {name: fields[name] for name in expected} == expected, sobject
+
+
+def test_required_fields_are_readable_without_field_permissions(sfsim, restore):
+    sfsim.control("POST", "scenario", {"name": "integration-license"})
+    sf = sfsim.salesforce()
+    # The Rox Integration permission set has no rows for them, and Salesforce keeps none.
+    assert sf.query("SELECT COUNT() FROM FieldPermissions WHERE Field IN ('Lead.Status', 'Task.Status', "
+                    "'Task.Priority', 'Lead.Company')")["totalSize"] == 0
+    lead = {f["name"]: f for f in sf.Lead.describe()["fields"]}
+    task = {f["name"]: f for f in sf.Task.describe()["fields"]}
+    for fields, name in ((lead, "Status"), (lead, "Company"), (lead, "LastName"), (task, "Status"),
+                         (task, "Priority")):
+        assert fields[name]["permissionable"] is False, name
+        assert fields[name]["createable"] and fields[name]["updateable"], name
+    assert "OwnerId" in lead and "CreatedDate" in task
+    assert sf.query("SELECT Id, Status, Company, LastName FROM Lead LIMIT 1")["records"][0]["Status"]
+    assert sf.query("SELECT Id, Status, Priority, OwnerId FROM Task LIMIT 1")["records"][0]["Status"]
+    open_leads = sfsim.control("POST", "query", {"q": "SELECT COUNT() FROM Lead WHERE Status = 'Open - Not Contacted'"})
+    assert sf.query("SELECT COUNT() FROM Lead WHERE Status = 'Open - Not Contacted'")["totalSize"] == \
+        open_leads["totalSize"]
+    assert sf.Lead.create({"LastName": "Field", "Company": "Security", "Status": "Working - Contacted"})["success"]
+    assert sf.Task.create({"Subject": "Call", "Status": "Completed", "Priority": "High"})["success"]
+
+
+def test_permissionable_field_without_field_permissions_is_hidden(sfsim, restore):
+    sfsim.control("POST", "scenario", {"name": "integration-license"})
+    sfsim.control("PUT", "field-permissions", {"parent": "Rox_Integration", "field": "Account.Industry"})
+    sf = sfsim.salesforce()
+    fields = {f["name"] for f in sf.Account.describe()["fields"]}
+    assert "Industry" not in fields
+    assert {"Id", "Name", "OwnerId", "CreatedDate", "SystemModstamp", "BillingAddress"} <= fields
+    assert sf.query("SELECT Id, Name, OwnerId, CreatedDate FROM Account LIMIT 1")["totalSize"] == 1
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.query("SELECT Name, Industry FROM Account")
+    assert err.value.content[0]["errorCode"] == "INVALID_FIELD"

@@ -80,13 +80,18 @@ def test_ready_has_everything_the_guide_asks_for(sfsim, sf):
 def test_ready_is_built_from_the_package_source(sf):
     root = ET.parse(PACKAGE / "permissionsets/Rox_Integration.permissionset-meta.xml").getroot()
     assert root.find(MD + "label").text == "Rox Integration"
-    expected = set()
+    expected, exempt = set(), set()
+    describes = {}
     for fp in root.findall(MD + "fieldPermissions"):
         obj, field = fp.find(MD + "field").text.split(".")
         for target in (["Task", "Event"] if obj == "Activity" else [obj]):
-            expected.add(f"{target}.{field}")
+            if target not in describes:
+                describes[target] = {f["name"]: f for f in getattr(sf, target).describe()["fields"]}
+            # Like Salesforce, no FieldPermissions rows for fields outside field-level security (required, names).
+            (expected if describes[target][field]["permissionable"] else exempt).add(f"{target}.{field}")
     rows = sf.query_all("SELECT Field FROM FieldPermissions WHERE Parent.Name = 'Rox_Integration'")["records"]
     assert {r["Field"] for r in rows} == expected
+    assert exempt <= {"Contact.FirstName", "Lead.FirstName", "Opportunity.CloseDate", "OpportunityLineItem.Quantity"}
     field = ET.parse(PACKAGE / "objects/Activity/fields/RoxActivityId__c.field-meta.xml").getroot()
     assert field.find(MD + "length").text == "100"
     assert _task_field(sf)["length"] == int(field.find(MD + "length").text)
@@ -121,6 +126,47 @@ def test_integration_license_gets_access_from_the_permission_set(scenario):
         sf.query("SELECT Fax FROM Account")
     assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
     assert sf.query("SELECT Website FROM Account LIMIT 1")["totalSize"] == 1
+
+
+# The fields the product's prerequisite checks read (mappings.defaults.BASIC_FIELDS).
+BASIC_FIELDS = {
+    "Account": ("Name", "Website", "Industry", "AnnualRevenue", "NumberOfEmployees", "BillingStreet", "BillingCity",
+                "BillingState", "BillingPostalCode", "BillingCountry", "Phone", "OwnerId"),
+    "Contact": ("FirstName", "LastName", "Email", "Phone", "Title", "AccountId"),
+    "Opportunity": ("Name", "AccountId", "Amount", "StageName", "CloseDate", "NextStep", "OwnerId"),
+    "Lead": ("FirstName", "LastName", "Email", "Company", "Status", "Title", "Phone"),
+    "Product2": ("Name", "ProductCode", "Family", "IsActive"),
+    "OpportunityLineItem": ("OpportunityId", "Product2Id", "Quantity", "UnitPrice", "TotalPrice"),
+    "Task": ("RoxActivityId__c", "Subject", "ActivityDate", "WhoId", "WhatId", "Status", "OwnerId"),
+    "Event": ("RoxActivityId__c", "Subject", "StartDateTime", "EndDateTime", "WhoId", "WhatId", "OwnerId"),
+}
+
+
+def test_integration_license_passes_every_prerequisite_but_the_profile(scenario):
+    admin = scenario("ready")
+    natural = {o: {f["name"]: f for f in getattr(admin, o).describe()["fields"]} for o in BASIC_FIELDS}
+    sf = scenario("integration-license")
+    user = _user(sf)
+    assert user["Profile"]["PermissionsApiEnabled"] is True
+    assert user["Profile"]["UserLicense"]["Name"] == "Salesforce Integration"
+    rox = sf.query(f"SELECT PermissionSet.Name, PermissionSet.PermissionsEditTask, PermissionSet.PermissionsEditEvent "
+                   f"FROM PermissionSetAssignment WHERE AssigneeId = '{user['Id']}'")["records"]
+    assert [(r["PermissionSet"]["Name"], r["PermissionSet"]["PermissionsEditTask"],
+             r["PermissionSet"]["PermissionsEditEvent"]) for r in rox] == [("Rox_Integration", True, True)]
+    grants = {r["SobjectType"]: r for r in sf.query_all(
+        "SELECT SobjectType, PermissionsRead, PermissionsCreate, PermissionsEdit FROM ObjectPermissions "
+        "WHERE Parent.Name = 'Rox_Integration'")["records"]}
+    for obj in OBJECTS:
+        assert (grants[obj]["PermissionsRead"], grants[obj]["PermissionsCreate"], grants[obj]["PermissionsEdit"]) \
+            == (True, True, True), obj
+    for obj, names in BASIC_FIELDS.items():
+        describe = getattr(sf, obj).describe()
+        assert describe["createable"] and describe["updateable"], obj
+        fields = {f["name"]: f for f in describe["fields"]}
+        assert [n for n in names if n not in fields] == [], obj
+        # Edit wherever the field itself is editable (what the checks read: describe's updateable).
+        assert [n for n in names if natural[obj][n]["updateable"] and not fields[n]["updateable"]] == [], obj
+        assert sf.query(f"SELECT {', '.join(names)} FROM {obj} LIMIT 1")["done"], obj
 
 
 def test_professional_without_api(sfsim, scenario):
