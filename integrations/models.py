@@ -78,6 +78,7 @@ class SalesforceConnection(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     connected_at = models.DateTimeField(null=True, blank=True)
+    first_sync_started_at = models.DateTimeField(null=True, blank=True)
     mappings_confirmed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the admin confirmed the basic field mappings in the wizard."
     )

@@ -15,6 +15,7 @@ from integrations.salesforce import oauth
 from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
 from integrations.salesforce.errors import SalesforceError
 from integrations.salesforce.preflight import FAIL, run_preflight
+from integrations.schedules import schedules_sync
 from mappings.services import mappings_ensure_defaults
 from roxcrm.models import Organization, User
 
@@ -251,6 +252,7 @@ def connection_submit(*, connection: SalesforceConnection, user: User) -> Salesf
     connection.submitted_at = now
     connection_evaluate(connection)
     connection.save(update_fields=["mappings_confirmed_at", "submitted_at", "status", "action_reason"])
+    schedules_sync(connection)
     return connection
 
 
@@ -265,4 +267,33 @@ def connection_disconnect(*, connection: SalesforceConnection) -> bool:
     connection.disconnected_at = timezone.now()
     connection.action_reason = ""
     connection.save()
+    schedules_sync(connection)
     return revoked
+
+
+def first_sync_start(*, connection: SalesforceConnection) -> None:
+    """Queue the first sync (every enabled object, in full, parents first) for a worker."""
+    from django_q.tasks import async_task
+
+    mappings_ensure_defaults(organization=connection.organization)
+    connection.first_sync_started_at = timezone.now()
+    connection.save(update_fields=["first_sync_started_at"])
+    async_task(
+        "integrations.tasks.first_sync_task", connection.pk, task_name=f"first sync of {connection.organization}"
+    )
+
+
+def mapping_test(*, connection: SalesforceConnection, sample: int = 20) -> list[dict[str, Any]]:
+    """A dry run of every enabled object; what each sample record would become. Writes nothing."""
+    from integrations.engine.plan import object_plans
+    from integrations.engine.runner import dry_run
+
+    results = []
+    for plan in object_plans(connection.organization):
+        try:
+            result = dry_run(connection, plan.sobject, sample=sample)
+        except SalesforceError as exc:
+            results.append({"sobject": plan.sobject, "error": str(exc), "previews": []})
+            continue
+        results.append({"sobject": plan.sobject, "error": result.skipped_reason, "previews": result.previews})
+    return results

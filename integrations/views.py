@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from integrations import services
+from integrations import health, services
 from integrations.forms import ApiShareForm, StartForm
 from integrations.models import SalesforceConnection, SyncRun
 from integrations.salesforce import oauth
@@ -46,7 +46,9 @@ WIZARD = (
     Step("start", "Before you start", "salesforce_setup_start"),
     Step("sign_in", "Sign in to Salesforce", "salesforce_setup_sign_in"),
     Step("checks", "Prerequisites", "salesforce_setup_checks"),
+    Step("first_sync", "First sync", "salesforce_setup_first_sync"),
     Step("mappings", "Basic field mappings", "salesforce_setup_mappings"),
+    Step("test", "Test the mapping", "salesforce_setup_test"),
     Step("submit", "Submit", "salesforce_setup_submit"),
 )
 
@@ -62,9 +64,9 @@ def _wizard_context(request: HttpRequest, current: str, connection: SalesforceCo
     if connection and connection.is_signed_in:
         reached |= {"checks"}
         if services.latest_preflight(connection):
-            reached.add("mappings")
+            reached |= {"first_sync", "mappings"}
             if connection.mappings_confirmed_at:
-                reached.add("submit")
+                reached |= {"test", "submit"}
     steps = [
         {"step": s, "number": i, "current": s.key == current, "reached": s.key in reached}
         for i, s in enumerate(WIZARD, start=1)
@@ -252,6 +254,47 @@ def recheck(request: HttpRequest) -> HttpResponse:
 
 
 @org_admin_required
+def setup_first_sync(request: HttpRequest) -> HttpResponse:
+    """Start the first sync in the background and watch it: per object, records read so far, rate and time left.
+    The page may be left; the sync carries on."""
+    connection = _connection(request)
+    if connection is None or not connection.is_signed_in:
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    if services.latest_preflight(connection) is None:
+        return redirect("salesforce_setup_checks", request.org.slug)
+    if request.method == "POST":
+        services.first_sync_start(connection=connection)
+        messages.success(request, "The first sync has started. You can continue while it runs.")
+        return redirect("salesforce_setup_first_sync", request.org.slug)
+    progress = (
+        health.sync_progress(connection, since=connection.first_sync_started_at)
+        if connection.first_sync_started_at
+        else []
+    )
+    running = any(row["running"] for row in progress)
+    return render(
+        request,
+        "integrations/setup_first_sync.html",
+        {"progress": progress, "running": running, **_wizard_context(request, "first_sync", connection)},
+    )
+
+
+@org_admin_required
+def setup_test(request: HttpRequest) -> HttpResponse:
+    """Test the mapping: a dry run on 20 records per enabled object, each Salesforce value beside the Rox value it
+    would become, and every record that would fail and why. Nothing is written."""
+    connection = _connection(request)
+    if connection is None or connection.mappings_confirmed_at is None:
+        return redirect("salesforce_setup_mappings", request.org.slug)
+    results = None
+    if request.method == "POST":
+        results = services.mapping_test(connection=connection)
+    return render(
+        request, "integrations/setup_test.html", {"results": results, **_wizard_context(request, "test", connection)}
+    )
+
+
+@org_admin_required
 def setup_mappings(request: HttpRequest) -> HttpResponse:
     """Each object's basic fields, prefilled with the defaults and validated against the org; the Salesforce side
     of each can be re-pointed before Submit. Custom field mappings come after set-up, on CRM Mappings."""
@@ -287,7 +330,7 @@ def setup_mappings(request: HttpRequest) -> HttpResponse:
                 services.connection_evaluate(connection)
                 connection.save(update_fields=["mappings_confirmed_at", "status", "action_reason"])
             messages.success(request, "Basic field mappings confirmed. You can add custom field mappings after set-up.")
-            return redirect("salesforce_setup_submit", request.org.slug)
+            return redirect("salesforce_setup_test", request.org.slug)
     sections = []
     for om, sf_object, basic in rows:
         fields = rox_fields(request.org, om.rox_object)
@@ -352,3 +395,59 @@ def disconnect(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Salesforce is disconnected. Your data and mappings are kept.{note}")
         return redirect("integrations", request.org.slug)
     return render(request, "integrations/disconnect.html", {"connection": connection, "tab": "integrations"})
+
+
+@member_required
+def sync_health(request: HttpRequest) -> HttpResponse:
+    """Per object: status, last and next run, counts, API calls; errors by code with Retry; conflicts; the budget;
+    a 7-day chart. Members see it; admins can retry."""
+    connection = _connection(request)
+    if connection is None or not connection.sf_org_id:
+        messages.info(request, "Connect Salesforce to see how the sync is doing.")
+        return redirect("integrations", request.org.slug)
+    return render(
+        request,
+        "integrations/sync_health.html",
+        {
+            "connection": connection,
+            "card": card_status(connection),
+            "objects": health.object_health(connection),
+            "error_groups": health.error_groups(connection),
+            "conflicts": health.recent_conflicts(connection),
+            "runs": health.last_runs(connection),
+            "chart": health.chart(connection),
+            "tab": "integrations",
+        },
+    )
+
+
+@require_POST
+@org_admin_required
+def sync_retry(request: HttpRequest) -> HttpResponse:
+    """Retry the records with open errors of one code (or one error), reading them from Salesforce again."""
+    from integrations.engine.runner import retry_records
+    from integrations.models import SyncError
+
+    connection = get_object_or_404(SalesforceConnection, organization=request.org)
+    errors = SyncError.objects.filter(organization=request.org, resolved_at=None, direction="inbound")
+    if request.POST.get("error"):
+        errors = errors.filter(pk=request.POST["error"])
+    else:
+        errors = errors.filter(code=request.POST.get("code", ""))
+    by_object: dict[str, list[str]] = {}
+    for sobject, sf_id in errors.values_list("sobject", "sf_id"):
+        by_object.setdefault(sobject, []).append(sf_id)
+    if not by_object:
+        messages.info(request, "Nothing to retry.")
+        return redirect("sync_health", request.org.slug)
+    try:
+        still = sum(retry_records(connection, sobject, ids) for sobject, ids in by_object.items())
+    except SalesforceError as exc:
+        messages.error(request, f"Salesforce could not be read: {exc}")
+        return redirect("sync_health", request.org.slug)
+    total = sum(len(ids) for ids in by_object.values())
+    if still:
+        messages.warning(request, f"Retried {total} record(s); {still} still fail (see below).")
+    else:
+        messages.success(request, f"Retried {total} record(s); all synced.")
+    return redirect("sync_health", request.org.slug)

@@ -20,6 +20,7 @@ from django.urls import reverse
 from integrations import schema, services
 from integrations.models import SalesforceConnection
 from integrations.salesforce.errors import SalesforceError
+from integrations.schedules import schedules_sync
 from mappings import services as mapping_services
 from mappings.forms import AddFieldForm, FieldMappingForm, ObjectSettingsForm, RowForm, StaticValueForm
 from mappings.metadata import RoxField, SalesforceObject, rox_fields, salesforce_object
@@ -271,6 +272,7 @@ def _reevaluate(request: HttpRequest) -> None:
     if connection is not None:
         services.connection_evaluate(connection)
         connection.save(update_fields=["status", "action_reason"])
+        schedules_sync(connection)
 
 
 @org_admin_required

@@ -5,6 +5,8 @@ table. A ``.env`` file at the project root (written once by ``make run``, git-ig
 environment variables win over it.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -95,8 +97,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # Tests use a file too (not Django's shared in-memory database), so concurrent workers wait for each other's
-    # write lock as they do in production instead of failing with "database table is locked".
-    DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")})
+    # write lock as they do in production instead of failing with "database table is locked". One file per test
+    # process, so that two test runs at once never share (or delete) each other's database.
+    DATABASES["default"].setdefault(
+        "TEST", {"NAME": str(Path(tempfile.gettempdir()) / f"roxcrm-test-{os.getpid()}.sqlite3")}
+    )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)

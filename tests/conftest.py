@@ -71,3 +71,13 @@ def outsider_client(outsider: User) -> Client:
 def _fast_password_hashing(settings: Any) -> None:
     """Password hashing is deliberately slow; the tests sign many people in and do not test its strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _django_q_sync_mode() -> Any:
+    """Queued tasks run inline (django-q2's sync mode), so a test sees their effect without a worker process."""
+    from django_q.conf import Conf
+
+    before, Conf.SYNC = Conf.SYNC, True
+    yield
+    Conf.SYNC = before

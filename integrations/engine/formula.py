@@ -5,6 +5,7 @@ children at once (one ``IN`` query per child object and chunk of parents)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,13 +46,35 @@ def refresh_formulas(connection: SalesforceConnection, sobject: str) -> SyncRun 
         for record_page in _pages(client, query):
             updated += _apply(plan, record_page)
         run.outcome = SyncRun.Outcome.SUCCEEDED
-        SyncCursor.objects.filter(connection=connection, sobject=sobject).update(formula_refreshed_at=timezone.now())
+        SyncCursor.objects.update_or_create(
+            connection=connection, sobject=sobject, defaults={"formula_refreshed_at": timezone.now()}
+        )
     except SalesforceError as exc:
         run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
     run.finished_at, run.api_calls, run.counts = timezone.now(), client.calls, {"updated": updated}
     run.save()
     client.save_usage()
     return run
+
+
+def refresh_due(connection: SalesforceConnection) -> str:
+    """Refresh the objects whose formula fields were last refreshed longer ago than the configured period."""
+    from django.conf import settings
+
+    from integrations.engine.plan import object_plans
+
+    due_before = timezone.now() - dt.timedelta(hours=settings.SALESFORCE_FORMULA_REFRESH_HOURS)
+    done = []
+    for plan in object_plans(connection.organization):
+        if not plan.formula_fields:
+            continue
+        cursor = SyncCursor.objects.filter(connection=connection, sobject=plan.sobject).first()
+        if cursor and cursor.formula_refreshed_at and cursor.formula_refreshed_at > due_before:
+            continue
+        run = refresh_formulas(connection, plan.sobject)
+        if run is not None:
+            done.append(f"{plan.sobject}: {run.counts.get('updated', 0)} updated")
+    return "; ".join(done) or "nothing due"
 
 
 def refresh_children(connection: SalesforceConnection, parent: str, parent_ids: Iterable[str]) -> int:

@@ -155,6 +155,35 @@ def dry_run(connection: SalesforceConnection, sobject: str, *, sample: int = 20)
     return RunResult(None, page.previews)
 
 
+def retry_records(connection: SalesforceConnection, sobject: str, sf_ids: list[str]) -> int:
+    """Read these records again (after a fix in Salesforce or in Rox's fields) and apply them; their open errors
+    are resolved when they now sync. Returns how many still fail."""
+    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
+    plan = build_plan(object_mapping) if object_mapping else None
+    if plan is None or not sf_ids:
+        return len(sf_ids)
+    from integrations.models import SyncError
+
+    client = SalesforceClient(connection)
+    run = SyncRun.objects.create(
+        connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now()
+    )
+    open_errors = SyncError.objects.filter(
+        organization=connection.organization, sobject=sobject, sf_id__in=sf_ids, resolved_at=None
+    )
+    previous = list(open_errors.values_list("pk", flat=True))
+    page = InboundPage(plan, run, force=True)
+    for start in range(0, len(sf_ids), 200):
+        where = f"Id IN {soql.literal_list(sf_ids[start : start + 200])}"
+        page.apply(client.query(soql.select(plan.select_list(), sobject, where=where), include_deleted=True)["records"])
+    SyncError.objects.filter(pk__in=previous).update(resolved_at=timezone.now())
+    run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
+    run.finished_at, run.api_calls, run.counts = timezone.now(), client.calls, page.counts.as_dict()
+    run.save()
+    client.save_usage()
+    return page.counts.failed
+
+
 def _query(plan: ObjectPlan, since: dt.datetime | None) -> str:
     where = f"SystemModstamp >= {soql.literal(since)}" if since else ""
     return soql.select(plan.select_list(), plan.sobject, where=where, order_by="SystemModstamp, Id")

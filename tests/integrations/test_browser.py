@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from integrations.models import SalesforceConnection
-from roxcrm.models import Organization
+from roxcrm.models import Account, Organization
 from tests.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -97,11 +97,19 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     assert page.locator("[data-status=pass]").count() >= 20
     shot("6-prerequisites")
     page.click('button:text-is("Continue"), a:text-is("Continue")')
-    assert page.locator("[data-testid=confirm-mappings]").is_visible()
-    shot("7-basic-field-mappings")
+    page.click("[data-testid=start-first-sync]")
+    assert page.locator("[data-testid=first-sync-progress] tr[data-state=Succeeded]").count() == 8
+    shot("7-first-sync")
+    page.click('a:text-is("Continue")')
+    shot("8-basic-field-mappings")
     page.click("[data-testid=confirm-mappings]")
-    shot("8-submit")
+    page.click("[data-testid=run-test]")
+    assert page.locator("details.preview").count() > 0 and page.locator("details.preview[data-action=fail]").count() == 0
+    shot("9-test-the-mapping")
+    page.click('a:text-is("Continue")')
+    shot("10-submit")
     page.click("[data-testid=submit-connection]")
     assert page.inner_text("[data-testid=salesforce-status]") == "Connected"
-    shot("9-connected")
+    shot("11-connected")
     assert SalesforceConnection.objects.get(organization=org).status == SalesforceConnection.Status.CONNECTED
+    assert Account.objects.filter(organization=org).count() == 300  # the demo org's accounts arrived

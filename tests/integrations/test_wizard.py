@@ -74,7 +74,7 @@ def test_each_wizard_step_has_its_own_url_and_shows_progress(
         assert admin_client.get(reverse(name, args=[org.slug])).status_code == 200, name
     admin_client.post(reverse("salesforce_setup_mappings", args=[org.slug]))
     page = admin_client.get(submit_url).content.decode()
-    assert page.count('class="reached"') == 4 and 'aria-current="step"' in page
+    assert page.count('class="reached"') == 6 and 'aria-current="step"' in page
 
 
 def test_denied_consent_brings_the_admin_back_with_a_message(

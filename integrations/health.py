@@ -1,0 +1,180 @@
+"""What the Sync health page and the wizard's progress show: per object status and counts, errors grouped by
+Salesforce code, conflicts, the API budget, and a 7-day chart (server-rendered SVG)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from integrations.models import Conflict, SalesforceConnection, SyncCursor, SyncError, SyncRun
+from integrations.schedules import next_run
+from mappings.defaults import STANDARD_OBJECTS
+from mappings.models import ObjectMapping
+
+
+def sync_progress(connection: SalesforceConnection, *, since: dt.datetime | None) -> list[dict[str, Any]]:
+    """Per enabled object: the latest inbound run since ``since`` with records read, total, rate and time left."""
+    rows = []
+    order = {name: i for i, name in enumerate(STANDARD_OBJECTS)}
+    mappings = sorted(
+        ObjectMapping.objects.filter(organization=connection.organization, sync_enabled=True),
+        key=lambda m: order.get(m.sobject, 99),
+    )
+    runs = SyncRun.objects.filter(connection=connection, kind=SyncRun.Kind.INBOUND)
+    if since is not None:
+        runs = runs.filter(started_at__gte=since)
+    latest: dict[str, SyncRun] = {}
+    for run in runs.order_by("started_at"):
+        latest[run.sobject] = run
+    now = timezone.now()
+    for mapping in mappings:
+        run = latest.get(mapping.sobject)
+        if run is None:
+            rows.append({"sobject": mapping.sobject, "state": "waiting", "running": True, "fetched": 0})
+            continue
+        fetched = run.counts.get("fetched", 0)
+        total = run.counts.get("total")
+        elapsed = ((run.finished_at or now) - run.started_at).total_seconds() or 1e-6
+        rate = fetched / elapsed
+        running = run.outcome == SyncRun.Outcome.RUNNING
+        rows.append(
+            {
+                "sobject": mapping.sobject,
+                "state": run.get_outcome_display(),
+                "running": running,
+                "fetched": fetched,
+                "total": total,
+                "percent": int(100 * fetched / total) if total else (100 if not running else 0),
+                "rate": int(rate),
+                "eta": int((total - fetched) / rate) if running and total and rate else None,
+                "counts": run.counts,
+                "error": run.error,
+            }
+        )
+    return rows
+
+
+@dataclass
+class ObjectHealth:
+    sobject: str
+    enabled: bool
+    last_run: SyncRun | None
+    next_run: dt.datetime | None
+    cursor: dt.datetime | None
+    open_errors: int
+
+
+def object_health(connection: SalesforceConnection) -> list[ObjectHealth]:
+    cursors = {c.sobject: c for c in SyncCursor.objects.filter(connection=connection).select_related("last_run")}
+    errors = dict(
+        SyncError.objects.filter(organization=connection.organization, resolved_at=None)
+        .values_list("sobject")
+        .annotate(n=Count("id"))
+    )
+    order = {name: i for i, name in enumerate(STANDARD_OBJECTS)}
+    result = []
+    for mapping in sorted(
+        ObjectMapping.objects.filter(organization=connection.organization), key=lambda m: order.get(m.sobject, 99)
+    ):
+        cursor = cursors.get(mapping.sobject)
+        result.append(
+            ObjectHealth(
+                sobject=mapping.sobject,
+                enabled=mapping.sync_enabled,
+                last_run=cursor.last_run if cursor else None,
+                next_run=next_run(connection, mapping.sobject) if mapping.sync_enabled else None,
+                cursor=cursor.cursor if cursor else None,
+                open_errors=errors.get(mapping.sobject, 0),
+            )
+        )
+    return result
+
+
+def error_groups(connection: SalesforceConnection, limit: int = 10) -> list[dict[str, Any]]:
+    """Open errors grouped by Salesforce code, each with a sample of the affected records."""
+    groups: dict[str, dict[str, Any]] = {}
+    for error in SyncError.objects.filter(organization=connection.organization, resolved_at=None).order_by(
+        "-created_at"
+    )[:2000]:
+        group = groups.setdefault(error.code, {"code": error.code, "count": 0, "errors": []})
+        group["count"] += 1
+        if len(group["errors"]) < limit:
+            group["errors"].append(error)
+    return sorted(groups.values(), key=lambda g: -g["count"])
+
+
+def recent_conflicts(connection: SalesforceConnection, limit: int = 25) -> list[Conflict]:
+    return list(Conflict.objects.filter(organization=connection.organization)[:limit])
+
+
+def chart(connection: SalesforceConnection, days: int = 7) -> SafeString:
+    """Records synced and API calls per day over the last ``days`` days, as a small SVG bar chart."""
+    start = (timezone.now() - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    per_day: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+    for run in SyncRun.objects.filter(connection=connection, started_at__gte=start).exclude(
+        kind=SyncRun.Kind.PREFLIGHT
+    ):
+        day = timezone.localtime(run.started_at).date()
+        counts = run.counts or {}
+        per_day[day][0] += sum(counts.get(k, 0) or 0 for k in ("created", "updated", "deleted"))
+        per_day[day][1] += run.api_calls
+    days_list = [(start + dt.timedelta(days=i)).date() for i in range(days)]
+    top_records = max([per_day[d][0] for d in days_list] + [1])
+    top_calls = max([per_day[d][1] for d in days_list] + [1])
+    width, height, pad = 560, 160, 24
+    slot = (width - 2 * pad) / days
+    bars = []
+    for i, day in enumerate(days_list):
+        records, calls = per_day[day]
+        x = pad + i * slot
+        h_records = (height - 2 * pad) * records / top_records
+        h_calls = (height - 2 * pad) * calls / top_calls
+        bars.append(
+            (x + 4, height - pad - h_records, slot / 2 - 6, h_records, "#4f46e5", f"{day:%a %d}: {records:,} records")
+        )
+        bars.append(
+            (
+                x + slot / 2,
+                height - pad - h_calls,
+                slot / 2 - 6,
+                h_calls,
+                "#f59e0b",
+                f"{day:%a %d}: {calls:,} API calls",
+            )
+        )
+    rects = format_html_join(
+        "",
+        '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{}</title></rect>',
+        bars,
+    )
+    labels = format_html_join(
+        "",
+        '<text x="{:.1f}" y="{}" font-size="10" text-anchor="middle" fill="#667085">{}</text>',
+        ((pad + i * slot + slot / 2, height - 6, f"{d:%a}") for i, d in enumerate(days_list)),
+    )
+    return format_html(
+        '<svg viewBox="0 0 {} {}" width="100%" role="img" '
+        'aria-label="Records synced and API calls per day, last {} days">'
+        '{}{}<text x="{}" y="14" font-size="11" fill="#4f46e5">■ records (max {})</text>'
+        '<text x="{}" y="14" font-size="11" fill="#b45309">■ API calls (max {})</text></svg>',
+        width,
+        height,
+        days,
+        rects,
+        labels,
+        pad,
+        f"{top_records:,}",
+        pad + 180,
+        f"{top_calls:,}",
+    )
+
+
+def last_runs(connection: SalesforceConnection, limit: int = 20) -> list[SyncRun]:
+    return list(SyncRun.objects.filter(connection=connection).exclude(kind=SyncRun.Kind.PREFLIGHT)[:limit])

@@ -1,0 +1,66 @@
+"""django-q2 tasks: thin, they load by id and call the engine. Scheduled by ``integrations.schedules``."""
+
+from __future__ import annotations
+
+import logging
+
+from integrations.models import SalesforceConnection
+
+log = logging.getLogger(__name__)
+
+
+def _active(connection_id: int) -> SalesforceConnection | None:
+    """The connection if it can be worked on now: signed in, Salesforce accepting its token."""
+    connection = SalesforceConnection.objects.filter(pk=connection_id).first()
+    if connection is None or not connection.is_signed_in or connection.auth_refused:
+        return None
+    return connection
+
+
+def sync_object_task(connection_id: int, sobject: str) -> str:
+    from integrations.engine.runner import sync_object
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not connected"
+    result = sync_object(connection, sobject)
+    return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+
+
+def first_sync_task(connection_id: int) -> str:
+    """The wizard's first sync: every enabled object, parents first, each read in full."""
+    from integrations.engine.plan import object_plans
+    from integrations.engine.runner import sync_object
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not connected"
+    outcomes = []
+    for plan in object_plans(connection.organization):
+        result = sync_object(connection, plan.sobject)
+        outcomes.append(f"{plan.sobject}: {result.skipped_reason or result.run.get_outcome_display()}")  # type: ignore[union-attr]
+    return "; ".join(outcomes)
+
+
+def formula_refresh_task(connection_id: int) -> str:
+    """Refresh the mapped formula fields of every object whose last refresh is older than the configured period."""
+    from integrations.engine.formula import refresh_due
+
+    connection = _active(connection_id)
+    return "skipped: not connected" if connection is None else refresh_due(connection)
+
+
+def reconcile_task(connection_id: int) -> str:
+    from integrations.engine.reconcile import reconcile_all
+
+    connection = _active(connection_id)
+    return "skipped: not connected" if connection is None else reconcile_all(connection)
+
+
+def preflight_task(connection_id: int) -> str:
+    from integrations.services import preflight_run
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not connected"
+    return preflight_run(connection=connection).get_outcome_display()
