@@ -151,13 +151,13 @@ def chart(connection: SalesforceConnection, days: int = 7) -> SafeString:
         )
     rects = format_html_join(
         "",
-        '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"><title>{}</title></rect>',
+        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>',
         bars,
     )
     labels = format_html_join(
         "",
-        '<text x="{:.1f}" y="{}" font-size="10" text-anchor="middle" fill="#667085">{}</text>',
-        ((pad + i * slot + slot / 2, height - 6, f"{d:%a}") for i, d in enumerate(days_list)),
+        '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="#667085">{}</text>',
+        ((f"{pad + i * slot + slot / 2:.1f}", height - 6, f"{d:%a}") for i, d in enumerate(days_list)),
     )
     return format_html(
         '<svg viewBox="0 0 {} {}" width="100%" role="img" '

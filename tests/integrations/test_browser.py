@@ -104,7 +104,9 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     shot("8-basic-field-mappings")
     page.click("[data-testid=confirm-mappings]")
     page.click("[data-testid=run-test]")
-    assert page.locator("details.preview").count() > 0 and page.locator("details.preview[data-action=fail]").count() == 0
+    assert (
+        page.locator("details.preview").count() > 0 and page.locator("details.preview[data-action=fail]").count() == 0
+    )
     shot("9-test-the-mapping")
     page.click('a:text-is("Continue")')
     shot("10-submit")
