@@ -15,11 +15,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from roxcrm.bulk import bulk_insert, bulk_update
 from roxcrm.models import CrmRecord, FieldChange, Organization
 from roxcrm.services import CUSTOM_PREFIX
 
 SYNC = FieldChange.ActorKind.SYNC
-BATCH_SIZE = 500
 
 
 @dataclass
@@ -61,18 +61,15 @@ def records_sync_create(
 ) -> list[CrmRecord]:
     """Create records from (values, custom values) pairs already validated by the caller; returns them saved, in
     order. Derived fields (an account's domain) are computed as the edit path computes them."""
-    stamp = {"at": at.isoformat(), "by": SYNC}
     records = []
     for values, custom in rows:
         record = model(organization=organization, **values)
         record.custom_values = {k: v for k, v in custom.items() if v is not None}
-        record.field_times = {
-            name: stamp for name in (*(_field_name(model, k) for k in values), *(CUSTOM_PREFIX + k for k in custom))
-        }
+        # No field change times: nothing in Rox changed these values (only people's and agents' changes count).
         record.created_at = record.updated_at = at
         _derive(record)
         records.append(record)
-    return model.objects.bulk_create(records, batch_size=BATCH_SIZE)
+    return bulk_insert(model, records)
 
 
 def records_sync_update(*, model: type[CrmRecord], changes: list[SyncChange], at: dt.datetime, label: str) -> None:
@@ -120,8 +117,8 @@ def records_sync_update(*, model: type[CrmRecord], changes: list[SyncChange], at
             )
             for name, label_name in zip(changed_names, named, strict=True)
         )
-    model.objects.bulk_update([c.record for c in changes], sorted(fields), batch_size=BATCH_SIZE)
-    FieldChange.objects.bulk_create(history, batch_size=BATCH_SIZE)
+    bulk_update(model, [c.record for c in changes], sorted(fields))
+    bulk_insert(FieldChange, history)
 
 
 def records_mark_removed(*, model: type[CrmRecord], record_ids: list[int], reason: str, at: dt.datetime) -> int:

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from activities.models import Activity
 from integrations.engine import values
 from integrations.engine.plan import ACTIVITY_OBJECTS, PREFIX_OBJECTS, ROX_OF_SOBJECT, FieldPlan, ObjectPlan
 from integrations.models import Conflict, PendingReference, SalesforceLink, SyncError, SyncRun
+from roxcrm.bulk import bulk_insert, bulk_update
 from roxcrm.custom_fields import clean_value
 from roxcrm.models import Membership, User
 from roxcrm.sync_path import (
@@ -157,6 +158,11 @@ class InboundPage:
             self.counts.updated += len(updates)
             return
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # The page need not wait for the disk: the cursor moves later in an ordinary (synchronous) commit,
+                # which flushes the WAL up to it, this page included; a crash before that re-reads the page.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             self._write(creates, updates, touched_links, pending, removed, restored, conflicts, errors, now)
 
     # -- reading what the page needs ------------------------------------------------------------------------------
@@ -588,14 +594,12 @@ class InboundPage:
             for rox, (_, _, sf_id, shadow, modstamp) in zip(created, creates, strict=True)
         ]
         adopted = [link for link in touched_links if link.pk is None]
-        SalesforceLink.objects.bulk_create([*new_links, *adopted], batch_size=500)
+        bulk_insert(SalesforceLink, [*new_links, *adopted])
         self.counts.created += len(created)
         records_sync_update(model=plan.model, changes=[c for c, _ in updates], at=now, label=SYNC_LABEL)
         self.counts.updated += len(updates)
         existing = [link for link in touched_links if link.pk is not None]
-        SalesforceLink.objects.bulk_update(
-            existing, ["shadow", "modstamp", "synced_at", "deleted_at", "merged_into"], batch_size=500
-        )
+        bulk_update(SalesforceLink, existing, ["shadow", "modstamp", "synced_at", "deleted_at", "merged_into"])
         if removed:
             self._remove(removed, now)
         if restored:
