@@ -95,15 +95,13 @@ def sync_object(
             else cursor.cursor - dt.timedelta(minutes=settings.SALESFORCE_SYNC_OVERLAP_MINUTES)
         )
         query = _query(plan, since)
-        total = None
-        use_bulk = False
-        if since is None:
-            total = _with_retries(
-                lambda: client.query(f"SELECT COUNT() FROM {soql.identifier(sobject)}", include_deleted=True)
-            )["totalSize"]
-            use_bulk = total > settings.SALESFORCE_BULK_THRESHOLD
-        pages = _bulk_pages(client, plan, query) if use_bulk else _rest_pages(client, query)
+        # The first page tells the size: a large first read switches to a Bulk API job (the page is the only call
+        # it costs); anything else goes on page by page, so the calls are exactly the pages.
+        first = _with_retries(lambda: client.query(query, include_deleted=True))
+        total = first["totalSize"]
+        use_bulk = since is None and total > settings.SALESFORCE_BULK_THRESHOLD and not first.get("done", True)
         run.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
+        pages = _bulk_pages(client, plan, query, run) if use_bulk else _rest_pages(client, query, first)
         newest: dt.datetime | None = None
         for records in pages:
             page.apply(records)
@@ -202,8 +200,10 @@ def _with_retries(call: Callable[[], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
-def _rest_pages(client: SalesforceClient, query: str) -> Iterator[list[dict[str, Any]]]:
-    page = _with_retries(lambda: client.query(query, include_deleted=True))
+def _rest_pages(
+    client: SalesforceClient, query: str, first: dict[str, Any] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    page = first or _with_retries(lambda: client.query(query, include_deleted=True))
     while True:
         yield page["records"]
         if page.get("done", True):
@@ -212,7 +212,7 @@ def _rest_pages(client: SalesforceClient, query: str) -> Iterator[list[dict[str,
         page = _with_retries(lambda url=next_url: client.query_more(url))
 
 
-def _bulk_pages(client: SalesforceClient, plan: ObjectPlan, query: str) -> Iterator[list[dict[str, Any]]]:
+def _bulk_pages(client: SalesforceClient, plan: ObjectPlan, query: str, run: SyncRun) -> Iterator[list[dict[str, Any]]]:
     """A Bulk API 2.0 queryAll job read page by page (50,000 rows each); falls back to REST paging if the job
     fails before its first page."""
     converter = _CsvRows(plan)
@@ -221,6 +221,8 @@ def _bulk_pages(client: SalesforceClient, plan: ObjectPlan, query: str) -> Itera
         first = next(chunks, None)
     except SalesforceError as exc:
         log.warning("Bulk query of %s failed (%s); reading it page by page instead", plan.sobject, exc)
+        run.details["mode"] = "rest"
+        run.details["bulk_failed"] = str(exc)
         yield from _rest_pages(client, query)
         return
     if first is None:

@@ -92,7 +92,7 @@ def test_equal_stamps_across_page_boundaries_lose_nothing(connection: Salesforce
     finally:
         sfsim.control("POST", "clock", {"unfreeze": True})
     result = run(connection, "Lead")
-    assert result.counts["created"] == 2600 and result.api_calls == 3  # COUNT() + two pages
+    assert result.counts["created"] == 2600 and result.api_calls == 2  # exactly the two pages
     assert Lead.objects.filter(organization=connection.organization).count() == 2600
     again = run(connection, "Lead")
     assert again.counts["created"] == 0 and again.counts["unchanged"] == 2600  # the equal-stamp block is re-read
@@ -478,4 +478,25 @@ def test_values_are_converted_to_rox_types(connection: SalesforceConnection, sfs
         dt.date(2027, 3, 31),
         account,
         "Closed Won",
+    )
+
+
+def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
+    connection: SalesforceConnection, sfsim: Any, settings: Any
+) -> None:
+    settings.SALESFORCE_BULK_THRESHOLD = 1000
+    sfsim.reset(seed="12000", scenario="ready")
+    expected = sfsim.control("GET", "counts")
+    sfsim.control("POST", "stats/reset")
+    result = run(connection, "Contact")
+    assert result.details["mode"] == "bulk" and result.counts["created"] == expected["Contact"] > 2000
+    assert sfsim.control("GET", "stats")["api_calls"] <= 10
+    sfsim.control("POST", "faults", {"kind": "unavailable", "count": 20, "endpoints": ["bulk"]})
+    tasks = run(connection, "Task")
+    sfsim.control("DELETE", "faults")
+    assert tasks.outcome == "succeeded" and tasks.details["mode"] == "rest" and "bulk_failed" in tasks.details
+    assert (
+        tasks.counts["created"]
+        == expected["Task"]
+        == Activity.objects.filter(organization=connection.organization).count()
     )
