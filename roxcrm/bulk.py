@@ -9,8 +9,8 @@ Other databases (SQLite in development) use Django's own methods.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from django.db import connections, models
 
@@ -40,10 +40,30 @@ def bulk_insert(model: type[M], objects: Sequence[M]) -> list[M]:
             obj._state.adding = False
             obj._state.db = "default"
         columns = ", ".join(connection.ops.quote_name(f.column) for f in [pk, *fields])
+        prepare = [_preparer(f, connection) for f in fields]
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for obj in objects:
-                copy.write_row([obj.pk, *(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)])
+                copy.write_row([obj.pk, *(prep(obj) for prep in prepare)])
     return objects
+
+
+def _preparer(field: models.Field, connection: Any) -> Callable[[models.Model], Any]:
+    """How to turn one field of an object into the value COPY writes. Plain values go as they are (psycopg adapts
+    them); only fields that need Django's conversion (JSON, auto timestamps) take the slower, general way."""
+    plain = (
+        models.CharField,
+        models.TextField,
+        models.IntegerField,
+        models.BooleanField,
+        models.DecimalField,
+        models.DateField,
+        models.UUIDField,
+        models.ForeignKey,
+    )
+    attname = field.attname
+    if isinstance(field, plain) and not getattr(field, "auto_now", False) and not getattr(field, "auto_now_add", False):
+        return lambda obj: getattr(obj, attname)
+    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
 
 
 def bulk_update(model: type[M], objects: Sequence[M], field_names: Sequence[str]) -> None:
