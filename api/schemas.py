@@ -14,7 +14,7 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, create_model
 
 from activities.models import Activity
 
@@ -26,6 +26,23 @@ DEFAULT_PAGE = 50
 # Salesforce's own range for dates and times: a value outside it could never be written back.
 EARLIEST = dt.date(1700, 1, 1)
 LATEST = dt.date(4000, 12, 31)
+
+
+def _iso_date(value: Any) -> Any:
+    # Only ISO 8601, as the description says: pydantic would also take a number as a Unix time.
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("Give a date as YYYY-MM-DD.")
+    return dt.date.fromisoformat(value.strip())
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("Give a time in ISO 8601, e.g. 2026-01-31T09:30:00Z.")
+    return dt.datetime.fromisoformat(value.strip().upper())
 
 
 def _date_in_range(value: dt.date) -> dt.date:
@@ -43,8 +60,8 @@ def _aware_in_range(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-Date = Annotated[dt.date, AfterValidator(_date_in_range)]
-DateTime = Annotated[dt.datetime, AfterValidator(_aware_in_range)]
+Date = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_date_in_range)]
+DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime), AfterValidator(_aware_in_range)]
 Email = Annotated[str, Field(max_length=254, pattern=NO_NUL)]
 ActivityType = Literal[tuple(Activity.Type.values)]  # type: ignore[valid-type]
 Direction = Literal["inbound", "outbound", ""]
@@ -316,14 +333,16 @@ def patch_of(create: type[RecordIn], *, exclude: tuple[str, ...] = ()) -> type[R
 
 class ListFilters(Schema):
     limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"Records per page (at most {MAX_PAGE}).")
-    cursor: str | None = Field(None, max_length=500, pattern=NO_NUL, description="`next_cursor` of the last page.")
+    cursor: str | None = Field(
+        None, min_length=1, max_length=500, pattern=NO_NUL, description="`next_cursor` of the last page."
+    )
     updated_since: DateTime | None = Field(None, description="Only records changed at or after this time.")
-    q: str | None = Field(None, max_length=200, pattern=NO_NUL, description="Words to search for.")
+    q: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL, description="Words to search for.")
     include_removed: bool = Field(False, description="Also list records deleted or merged in Salesforce.")
 
 
 class OwnedFilters(ListFilters):
-    owner: str | None = Field(None, max_length=254, pattern=NO_NUL, description="Owner's e-mail address.")
+    owner: str | None = Field(None, min_length=1, max_length=254, pattern=NO_NUL, description="Owner's e-mail address.")
 
 
 class AccountFilters(OwnedFilters):
