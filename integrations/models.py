@@ -139,6 +139,7 @@ class SyncRun(models.Model):
         INBOUND = "inbound", "Sync from Salesforce"
         DRY_RUN = "dry_run", "Test of the mapping"
         FORMULA = "formula", "Formula refresh"
+        WRITEBACK = "writeback", "Writeback to Salesforce"
         RECONCILE = "reconcile", "Reconciliation of Ids"
 
     class Outcome(models.TextChoices):
@@ -297,3 +298,77 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sobject}.{self.sf_field} on {self.sf_id}: {self.get_winner_display()} won"
+
+
+class OutboxEntry(models.Model):
+    """A Rox change waiting to be written to Salesforce: one open row per record and operation, written in the same
+    transaction as the change; later edits coalesce into it. Claimed by a conditional UPDATE; rows stuck in flight
+    are released by a periodic sweep."""
+
+    class Operation(models.TextChoices):
+        UPDATE = "update", "Update"
+        CREATE = "create", "Create"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_FLIGHT = "in_flight", "In flight"
+        DONE = "done", "Written"
+        FAILED = "failed", "Failed"
+        REVIEW = "review", "Needs review"
+        DISCARDED = "discarded", "Discarded"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    sobject = models.CharField(max_length=80)
+    rox_object = models.CharField(max_length=30)
+    record_id = models.BigIntegerField()
+    operation = models.CharField(max_length=10, choices=Operation.choices, default=Operation.UPDATE)
+    # Rox field key -> ISO time of its latest change (the values themselves are read from the record when sent)
+    fields = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    in_flight_since = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=80, blank=True)
+    error_message = models.TextField(blank=True)
+    error_fields = models.JSONField(default=list, blank=True)
+    candidates = models.JSONField(default=list, blank=True, help_text="Salesforce records that matched a new record.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    batch = models.ForeignKey(
+        "WritebackBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "sobject", "record_id", "operation"],
+                condition=models.Q(state="pending"),
+                name="outbox_one_pending",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "sobject", "state", "not_before"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} {self.sobject} for {self.rox_object} #{self.record_id}: {self.state}"
+
+
+class WritebackBatch(models.Model):
+    """One send to Salesforce: what each record's fields held before and what Rox wrote, so it can be undone."""
+
+    connection = models.ForeignKey(SalesforceConnection, on_delete=models.CASCADE, related_name="batches")
+    sobject = models.CharField(max_length=80)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # [{"sf_id", "rox_object", "record_id", "created": bool, "before": {sf_field: value}, "after": {...}}]
+    records = models.JSONField(default=list)
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{len(self.records)} {self.sobject} record(s) written at {self.created_at:%Y-%m-%d %H:%M}"

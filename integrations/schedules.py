@@ -37,6 +37,9 @@ def planned(connection: SalesforceConnection) -> list[Planned]:
         for m in ObjectMapping.objects.filter(organization=connection.organization, sync_enabled=True)
     ]
     result += [
+        Planned(
+            f"{prefix}:writeback", "integrations.tasks.writeback_sweep_task", f"{connection.pk}", Schedule.MINUTES, 1
+        ),
         Planned(f"{prefix}:formulas", "integrations.tasks.formula_refresh_task", f"{connection.pk}", Schedule.HOURLY),
         Planned(f"{prefix}:reconcile", "integrations.tasks.reconcile_task", f"{connection.pk}", Schedule.WEEKLY),
         Planned(f"{prefix}:preflight", "integrations.tasks.preflight_task", f"{connection.pk}", Schedule.DAILY),

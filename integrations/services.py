@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations import schema
-from integrations.models import SalesforceConnection, SyncRun
+from integrations.models import SalesforceConnection, SyncRun, WritebackBatch
 from integrations.salesforce import oauth
 from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
 from integrations.salesforce.errors import SalesforceError
@@ -297,3 +297,44 @@ def mapping_test(*, connection: SalesforceConnection, sample: int = 20) -> list[
             continue
         results.append({"sobject": plan.sobject, "error": result.skipped_reason, "previews": result.previews})
     return results
+
+
+def writeback_revert(*, batch: WritebackBatch, user: User) -> int:
+    """Undo a writeback: the values the batch replaced go back on the Rox records, as a new change made by this
+    admin, so they are written back like any other. Records the batch created are left alone. Returns how many
+    records changed."""
+    from integrations.engine.plan import build_plan
+    from integrations.engine.values import python_value
+    from mappings.models import ObjectMapping
+    from roxcrm.services import Actor, record_update
+
+    if batch.reverted_at is not None:
+        return 0
+    object_mapping = ObjectMapping.objects.get(organization=batch.connection.organization, sobject=batch.sobject)
+    plan = build_plan(object_mapping)
+    fields = {fp.sf_field: fp for fp in (plan.fields if plan else [])}
+    actor = Actor(kind="user", user=user, label=f"{user.email} (undo of a writeback)")
+    changed = 0
+    for item in batch.records:
+        if item.get("created"):
+            continue
+        record = plan.model.objects.filter(pk=item["record_id"]).first() if plan else None
+        if record is None:
+            continue
+        values: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for sf_field, before in item["before"].items():
+            fp = fields.get(sf_field)
+            if fp is None or fp.kind in ("reference", "owner", "managed"):
+                continue
+            if fp.definition is not None:
+                custom[fp.definition.api_name] = before
+            elif fp.model_field is not None:
+                values[fp.model_field.name] = python_value(fp.model_field, before)
+        if values or custom:
+            record_update(record=record, values=values, custom_values=custom, actor=actor)
+            changed += 1
+    batch.reverted_at = timezone.now()
+    batch.reverted_by = user
+    batch.save(update_fields=["reverted_at", "reverted_by"])
+    return changed

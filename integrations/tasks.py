@@ -64,3 +64,37 @@ def preflight_task(connection_id: int) -> str:
     if connection is None:
         return "skipped: not connected"
     return preflight_run(connection=connection).get_outcome_display()
+
+
+def writeback_task(connection_id: int, sobject: str) -> str:
+    """Write one object's pending changes now (queued when a change commits)."""
+    from integrations.engine.writeback import drain
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not connected (the changes wait)"
+    result = drain(connection, sobject)
+    return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+
+
+def writeback_sweep_task(connection_id: int) -> str:
+    """The periodic sweep: release rows stuck in flight and write whatever is pending, parents first."""
+    from integrations.engine.writeback import drain, release_stuck
+    from integrations.models import OutboxEntry
+    from mappings.defaults import STANDARD_OBJECTS
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not connected (the changes wait)"
+    release_stuck(connection.organization_id)
+    pending = set(
+        OutboxEntry.objects.filter(organization_id=connection.organization_id, state=OutboxEntry.State.PENDING)
+        .values_list("sobject", flat=True)
+        .distinct()
+    )
+    order = {name: i for i, name in enumerate(STANDARD_OBJECTS)}
+    outcomes = []
+    for sobject in sorted(pending, key=lambda name: order.get(name, 99)):
+        result = drain(connection, sobject)
+        outcomes.append(f"{sobject}: {result.skipped_reason or result.run.get_outcome_display()}")  # type: ignore[union-attr]
+    return "; ".join(outcomes) or "nothing pending"

@@ -362,6 +362,10 @@ class Contact(CrmRecord):
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
+    def clean(self) -> None:
+        # E-mail addresses are compared without case everywhere (matching, activity linking).
+        self.email = (self.email or "").strip().lower()
+
 
 class Opportunity(CrmRecord):
     object_type = ObjectType.OPPORTUNITY
@@ -480,6 +484,9 @@ class Lead(CrmRecord):
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    def clean(self) -> None:
+        self.email = (self.email or "").strip().lower()
 
 
 class FieldChange(models.Model):

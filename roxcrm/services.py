@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from roxcrm import hooks
 from roxcrm.custom_fields import clean_value, definitions_for
 from roxcrm.models import CrmRecord, CustomField, FieldChange, Invitation, Membership, Organization, User
 
@@ -224,7 +225,9 @@ def _apply(
         CustomField.objects.filter(
             organization=organization, object_type=record.object_type, api_name__in=used, first_used_at=None
         ).update(first_used_at=now)
-    return RecordChange(record=record, created=creating, changes=changes)
+    result = RecordChange(record=record, created=creating, changes=changes)
+    hooks.record_changed(result, actor)
+    return result
 
 
 def editable_fields(model: type[CrmRecord]) -> dict[str, models.Field]:

@@ -187,8 +187,12 @@ SALESFORCE_BULK_THRESHOLD = env.int("SALESFORCE_BULK_THRESHOLD", default=50_000)
 SALESFORCE_RUN_TIMEOUT = env.int("SALESFORCE_RUN_TIMEOUT", default=30 * 60)
 SALESFORCE_RETRY_SCALE = env.float("SALESFORCE_RETRY_SCALE", default=1.0)
 SALESFORCE_FORMULA_REFRESH_HOURS = env.int("SALESFORCE_FORMULA_REFRESH_HOURS", default=24)
-# The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations).
+# Writeback: above this many records in one drain, updates go through a Bulk API 2.0 ingest job.
+SALESFORCE_BULK_WRITE_THRESHOLD = env.int("SALESFORCE_BULK_WRITE_THRESHOLD", default=2_000)
+# The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations), and the
+# one told of every change to a record (so the outbox is written in the edit's transaction; records never import it).
 MAPPINGS_SCHEMA = "integrations.schema"
+RECORD_HOOKS = "integrations.record_hooks"
 
 # Requests each API token may make per minute (the JSON API at /api/v1/ answers 429 with Retry-After past it).
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)

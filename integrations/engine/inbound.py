@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from activities.models import Activity
@@ -96,6 +97,7 @@ class InboundPage:
         self.counts = Counts()
         self.previews: list[Preview] = []
         self.changed_ids: list[str] = []  # Salesforce Ids of records whose Rox values changed (formula refresh)
+        self.fill: dict[int, list[str]] = {}  # Rox record id -> fields whose value fills a blank in Salesforce
 
     # -- entry point -------------------------------------------------------------------------------------------
 
@@ -283,9 +285,10 @@ class InboundPage:
         )
         candidates: dict[str, list[int]] = defaultdict(list)
         for record_id, key in (
-            self.plan.model.objects.filter(organization=self.organization, **{f"{rox_field}__in": list(wanted)})
+            self.plan.model.objects.annotate(key=Lower(rox_field))
+            .filter(organization=self.organization, key__in=list(wanted))
             .exclude(pk__in=linked)
-            .values_list("pk", rox_field)
+            .values_list("pk", "key")
         ):
             candidates[key.lower()].append(record_id)
         for key, sf_ids in wanted.items():
@@ -360,6 +363,12 @@ class InboundPage:
             shadow[fp.sf_field] = sf_value
             if rox_value == sf_value:
                 continue  # both hold the same value already
+            if not known and values.is_blank(sf_value) and not values.is_blank(rox_value):
+                # A record just linked to an existing Rox record: Salesforce's blank does not clear what Rox has;
+                # where the rule writes, the writeback fills Salesforce's blank instead.
+                if fp.rule in ("read_write", "write_only", "prefer_salesforce"):
+                    self.fill.setdefault(link.record_id, []).append(fp.rox_key)
+                continue
             rox_changed = known and rox_value != before
             take_salesforce = True
             if rox_changed and fp.rule == "read_write":
@@ -608,6 +617,12 @@ class InboundPage:
         self._resolve([link.sf_id for link in new_links + adopted])
         Conflict.objects.bulk_create(conflicts)
         SyncError.objects.bulk_create(errors)
+        if self.fill:
+            from integrations.record_hooks import enqueue
+
+            stamp = now.isoformat()
+            for record in plan.model.objects.filter(pk__in=list(self.fill)):
+                enqueue(record, plan.sobject, "update", dict.fromkeys(self.fill[record.pk], stamp))
 
     def _remove(self, removed: list[tuple[int, str]], now: dt.datetime) -> None:
         plain = [record_id for record_id, survivor in removed if not survivor]

@@ -81,6 +81,24 @@ def sync_object(
     token = acquire(cursor)
     if token is None:
         return RunResult(None, [], "another run of this object is in progress")
+    try:
+        run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
+    finally:
+        release(cursor, token)
+    return RunResult(run, [])
+
+
+def pull(
+    connection: SalesforceConnection,
+    plan: ObjectPlan,
+    cursor: SyncCursor,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    user: Any = None,
+) -> SyncRun:
+    """One inbound run of ``plan``'s object; the caller holds the object's lock (``acquire``)."""
+    sobject = plan.sobject
     run = SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now(), started_by=user
     )
@@ -130,12 +148,11 @@ def sync_object(
         run.counts = {**page.counts.as_dict(), "total": run.counts.get("total") if run.counts else None}
         run.save()
         SyncCursor.objects.filter(pk=cursor.pk).update(last_run=run)
-        release(cursor, token)
         if client:
             client.save_usage()
         if run.outcome in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.WARNINGS):
             SalesforceConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
-    return RunResult(run, [])
+    return run
 
 
 def dry_run(connection: SalesforceConnection, sobject: str, *, sample: int = 20) -> RunResult:

@@ -159,3 +159,19 @@ def python_value(model_field: models.Field, canonical: Any) -> Any:
     if isinstance(model_field, models.DateField):
         return dt.date.fromisoformat(canonical[:10]) if isinstance(canonical, str) else canonical
     return canonical
+
+
+def to_salesforce(kind: str, canonical: Any) -> Any:
+    """A canonical value as Salesforce's REST API takes it (JSON): numbers as numbers, multi-select joined by ";"."""
+    if canonical is None or canonical == "" or canonical == []:
+        return None
+    if kind in ("number", "currency", "percent"):
+        number = Decimal(canonical)
+        return int(number) if number == number.to_integral() else float(number)
+    if kind == "checkbox":
+        return bool(canonical)
+    if kind == "multi_picklist":
+        return ";".join(canonical)
+    if kind == "datetime":
+        return canonical.replace("Z", ".000+0000") if isinstance(canonical, str) else canonical
+    return canonical

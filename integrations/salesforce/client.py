@@ -7,6 +7,8 @@ usage from the ``Sforce-Limit-Info`` header, and refuses to spend more than Rox'
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -106,6 +108,34 @@ class SalesforceClient:
             finally:
                 self._record_usage()
             yield page
+
+    def collections(self, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """sObject Collections (``POST`` create, ``PATCH`` update), at most 200 records, ``allOrNone`` false: one
+        result per record, in order (``success``, ``id``, ``errors``)."""
+        return self.request(method, "composite/sobjects/", json={"allOrNone": False, "records": records})
+
+    def bulk_ingest(self, sobject: str, operation: str, records: list[dict[str, Any]]) -> list[dict[str, str]]:
+        """A Bulk API 2.0 ingest job (``update`` or ``insert``); returns the failed rows (``sf__Id``,
+        ``sf__Error`` and the columns sent), read back from the job."""
+        handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
+        rows = [{k: "" if v is None else str(v) for k, v in record.items()} for record in records]
+        try:
+            results = getattr(handler, operation)(records=rows, wait=0.2)
+            failed: list[dict[str, str]] = []
+            for job in results:
+                self.calls += 4  # create, upload, close, poll (at least)
+                if int(job.get("numberRecordsFailed") or 0):
+                    text = handler.get_failed_records(job["job_id"])
+                    failed.extend(csv.DictReader(io.StringIO(text)))
+        except SalesforceOperationError as exc:
+            raise PermanentError(f"The Bulk API job failed: {exc}", code="BULK_JOB_FAILED") from None
+        except SimpleSalesforceError as exc:
+            raise _typed(exc) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
+        finally:
+            self._record_usage()
+        return failed
 
     def tooling_query(self, soql: str) -> dict[str, Any]:
         return self.request("GET", f"tooling/query/?q={quote(soql)}")

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import models
 
 from integrations import services
 from integrations.models import SalesforceConnection
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         sync.add_argument("--object", dest="sobject", help="Only this Salesforce object (e.g. Account).")
         sync.add_argument("--full", action="store_true", help="Re-read everything, not only what changed.")
         sync.add_argument("--dry-run", action="store_true", help="Show what 20 records per object would become.")
+        writeback = sub.add_parser("writeback", help="Write pending Rox changes to Salesforce now, once.")
+        writeback.add_argument("--org", required=True, help="The Rox organization's slug.")
         for name, text in [
             ("preflight", "Run the prerequisite checks; exit 0 when all pass, 1 otherwise."),
             ("status", "Show where the connection stands."),
@@ -146,6 +149,39 @@ class Command(BaseCommand):
             widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
             for row in [header, *rows]:
                 self.stdout.write("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if failed:
+            raise SystemExit(1)
+
+    def _writeback(self, organization: Organization, **_: Any) -> None:
+        from integrations.engine.writeback import drain, release_stuck
+        from integrations.models import OutboxEntry
+        from mappings.defaults import STANDARD_OBJECTS
+
+        connection = self._connection(organization)
+        release_stuck(organization.pk)
+        pending = dict(
+            OutboxEntry.objects.filter(organization=organization, state=OutboxEntry.State.PENDING)
+            .values_list("sobject")
+            .annotate(n=models.Count("id"))
+        )
+        if not pending:
+            self.stdout.write("Nothing is waiting to be written.")
+            return
+        failed = False
+        for sobject in [s for s in STANDARD_OBJECTS if s in pending]:
+            bar = ProgressBar(self.stdout, f"{sobject} ({pending[sobject]})")
+            result = drain(connection, sobject, progress=bar.update)
+            bar.done()
+            if result.run is None:
+                self.stdout.write(f"{sobject}: {result.skipped_reason}")
+                continue
+            failed |= result.run.outcome == result.run.Outcome.FAILED
+            self.stdout.write(
+                f"{sobject}: {result.run.get_outcome_display()} — written {result.written}, created {result.created}, "
+                f"linked {result.linked}, failed {result.failed}, needs review {result.review}, "
+                f"retrying later {result.retry}; {result.run.api_calls} API calls"
+                + (f" — {result.run.error}" if result.run.error else "")
+            )
         if failed:
             raise SystemExit(1)
 

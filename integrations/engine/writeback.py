@@ -1,0 +1,631 @@
+"""Writeback: Rox → Salesforce for one object, from the outbox.
+
+A drain takes the object's lock, claims the pending outbox rows, pulls first (so a value Salesforce changed after the
+Rox change wins and the stale Rox value is not sent), then sends, per record, only the fields whose rule writes and
+that describe says are updateable (createable for new records) and whose Rox value differs from the shadow, plus the
+static values. Updates go 200 a call through sObject Collections (results matched by position), or a Bulk API 2.0
+ingest job above ``SALESFORCE_BULK_WRITE_THRESHOLD``. New records are first looked for in Salesforce by their match
+key (one ``IN`` query per batch): one match is linked, none is created, several wait for an admin's review. On
+success the shadow becomes what was written, so the echo in the next pull is recognised; each send is kept as a
+``WritebackBatch`` so it can be reverted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations.engine import values
+from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
+from integrations.engine.runner import Progress, acquire, pull, release
+from integrations.models import (
+    OutboxEntry,
+    SalesforceConnection,
+    SalesforceLink,
+    SyncCursor,
+    SyncError,
+    SyncRun,
+    WritebackBatch,
+)
+from integrations.salesforce import soql
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    SalesforceError,
+    TransientError,
+)
+from mappings.models import ObjectMapping, StaticValue
+from roxcrm.domains import normalize_domain
+
+log = logging.getLogger(__name__)
+CHUNK = 200
+MAX_ATTEMPTS = 10
+TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
+
+
+@dataclass
+class Outgoing:
+    """One record's payload and what it replaces."""
+
+    entry: OutboxEntry
+    record: Any
+    link: SalesforceLink | None
+    payload: dict[str, Any] = field(default_factory=dict)  # Salesforce field -> value as sent
+    canonical: dict[str, Any] = field(default_factory=dict)  # Salesforce field -> canonical value (new shadow)
+    before: dict[str, Any] = field(default_factory=dict)  # Salesforce field -> shadow value it replaces
+
+
+@dataclass
+class DrainResult:
+    run: SyncRun | None
+    written: int = 0
+    created: int = 0
+    linked: int = 0
+    failed: int = 0
+    review: int = 0
+    retry: int = 0
+    skipped_reason: str = ""
+
+
+def release_stuck(organization_id: int) -> int:
+    """Rows left in flight by a worker that died are pending again."""
+    stale = timezone.now() - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
+    return OutboxEntry.objects.filter(
+        organization_id=organization_id, state=OutboxEntry.State.IN_FLIGHT, in_flight_since__lt=stale
+    ).update(state=OutboxEntry.State.PENDING, in_flight_since=None)
+
+
+def drain(
+    connection: SalesforceConnection, sobject: str, *, limit: int = 100_000, progress: Progress | None = None
+) -> DrainResult:
+    """Write ``sobject``'s pending outbox rows to Salesforce. Returns without running when the object is paused,
+    its schema unknown, or another run of it holds the lock (the sweep comes back for what is left)."""
+    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
+    if object_mapping is None or not object_mapping.sync_enabled:
+        return DrainResult(None, skipped_reason="the object's sync is paused")
+    plan = build_plan(object_mapping)
+    if plan is None:
+        return DrainResult(None, skipped_reason="Salesforce's schema of the object is not known")
+    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
+    token = acquire(cursor)
+    if token is None:
+        return DrainResult(None, skipped_reason="another run of this object is in progress")
+    try:
+        release_stuck(connection.organization_id)
+        entries = _claim(connection, sobject, limit)
+        if not entries:
+            return DrainResult(None, skipped_reason="nothing to write")
+        pulled = pull(connection, plan, cursor)
+        run = SyncRun.objects.create(
+            connection=connection, kind=SyncRun.Kind.WRITEBACK, sobject=sobject, started_at=timezone.now()
+        )
+        result = DrainResult(run)
+        client: SalesforceClient | None = None
+        try:
+            if pulled.outcome == SyncRun.Outcome.PAUSED:
+                raise BudgetExhaustedError(pulled.error)
+            client = SalesforceClient(connection)
+            Writer(plan, client, run, result, progress).write(entries)
+            run.outcome = SyncRun.Outcome.WARNINGS if result.failed or result.review else SyncRun.Outcome.SUCCEEDED
+        except BudgetExhaustedError as exc:
+            _back_to_pending(entries, dt.timedelta(minutes=15), exc)
+            run.outcome, run.error = SyncRun.Outcome.PAUSED, exc.message
+        except (ConfigurationError, SalesforceError) as exc:
+            delay = dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None
+            _back_to_pending(entries, delay, exc)
+            run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
+        finally:
+            run.finished_at = timezone.now()
+            run.api_calls = (client.calls if client else 0) + pulled.api_calls
+            run.counts = {
+                "written": result.written,
+                "created": result.created,
+                "linked": result.linked,
+                "failed": result.failed,
+                "review": result.review,
+                "retry": result.retry,
+            }
+            run.save()
+            if client:
+                client.save_usage()
+        return result
+    finally:
+        release(cursor, token)
+
+
+def _claim(connection: SalesforceConnection, sobject: str, limit: int) -> list[OutboxEntry]:
+    now = timezone.now()
+    ready = OutboxEntry.objects.filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now),
+        organization_id=connection.organization_id,
+        sobject=sobject,
+        state=OutboxEntry.State.PENDING,
+    )
+    ids = list(ready.order_by("id").values_list("pk", flat=True)[:limit])
+    # The object's lock is held, so no other drain claims these; the conditional UPDATE still refuses rows that
+    # another path (a discard) took meanwhile.
+    OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.PENDING).update(
+        state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, attempts=F("attempts") + 1
+    )
+    return list(OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now))
+
+
+def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc: Exception) -> None:
+    """A failure of the whole call: every claimed row waits and is tried again (with backoff)."""
+    for entry in entries:
+        if entry.state != OutboxEntry.State.IN_FLIGHT:
+            continue
+        wait = delay or _backoff(entry.attempts)
+        entry.state = OutboxEntry.State.PENDING
+        entry.not_before = timezone.now() + wait
+        entry.in_flight_since = None
+        entry.error_code = getattr(exc, "code", "") or exc.__class__.__name__
+        entry.error_message = str(exc)
+    OutboxEntry.objects.bulk_update(
+        entries, ["state", "not_before", "in_flight_since", "error_code", "error_message"], batch_size=500
+    )
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    base = min(5 * 2 ** max(attempts - 1, 0), 15 * 60)
+    return dt.timedelta(seconds=base * (0.5 + random.random()) * settings.SALESFORCE_RETRY_SCALE)
+
+
+class Writer:
+    def __init__(
+        self, plan: ObjectPlan, client: SalesforceClient, run: SyncRun, result: DrainResult, progress: Progress | None
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.run = run
+        self.result = result
+        self.progress = progress
+        self.organization = plan.object_mapping.organization
+        self.statics = list(StaticValue.objects.filter(object_mapping=plan.object_mapping))
+        self.user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
+        self._owner_emails: dict[int, str] = {}  # Rox user e-mail by id
+        self._parents: dict[tuple[str, int], str | None] = {}
+
+    def write(self, entries: list[OutboxEntry]) -> None:
+        records = self.plan.model.objects.in_bulk([e.record_id for e in entries])
+        links = {
+            link.record_id: link
+            for link in SalesforceLink.objects.filter(
+                organization=self.organization, sobject=self.plan.sobject, record_id__in=[e.record_id for e in entries]
+            )
+        }
+        self._owners(records.values())
+        updates: list[Outgoing] = []
+        creates: list[Outgoing] = []
+        nothing: list[OutboxEntry] = []
+        for entry in entries:
+            record = records.get(entry.record_id)
+            link = links.get(entry.record_id)
+            if record is None or (link is not None and link.deleted_at is not None):
+                self._error(entry, "ENTITY_IS_DELETED", "The record was deleted (in Rox or in Salesforce).", [])
+                continue
+            if link is None:
+                creates.append(self._outgoing(entry, record, None, creating=True))
+                continue
+            outgoing = self._outgoing(entry, record, link, creating=False)
+            if outgoing.payload:
+                updates.append(outgoing)
+            else:
+                nothing.append(entry)
+        self._done(nothing)
+        if updates:
+            self._send_updates(updates)
+        if creates:
+            self._send_creates(creates)
+
+    # -- payloads ---------------------------------------------------------------------------------------------
+
+    def _writing_fields(self, creating: bool) -> list[FieldPlan]:
+        describe = self.plan.describe.fields
+        result = []
+        for fp in self.plan.fields:
+            if fp.rule not in ("read_write", "write_only", "prefer_salesforce") or fp.kind == "managed":
+                continue
+            sf = describe.get(fp.sf_field)
+            if sf is None or sf.calculated or not (sf.createable if creating else sf.updateable):
+                continue
+            result.append(fp)
+        return result
+
+    def _outgoing(self, entry: OutboxEntry, record: Any, link: SalesforceLink | None, *, creating: bool) -> Outgoing:
+        outgoing = Outgoing(entry, record, link)
+        shadow = link.shadow if link else {}
+        for fp in self._writing_fields(creating):
+            if not creating and fp.rox_key not in entry.fields:
+                continue
+            rox_value = self._rox_canonical(fp, record)
+            known = fp.sf_field in shadow
+            before = shadow.get(fp.sf_field)
+            if creating:
+                if values.is_blank(rox_value):
+                    continue
+            elif known and rox_value == before:
+                continue  # nothing to send: Salesforce already holds it (or the pull took Salesforce's newer value)
+            if fp.rule == "prefer_salesforce" and not values.is_blank(before):
+                continue  # Salesforce wins unless blank: Rox only fills a blank Salesforce field
+            if fp.rule == "prefer_salesforce" and values.is_blank(rox_value):
+                continue  # and a blank Rox value never clears Salesforce's
+            sent = self._to_salesforce(fp, rox_value)
+            if sent is _UNRESOLVED:
+                continue
+            outgoing.payload[fp.sf_field] = sent
+            outgoing.canonical[fp.sf_field] = rox_value
+            outgoing.before[fp.sf_field] = before
+        if outgoing.payload or creating:
+            for static in self.statics:
+                if static.when == StaticValue.When.CREATE_ONLY and not creating:
+                    continue
+                sf = self.plan.describe.fields.get(static.sf_field)
+                if sf is None or not (sf.createable if creating else sf.updateable):
+                    continue
+                outgoing.payload[static.sf_field] = _static(sf.type, static.value)
+                outgoing.before.setdefault(static.sf_field, shadow.get(static.sf_field))
+        return outgoing
+
+    def _rox_canonical(self, fp: FieldPlan, record: Any) -> Any:
+        if fp.definition is not None:
+            return values.CANONICAL[fp.kind]((record.custom_values or {}).get(fp.definition.api_name))
+        assert fp.model_field is not None
+        raw = getattr(record, fp.model_field.attname)
+        if fp.kind == "owner":
+            return self._owner_emails.get(raw) if raw else None
+        if fp.kind == "reference":
+            if raw is None:
+                return None
+            target = fp.model_field.related_model.object_type  # type: ignore[union-attr]
+            return self._parent_sf_id(target, fp.targets[0], raw)
+        return values.CANONICAL[fp.kind](raw)
+
+    def _to_salesforce(self, fp: FieldPlan, canonical: Any) -> Any:
+        if fp.kind == "owner":
+            if canonical is None:
+                return _UNRESOLVED  # Salesforce requires an owner: never clear it
+            return self.user_ids.get(canonical, _UNRESOLVED)
+        if fp.kind == "reference":
+            if canonical is not None and canonical.startswith("rox:"):
+                return _UNRESOLVED  # the parent is not in Salesforce yet
+            return canonical
+        return values.to_salesforce(fp.kind, canonical)
+
+    def _owners(self, records: Any) -> None:
+        """Rox owners by e-mail, and the Salesforce users with those e-mails (one query)."""
+        from roxcrm.models import User
+
+        owner_ids = {getattr(r, "owner_id", None) for r in records} - {None}
+        self._owner_emails = {u.pk: u.email.lower() for u in User.objects.filter(pk__in=owner_ids)}
+        emails = sorted(set(self._owner_emails.values()))
+        if not emails or not any(fp.kind == "owner" for fp in self.plan.fields):
+            return
+        where = f"Email IN {soql.literal_list(emails)} AND IsActive = true"
+        for row in self.client.query_all(soql.select(["Id", "Email"], "User", where=where)):
+            self.user_ids.setdefault(row["Email"].lower(), row["Id"])
+
+    def _parent_sf_id(self, rox_object: str, sobject: str, record_id: int) -> str:
+        cache = self._parents
+        key = (rox_object, record_id)
+        if key not in cache:
+            cache[key] = (
+                SalesforceLink.objects.filter(
+                    organization=self.organization, rox_object=rox_object, sobject=sobject, record_id=record_id
+                )
+                .values_list("sf_id", flat=True)
+                .first()
+            )
+        return cache[key] or f"rox:{record_id}"
+
+    # -- updates ------------------------------------------------------------------------------------------------
+
+    def _send_updates(self, updates: list[Outgoing]) -> None:
+        if len(updates) > settings.SALESFORCE_BULK_WRITE_THRESHOLD:
+            self._send_bulk_updates(updates)
+            return
+        # After failures of a whole call, retry in smaller chunks.
+        size = max(CHUNK >> (max(u.entry.attempts for u in updates) - 1), 10)
+        for start in range(0, len(updates), size):
+            chunk = updates[start : start + size]
+            try:
+                results = self.client.collections(
+                    "PATCH",
+                    [{"attributes": {"type": self.plan.sobject}, "Id": u.link.sf_id, **u.payload} for u in chunk],  # type: ignore[union-attr]
+                )
+            except TransientError as exc:
+                for outgoing in chunk:
+                    self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+                continue
+            self._results(chunk, results, created=False)
+            self._report()
+
+    def _send_bulk_updates(self, updates: list[Outgoing]) -> None:
+        by_id = {u.link.sf_id: u for u in updates}  # type: ignore[union-attr]
+        columns = sorted({k for u in updates for k in u.payload})
+        rows = [{"Id": sf_id, **{c: u.payload.get(c) for c in columns}} for sf_id, u in by_id.items()]
+        failed = {
+            row.get("sf__Id") or row.get("Id"): row.get("sf__Error", "")
+            for row in self.client.bulk_ingest(self.plan.sobject, "update", rows)
+        }
+        ok, bad = [], []
+        for sf_id, outgoing in by_id.items():
+            (bad if sf_id in failed else ok).append(outgoing)
+        self._succeeded(ok, created=False)
+        for outgoing in bad:
+            code, _, message = failed[outgoing.link.sf_id].partition(":")  # type: ignore[union-attr]
+            self._error(
+                outgoing.entry, code.strip() or "BULK_ERROR", message.strip() or failed[outgoing.link.sf_id], []
+            )  # type: ignore[union-attr]
+        self._report()
+
+    def _results(self, chunk: list[Outgoing], results: list[dict[str, Any]], *, created: bool) -> None:
+        ok = []
+        for outgoing, result in zip(chunk, results, strict=True):
+            if result.get("success"):
+                if created:
+                    outgoing.link = self._new_link(outgoing, result["id"])
+                ok.append(outgoing)
+                continue
+            error = (result.get("errors") or [{}])[0]
+            code = error.get("statusCode", "UNKNOWN")
+            message, fields = error.get("message", ""), error.get("fields", [])
+            if code in TRANSIENT_CODES:
+                self._retry(outgoing.entry, code, message)
+            else:
+                self._error(outgoing.entry, code, message, fields)
+        self._succeeded(ok, created=created)
+
+    def _succeeded(self, done: list[Outgoing], *, created: bool) -> None:
+        """The shadow becomes what was written; the batch keeps what it replaced."""
+        if not done:
+            return
+        now = timezone.now()
+        with transaction.atomic():
+            batch = WritebackBatch.objects.create(
+                connection=self.run.connection,
+                sobject=self.plan.sobject,
+                records=[
+                    {
+                        "sf_id": o.link.sf_id,  # type: ignore[union-attr]
+                        "rox_object": self.plan.rox_object,
+                        "record_id": o.record.pk,
+                        "created": created,
+                        "before": o.before,
+                        "after": o.canonical,
+                    }
+                    for o in done
+                ],
+            )
+            links = []
+            for outgoing in done:
+                link = outgoing.link
+                assert link is not None
+                link.shadow = {**(link.shadow or {}), **outgoing.canonical}
+                link.synced_at = now
+                links.append(link)
+                outgoing.entry.batch = batch
+            SalesforceLink.objects.bulk_update(links, ["shadow", "synced_at"], batch_size=500)
+            self._done([o.entry for o in done], batch=batch)
+            SyncError.objects.filter(
+                organization=self.organization,
+                direction="outbound",
+                sobject=self.plan.sobject,
+                record_id__in=[o.record.pk for o in done],
+                resolved_at=None,
+            ).update(resolved_at=now)
+        if created:
+            self.result.created += len(done)
+        else:
+            self.result.written += len(done)
+
+    def _done(self, entries: list[OutboxEntry], batch: WritebackBatch | None = None) -> None:
+        if not entries:
+            return
+        now = timezone.now()
+        OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+            state=OutboxEntry.State.DONE,
+            done_at=now,
+            in_flight_since=None,
+            error_code="",
+            error_message="",
+            batch=batch,
+        )
+
+    def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
+        if entry.attempts >= MAX_ATTEMPTS:
+            self._error(entry, code, f"Gave up after {entry.attempts} attempts: {message}", [])
+            return
+        self.result.retry += 1
+        OutboxEntry.objects.filter(pk=entry.pk).update(
+            state=OutboxEntry.State.PENDING,
+            not_before=timezone.now() + _backoff(entry.attempts),
+            in_flight_since=None,
+            error_code=code,
+            error_message=message,
+        )
+
+    def _error(self, entry: OutboxEntry, code: str, message: str, fields: list[str]) -> None:
+        """A permanent error: no retry; shown in Sync health with Salesforce's message, until Retry or Discard."""
+        self.result.failed += 1
+        OutboxEntry.objects.filter(pk=entry.pk).update(
+            state=OutboxEntry.State.FAILED,
+            in_flight_since=None,
+            error_code=code,
+            error_message=message,
+            error_fields=fields,
+        )
+        link_sf_id = (
+            SalesforceLink.objects.filter(
+                organization=self.organization, sobject=self.plan.sobject, record_id=entry.record_id
+            )
+            .values_list("sf_id", flat=True)
+            .first()
+        )
+        SyncError.objects.create(
+            organization=self.organization,
+            run=self.run,
+            direction="outbound",
+            sobject=self.plan.sobject,
+            sf_id=link_sf_id or "",
+            rox_object=entry.rox_object,
+            record_id=entry.record_id,
+            code=code,
+            message=message,
+            fields=fields,
+        )
+
+    def _report(self) -> None:
+        if self.progress:
+            from integrations.engine.inbound import Counts
+
+            self.progress(Counts(fetched=self.result.written + self.result.created + self.result.failed), None)
+
+    # -- new records ----------------------------------------------------------------------------------------------
+
+    def _send_creates(self, creates: list[Outgoing]) -> None:
+        """Look each new record up by its match key first (one query per chunk): link one match, create none,
+        hold several for review. A create retried after a timeout finds the record it made and links it."""
+        for start in range(0, len(creates), CHUNK):
+            chunk = creates[start : start + CHUNK]
+            matches = self._matches(chunk)
+            to_create = []
+            for outgoing in chunk:
+                found = matches.get(outgoing.entry.pk, [])
+                if len(found) == 1 and self._linked_elsewhere(found[0]["Id"], outgoing):
+                    self._error(
+                        outgoing.entry,
+                        "DUPLICATE_IN_ROX",
+                        f"Salesforce's {self.plan.sobject} {found[0]['Id']} is already linked to another Rox record: "
+                        "this one looks like a duplicate of it.",
+                        [],
+                    )
+                elif len(found) == 1:
+                    # Linked, not overwritten: the next pull takes Salesforce's values and keeps the Rox values
+                    # Salesforce lacks (which are then written to fill its blanks).
+                    outgoing.link = self._new_link(outgoing, found[0]["Id"])
+                    self.result.linked += 1
+                    self._done([outgoing.entry])
+                elif len(found) > 1:
+                    self.result.review += 1
+                    OutboxEntry.objects.filter(pk=outgoing.entry.pk).update(
+                        state=OutboxEntry.State.REVIEW,
+                        in_flight_since=None,
+                        candidates=[{"id": r["Id"], "name": r.get("Name") or r.get("LastName") or ""} for r in found],
+                        error_message=f"{len(found)} Salesforce records match; choose one or create a new one.",
+                    )
+                elif any(v is _UNRESOLVED for v in outgoing.payload.values()) or self._waiting_for_parent(outgoing):
+                    self._retry(outgoing.entry, "PARENT_PENDING", "Waiting for a parent record to reach Salesforce.")
+                else:
+                    to_create.append(outgoing)
+            if not to_create:
+                continue
+            try:
+                results = self.client.collections(
+                    "POST", [{"attributes": {"type": self.plan.sobject}, **o.payload} for o in to_create]
+                )
+            except TransientError as exc:
+                for outgoing in to_create:
+                    self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+                continue
+            self._results(to_create, results, created=True)
+            self._report()
+
+    def _waiting_for_parent(self, outgoing: Outgoing) -> bool:
+        """A lookup to a parent that is itself still waiting to be created in Salesforce."""
+        for fp in self._writing_fields(creating=True):
+            if fp.kind == "reference" and fp.model_field is not None:
+                parent_id = getattr(outgoing.record, fp.model_field.attname)
+                if parent_id and fp.sf_field not in outgoing.payload:
+                    return True
+        return False
+
+    def _matches(self, chunk: list[Outgoing]) -> dict[int, list[dict[str, Any]]]:
+        sobject = self.plan.sobject
+        found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if sobject == "Account":
+            domains = {o.entry.pk: getattr(o.record, "domain", "") for o in chunk}
+            names = {o.entry.pk: o.record.name for o in chunk}
+            conditions = [f"Name IN {soql.literal_list(sorted(set(names.values())))}"]
+            conditions += [f"Website LIKE {soql.literal('%' + d + '%')}" for d in sorted(set(domains.values()) - {""})]
+            rows = list(
+                self.client.query_all(soql.select(["Id", "Name", "Website"], "Account", where=" OR ".join(conditions)))
+            )
+            for outgoing in chunk:
+                key = outgoing.entry.pk
+                by_domain = [r for r in rows if domains[key] and normalize_domain(r.get("Website")) == domains[key]]
+                found[key] = by_domain or [r for r in rows if (r.get("Name") or "").strip() == names[key].strip()]
+        elif sobject in ("Contact", "Lead"):
+            emails = {o.entry.pk: (o.record.email or "").lower() for o in chunk}
+            wanted = sorted(set(emails.values()) - {""})
+            if wanted:
+                rows = list(
+                    self.client.query_all(
+                        soql.select(["Id", "LastName", "Email"], sobject, where=f"Email IN {soql.literal_list(wanted)}")
+                    )
+                )
+                for outgoing in chunk:
+                    found[outgoing.entry.pk] = [
+                        r for r in rows if (r.get("Email") or "").lower() == emails[outgoing.entry.pk] != ""
+                    ]
+        elif sobject == "Opportunity":
+            pairs = {o.entry.pk: (o.payload.get("AccountId"), o.record.name) for o in chunk}
+            accounts = sorted({a for a, _ in pairs.values() if a and a is not _UNRESOLVED})
+            if accounts:
+                names = sorted({n for _, n in pairs.values()})
+                where = f"AccountId IN {soql.literal_list(accounts)} AND Name IN {soql.literal_list(names)}"
+                rows = list(self.client.query_all(soql.select(["Id", "Name", "AccountId"], "Opportunity", where=where)))
+                for outgoing in chunk:
+                    account, name = pairs[outgoing.entry.pk]
+                    found[outgoing.entry.pk] = [r for r in rows if r["AccountId"] == account and r["Name"] == name]
+        return found
+
+    def _linked_elsewhere(self, sf_id: str, outgoing: Outgoing) -> bool:
+        return (
+            SalesforceLink.objects.filter(organization=self.organization, sobject=self.plan.sobject, sf_id=sf_id)
+            .exclude(record_id=outgoing.record.pk)
+            .exists()
+        )
+
+    def _new_link(self, outgoing: Outgoing, sf_id: str) -> SalesforceLink:
+        link, _ = SalesforceLink.objects.get_or_create(
+            organization=self.organization,
+            sobject=self.plan.sobject,
+            sf_id=sf_id,
+            defaults={
+                "rox_object": self.plan.rox_object,
+                "record_id": outgoing.record.pk,
+                "synced_at": timezone.now(),
+                "shadow": {},
+            },
+        )
+        return link
+
+
+class _Unresolved:
+    """A value that cannot be sent yet (a parent not in Salesforce, an owner without a Salesforce user)."""
+
+    def __repr__(self) -> str:
+        return "<unresolved>"
+
+
+_UNRESOLVED: Any = _Unresolved()
+
+
+def _static(sf_type: str, value: str) -> Any:
+    text = value.strip()
+    if sf_type == "boolean":
+        return text.lower() == "true"
+    if sf_type in ("int", "double", "currency", "percent") and text:
+        return values.to_salesforce("number", values.canonical_number(text))
+    return value if text else None

@@ -1,0 +1,47 @@
+"""What the rest of the product does when a record changes, without records knowing about Salesforce.
+
+``settings.RECORD_HOOKS`` names a module (``integrations.record_hooks``) that may define:
+
+- ``record_changed(change, actor)``: called by the edit path inside the edit's transaction (so the outbox row is
+  written with the change, or neither is);
+- ``remote_conflicts(record, fields, seen)``: before an interactive save, which edited fields the system of record
+  changed since the user loaded the form (for the "keep mine / take theirs" choice);
+- ``after_save(record)``: after an interactive save commits, write it out now if possible and say how it went.
+
+Records call these through the functions below; when no module is configured they do nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+from django.conf import settings
+
+
+@cache
+def _module() -> ModuleType | None:
+    path = getattr(settings, "RECORD_HOOKS", "")
+    return import_module(path) if path else None
+
+
+def record_changed(change: Any, actor: Any) -> None:
+    module = _module()
+    if module is not None and hasattr(module, "record_changed"):
+        module.record_changed(change, actor)
+
+
+def remote_conflicts(record: Any, fields: list[str], seen: dict[str, Any]) -> list[Any]:
+    module = _module()
+    if module is None or not hasattr(module, "remote_conflicts"):
+        return []
+    return module.remote_conflicts(record, fields, seen)
+
+
+def after_save(record: Any) -> str:
+    module = _module()
+    if module is None or not hasattr(module, "after_save"):
+        return ""
+    return module.after_save(record)

@@ -1,0 +1,378 @@
+"""Writeback against the simulated org: what people change in Rox reaches Salesforce, once, never over a newer value,
+never lost; new records are matched before being created; every class of error is handled as it should be."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from integrations.engine.runner import sync_object
+from integrations.engine.writeback import drain
+from integrations.models import Conflict, OutboxEntry, SalesforceConnection, SalesforceLink, SyncError, WritebackBatch
+from mappings.models import FieldMapping, ObjectMapping, StaticValue
+from roxcrm.models import Account, Contact, Opportunity, Organization, User
+from roxcrm.services import Actor, record_create, record_update
+from tests.factories import make_custom_field
+from tests.integrations.conftest import connect, submit
+
+
+@pytest.fixture
+def connection(org: Organization, admin_client: Client, sfsim: Any) -> SalesforceConnection:
+    sfsim.reset(seed="empty", scenario="ready")
+    connected = connect(admin_client, org, sfsim)
+    submit(admin_client, org)
+    connected.refresh_from_db()
+    return connected
+
+
+@pytest.fixture
+def person(admin_user: User) -> Actor:
+    return Actor.person(admin_user)
+
+
+def create(sfsim: Any, sobject: str, **fields: Any) -> str:
+    stamp = fields.pop("system_modstamp", None)
+    body: dict[str, Any] = {"fields": fields, **({"system_modstamp": stamp} if stamp else {})}
+    return sfsim.control("POST", f"records/{sobject}", body)["id"]
+
+
+def ago(minutes: int) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read(sfsim: Any, sobject: str, sf_id: str) -> dict[str, Any]:
+    return sfsim.control("GET", f"records/{sobject}/{sf_id}")
+
+
+def synced_account(connection: SalesforceConnection, sfsim: Any, **fields: Any) -> tuple[str, Account]:
+    sf_id = create(sfsim, "Account", **{"Name": "Initech", **fields})
+    sync_object(connection, "Account")
+    link = SalesforceLink.objects.get(sf_id=sf_id)
+    return sf_id, Account.objects.get(pk=link.record_id)
+
+
+def writes(sfsim: Any) -> int:
+    stats = sfsim.control("GET", "stats")["api_calls_by_category"]
+    return stats.get("collections", 0) + stats.get("bulk", 0)
+
+
+def test_an_edit_is_written_back_and_its_echo_changes_nothing(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "+1 555 0100", "industry": "Banking"}, actor=person)
+    entry = OutboxEntry.objects.get()
+    assert (entry.state, entry.operation, set(entry.fields)) == ("pending", "update", {"phone", "industry"})
+    result = drain(connection, "Account")
+    assert result.written == 1 and result.run.outcome == "succeeded"
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Phone"], remote["Industry"]) == ("+1 555 0100", "Banking")
+    assert OutboxEntry.objects.get().state == "done"
+    sfsim.control("POST", "stats/reset")
+    pulled = sync_object(connection, "Account").run
+    assert pulled.counts["updated"] == 0  # our own write came back equal to the shadow
+    assert drain(connection, "Account").skipped_reason == "nothing to write"
+    assert writes(sfsim) == 0
+    account.refresh_from_db()
+    assert account.phone == "+1 555 0100"
+
+
+def test_later_edits_coalesce_into_the_open_row(connection: SalesforceConnection, sfsim: Any, person: Actor) -> None:
+    sf_id, account = synced_account(connection, sfsim)
+    record_update(record=account, values={"phone": "1"}, actor=person)
+    record_update(record=account, values={"phone": "2", "industry": "Retail"}, actor=person)
+    assert OutboxEntry.objects.count() == 1
+    drain(connection, "Account")
+    assert read(sfsim, "Account", sf_id)["Phone"] == "2"
+
+
+def test_a_newer_salesforce_value_wins_over_a_pending_rox_change(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    # A Salesforce user changes it after the Rox edit (the Rox change time is pushed back to be sure).
+    stored = Account.objects.get(pk=account.pk)
+    stored.field_times["phone"]["at"] = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()
+    Account.objects.filter(pk=account.pk).update(field_times=stored.field_times)
+    sfsim.control("PATCH", f"records/Account/{sf_id}", {"fields": {"Phone": "333"}})
+    drain(connection, "Account")
+    assert read(sfsim, "Account", sf_id)["Phone"] == "333"  # the stale Rox value was not sent
+    account.refresh_from_db()
+    assert account.phone == "333"
+    conflict = Conflict.objects.get()
+    assert (conflict.winner, conflict.sf_value, conflict.rox_value) == ("salesforce", "333", "222")
+
+
+def test_a_newer_rox_value_wins_and_is_sent(connection: SalesforceConnection, sfsim: Any, person: Actor) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111", system_modstamp=ago(10))
+    sfsim.control("PATCH", f"records/Account/{sf_id}", {"fields": {"Phone": "333"}, "system_modstamp": ago(2)})
+    record_update(record=account, values={"phone": "444"}, actor=person)
+    drain(connection, "Account")
+    assert read(sfsim, "Account", sf_id)["Phone"] == "444"
+    assert Conflict.objects.get().winner == "rox"
+
+
+def test_read_only_fields_never_enter_the_outbox(connection: SalesforceConnection, sfsim: Any, person: Actor) -> None:
+    FieldMapping.objects.filter(object_mapping__sobject="Account", sf_field="Industry").update(rule="read_only")
+    _, account = synced_account(connection, sfsim)
+    record_update(record=account, values={"industry": "Energy"}, actor=person)
+    assert not OutboxEntry.objects.exists()
+
+
+def test_prefer_salesforce_fills_blanks_and_never_clears(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    FieldMapping.objects.filter(object_mapping__sobject="Account", sf_field__in=["Phone", "Industry"]).update(
+        rule="prefer_salesforce"
+    )
+    sf_id, account = synced_account(connection, sfsim, Industry="Retail")
+    record_update(record=account, values={"phone": "555", "industry": "Energy"}, actor=person)
+    drain(connection, "Account")
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Phone"], remote["Industry"]) == ("555", "Retail")  # a blank filled; a value kept
+    record_update(record=Account.objects.get(pk=account.pk), values={"phone": ""}, actor=person)
+    drain(connection, "Account")
+    assert read(sfsim, "Account", sf_id)["Phone"] == "555"
+
+
+def test_write_only_and_static_values(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    tier = make_custom_field(org, label="Score", data_type="text")
+    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
+    FieldMapping.objects.create(
+        object_mapping=account_mapping, sf_field="Description", rox_field="custom.score", rule="write_only"
+    )
+    StaticValue.objects.create(object_mapping=account_mapping, sf_field="Type", value="Prospect")
+    StaticValue.objects.create(
+        object_mapping=account_mapping, sf_field="AccountSource", value="Rox", when="create_only"
+    )
+    sf_id, account = synced_account(connection, sfsim)
+    record_update(record=account, custom_values={tier.api_name: "92"}, actor=person)
+    drain(connection, "Account")
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Description"], remote["Type"], remote["AccountSource"]) == ("92", "Prospect", None)
+
+
+def test_new_records_are_created_parents_first_and_linked(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    ObjectMapping.objects.filter(organization=org, sobject__in=["Account", "Contact", "Opportunity"]).update(
+        new_entity_writeback=True
+    )
+    account = record_create(
+        organization=org,
+        model=Account,
+        values={"name": "Brand New Co", "website": "https://brandnew.example"},
+        actor=person,
+    )
+    contact = record_create(
+        organization=org,
+        model=Contact,
+        values={"last_name": "Fresh", "email": "fresh@brandnew.example", "account": account},
+        actor=person,
+    )
+    opportunity = record_create(
+        organization=org,
+        model=Opportunity,
+        values={
+            "name": "First deal",
+            "stage": "Prospecting",
+            "close_date": dt.date(2027, 1, 1),
+            "account": account,
+            "amount": Decimal("1000"),
+        },
+        actor=person,
+    )
+    # Children drained before their parent wait for it; nothing is created twice.
+    assert drain(connection, "Contact").retry == 1
+    assert drain(connection, "Account").created == 1
+    OutboxEntry.objects.filter(state="pending").update(not_before=None)
+    assert drain(connection, "Contact").created == 1
+    assert drain(connection, "Opportunity").created == 1
+    account_id = SalesforceLink.objects.get(sobject="Account", record_id=account.pk).sf_id
+    contact_remote = read(sfsim, "Contact", SalesforceLink.objects.get(sobject="Contact", record_id=contact.pk).sf_id)
+    opportunity_remote = read(
+        sfsim, "Opportunity", SalesforceLink.objects.get(sobject="Opportunity", record_id=opportunity.pk).sf_id
+    )
+    assert contact_remote["AccountId"] == account_id and contact_remote["Email"] == "fresh@brandnew.example"
+    assert (opportunity_remote["AccountId"], opportunity_remote["Amount"]) == (account_id, 1000)
+    assert read(sfsim, "Account", account_id)["Website"] == "https://brandnew.example"
+
+
+def test_a_new_record_that_exists_in_salesforce_is_linked_not_duplicated(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    ObjectMapping.objects.filter(organization=org, sobject="Contact").update(new_entity_writeback=True)
+    existing = create(sfsim, "Contact", LastName="Known", Email="known@acme.example", Title="CTO")
+    contact = record_create(
+        organization=org,
+        model=Contact,
+        values={"last_name": "Known", "email": "Known@acme.example", "phone": "999"},
+        actor=person,
+    )
+    result = drain(connection, "Contact")
+    assert result.created == 0  # found by e-mail (by the pull that runs first, or by the match before creating)
+    assert SalesforceLink.objects.get(sobject="Contact", record_id=contact.pk).sf_id == existing
+    assert Contact.objects.filter(organization=org).count() == 1
+    # The next pull takes Salesforce's values and keeps what Salesforce lacks, which then fills its blank.
+    sync_object(connection, "Contact")
+    contact.refresh_from_db()
+    assert (contact.title, contact.phone) == ("CTO", "999")
+    drain(connection, "Contact")
+    assert read(sfsim, "Contact", existing)["Phone"] == "999"
+    assert sfsim.control("POST", "query", {"q": "SELECT COUNT() FROM Contact"})["totalSize"] == 1
+
+
+def test_several_matches_wait_for_review(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    ObjectMapping.objects.filter(organization=org, sobject="Lead").update(new_entity_writeback=True)
+    create(sfsim, "Lead", LastName="Twin", Company="A", Email="twin@example.org")
+    create(sfsim, "Lead", LastName="Twin", Company="B", Email="twin@example.org")
+    from roxcrm.models import Lead
+
+    record_create(
+        organization=org,
+        model=Lead,
+        values={"last_name": "Twin", "company": "C", "email": "twin@example.org"},
+        actor=person,
+    )
+    result = drain(connection, "Lead")
+    assert result.review == 1 and result.created == 0
+    entry = OutboxEntry.objects.get()
+    assert entry.state == "review" and len(entry.candidates) == 2
+
+
+def test_a_create_retried_after_a_timeout_never_makes_a_second_record(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization, settings: Any
+) -> None:
+    from integrations.salesforce import http
+
+    ObjectMapping.objects.filter(organization=org, sobject="Contact").update(new_entity_writeback=True)
+    record_create(
+        organization=org, model=Contact, values={"last_name": "Slow", "email": "slow@acme.example"}, actor=person
+    )
+    sfsim.control("POST", "faults", {"kind": "latency", "latency_ms": 2500, "count": 1, "endpoints": ["collections"]})
+    before = http.READ_TIMEOUT
+    http.READ_TIMEOUT = 1
+    try:
+        first = drain(connection, "Contact")
+    finally:
+        http.READ_TIMEOUT = before
+    assert first.retry == 1 and first.created == 0
+    import time
+
+    time.sleep(2)
+    OutboxEntry.objects.update(not_before=None)
+    second = drain(connection, "Contact")
+    assert second.created == 0 and OutboxEntry.objects.filter(state="pending").count() == 0
+    assert (
+        sfsim.control("POST", "query", {"q": "SELECT COUNT() FROM Contact WHERE Email = 'slow@acme.example'"})[
+            "totalSize"
+        ]
+        == 1
+    )
+
+
+def test_transient_errors_retry_and_do_not_hold_back_others(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    ids_and_accounts = [synced_account(connection, sfsim, Name=f"Co {n}") for n in range(3)]
+    for _, account in ids_and_accounts:
+        record_update(record=Account.objects.get(pk=account.pk), values={"phone": "777"}, actor=person)
+    sfsim.control("POST", "faults", {"kind": "lock", "count": 1, "endpoints": ["collections"]})
+    first = drain(connection, "Account")
+    assert first.retry == 3 and OutboxEntry.objects.filter(state="pending").count() == 3
+    OutboxEntry.objects.update(not_before=None)
+    assert drain(connection, "Account").written == 3
+
+
+def test_an_expired_session_is_refreshed_and_the_write_goes_through(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    sf_id, account = synced_account(connection, sfsim)
+    record_update(record=account, values={"phone": "123"}, actor=person)
+    sfsim.control("POST", "sessions/expire")
+    assert drain(connection, "Account").written == 1
+    assert read(sfsim, "Account", sf_id)["Phone"] == "123"
+
+
+def test_the_request_limit_pauses_and_the_outbox_waits(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    _, account = synced_account(connection, sfsim)
+    record_update(record=account, values={"phone": "123"}, actor=person)
+    sfsim.control("POST", "faults", {"kind": "limit", "count": 1, "endpoints": ["collections"]})
+    result = drain(connection, "Account")
+    assert result.run.outcome == "paused"
+    entry = OutboxEntry.objects.get()
+    assert entry.state == "pending" and entry.not_before > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+
+
+def test_a_permanent_error_is_shown_and_does_not_hold_back_others(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    make_custom_field(org, label="Tier", data_type="text")
+    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
+    FieldMapping.objects.create(
+        object_mapping=account_mapping, sf_field="Customer_Tier__c", rox_field="custom.tier", rule="read_write"
+    )
+    bad_id, bad = synced_account(connection, sfsim, Name="Bad")
+    good_id, good = synced_account(connection, sfsim, Name="Good")
+    record_update(
+        record=bad, custom_values={"tier": "Platinum"}, actor=person
+    )  # not a value of the restricted picklist
+    record_update(record=good, custom_values={"tier": "Gold"}, actor=person)
+    result = drain(connection, "Account")
+    assert (result.written, result.failed) == (1, 1)
+    assert read(sfsim, "Account", good_id)["Customer_Tier__c"] == "Gold"
+    entry = OutboxEntry.objects.get(record_id=bad.pk)
+    assert entry.state == "failed" and entry.error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    error = SyncError.objects.get(direction="outbound")
+    assert error.sf_id == bad_id and "Customer_Tier__c" in error.fields
+
+
+def test_undo_writes_back_the_values_a_batch_replaced(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, admin_user: User
+) -> None:
+    from integrations.services import writeback_revert
+
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "999"}, actor=person)
+    drain(connection, "Account")
+    batch = WritebackBatch.objects.get()
+    writeback_revert(batch=batch, user=admin_user)
+    account.refresh_from_db()
+    assert account.phone == "111"
+    drain(connection, "Account")
+    assert read(sfsim, "Account", sf_id)["Phone"] == "111"
+    batch.refresh_from_db()
+    assert batch.reverted_at is not None
+
+
+def test_large_drains_use_a_bulk_job_and_report_failed_rows_one_by_one(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization, settings: Any
+) -> None:
+    settings.SALESFORCE_BULK_WRITE_THRESHOLD = 5
+    make_custom_field(org, label="Tier", data_type="text")
+    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
+    FieldMapping.objects.create(
+        object_mapping=account_mapping, sf_field="Customer_Tier__c", rox_field="custom.tier", rule="read_write"
+    )
+    for n in range(8):
+        create(sfsim, "Account", Name=f"Bulk {n}")
+    sync_object(connection, "Account")
+    for n, account in enumerate(Account.objects.filter(organization=org).order_by("name")):
+        record_update(record=account, custom_values={"tier": "Bogus" if n < 2 else "Silver"}, actor=person)
+    sfsim.control("POST", "stats/reset")
+    result = drain(connection, "Account")
+    assert (result.written, result.failed) == (6, 2)
+    assert sfsim.control("GET", "stats")["api_calls_by_category"].get("collections", 0) == 0
+    failed = OutboxEntry.objects.filter(state="failed")
+    assert failed.count() == 2 and all(e.error_code for e in failed)
