@@ -89,3 +89,105 @@ def _ask_worker(connection_id: int, sobject: str) -> None:
     async_task(
         "integrations.tasks.writeback_task", connection_id, sobject, task_name=f"writeback {sobject} {connection_id}"
     )
+
+
+def remote_conflicts(record: Any, fields: list[str]) -> list[dict[str, Any]]:
+    """Which of the edited ``fields`` (Rox keys) Salesforce changed since Rox last agreed with it: one live query
+    for the record. Each conflict says Salesforce's new value, who changed it and when, and that value as Rox
+    stores it (for "take Salesforce's"). Empty when not connected, not linked, or Salesforce cannot be reached."""
+    from integrations.engine.plan import build_plan
+    from integrations.salesforce import soql
+    from integrations.salesforce.client import SalesforceClient
+    from integrations.salesforce.errors import SalesforceError
+
+    connection = SalesforceConnection.objects.filter(organization_id=record.organization_id).first()
+    if connection is None or not connection.is_signed_in or connection.auth_refused:
+        return []
+    conflicts: list[dict[str, Any]] = []
+    for link in SalesforceLink.objects.filter(
+        organization_id=record.organization_id, rox_object=record.object_type, record_id=record.pk, deleted_at=None
+    ):
+        object_mapping = ObjectMapping.objects.filter(
+            organization_id=record.organization_id, sobject=link.sobject
+        ).first()
+        plan = build_plan(object_mapping) if object_mapping else None
+        if plan is None:
+            continue
+        edited = [fp for fp in plan.fields if fp.rox_key in fields and fp.kind not in ("managed",)]
+        if not edited:
+            continue
+        select = ["Id", "LastModifiedDate", "LastModifiedBy.Name", *[s for fp in edited for s in fp.select]]
+        try:
+            rows = SalesforceClient(connection).query(
+                soql.select(list(dict.fromkeys(select)), link.sobject, where=f"Id = {soql.literal(link.sf_id)}")
+            )["records"]
+        except SalesforceError:
+            return []  # the save goes through; the writeback's pull-then-push still protects newer values
+        if not rows:
+            continue
+        row = rows[0]
+        for fp in edited:
+            sf_value = fp.salesforce_value(row)
+            if fp.sf_field in (link.shadow or {}) and sf_value != link.shadow[fp.sf_field]:
+                conflicts.append(
+                    {
+                        "field": fp.rox_key,
+                        "sf_field": fp.sf_field,
+                        "sf_value": sf_value,
+                        "by": (row.get("LastModifiedBy") or {}).get("Name", "someone"),
+                        "at": row.get("LastModifiedDate"),
+                        "rox_value": _as_rox(fp, sf_value),
+                    }
+                )
+    return conflicts
+
+
+def _as_rox(fp: Any, canonical: Any) -> Any:
+    """A canonical Salesforce value as the edit form's field takes it (lookups and owners are left to the sync)."""
+    from integrations.engine.values import python_value
+
+    if fp.definition is not None:
+        return canonical
+    if fp.model_field is None or fp.kind in ("reference", "owner"):
+        return None
+    return python_value(fp.model_field, canonical)
+
+
+def after_save(record: Any) -> str:
+    """Right after a person saved: write the record's pending changes to Salesforce now, and say how it went."""
+    from integrations.engine.writeback import drain
+    from integrations.salesforce.errors import SalesforceError
+
+    pending = OutboxEntry.objects.filter(
+        organization_id=record.organization_id,
+        rox_object=record.object_type,
+        record_id=record.pk,
+        state=OutboxEntry.State.PENDING,
+    )
+    sobjects = list(pending.values_list("sobject", flat=True).distinct())
+    if not sobjects:
+        return ""
+    connection = SalesforceConnection.objects.filter(organization_id=record.organization_id).first()
+    if connection is None or not connection.is_signed_in or connection.auth_refused:
+        return "pending: Salesforce is not connected; the change waits and is written after reconnecting."
+    for sobject in sobjects:
+        try:
+            result = drain(connection, sobject)
+        except SalesforceError as exc:
+            return f"pending: {exc}"
+        if result.skipped_reason:
+            return f"pending: {result.skipped_reason}; the worker writes it shortly."
+    entry = (
+        OutboxEntry.objects.filter(
+            organization_id=record.organization_id, rox_object=record.object_type, record_id=record.pk
+        )
+        .order_by("-updated_at")
+        .first()
+    )
+    if entry is None or entry.state == OutboxEntry.State.DONE:
+        return "written to Salesforce"
+    if entry.state == OutboxEntry.State.FAILED:
+        return f"not written: Salesforce said {entry.error_code}: {entry.error_message}"
+    if entry.state == OutboxEntry.State.REVIEW:
+        return "pending review: several Salesforce records match; an admin chooses in Sync health."
+    return f"pending: {entry.error_message or 'retrying shortly'}"

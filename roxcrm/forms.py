@@ -76,6 +76,16 @@ class RecordForm(forms.ModelForm):
             if d.editable_in_rox
         }
 
+    def edited_keys(self) -> list[str]:
+        """The fields the person changed, as the edit path names them (custom fields as ``custom.<api_name>``)."""
+        keys = []
+        for name in self.changed_data:
+            if name.startswith(CUSTOM_FORM_PREFIX):
+                keys.append(CUSTOM_PREFIX + name[len(CUSTOM_FORM_PREFIX) :])
+            elif name in self._meta.fields:
+                keys.append(name)
+        return keys
+
     def add_service_errors(self, error: ValidationError) -> None:
         """Show the edit service's errors on the matching fields (custom fields are ``custom.<api_name>``)."""
         for name, messages in error.message_dict.items():

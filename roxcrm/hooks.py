@@ -4,7 +4,7 @@
 
 - ``record_changed(change, actor)``: called by the edit path inside the edit's transaction (so the outbox row is
   written with the change, or neither is);
-- ``remote_conflicts(record, fields, seen)``: before an interactive save, which edited fields the system of record
+- ``remote_conflicts(record, fields)``: before an interactive save, which edited fields the system of record
   changed since the user loaded the form (for the "keep mine / take theirs" choice);
 - ``after_save(record)``: after an interactive save commits, write it out now if possible and say how it went.
 
@@ -33,11 +33,11 @@ def record_changed(change: Any, actor: Any) -> None:
         module.record_changed(change, actor)
 
 
-def remote_conflicts(record: Any, fields: list[str], seen: dict[str, Any]) -> list[Any]:
+def remote_conflicts(record: Any, fields: list[str]) -> list[Any]:
     module = _module()
     if module is None or not hasattr(module, "remote_conflicts"):
         return []
-    return module.remote_conflicts(record, fields, seen)
+    return module.remote_conflicts(record, fields)
 
 
 def after_save(record: Any) -> str:

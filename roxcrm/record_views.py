@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 
-from roxcrm import custom_fields, services
+from roxcrm import custom_fields, hooks, services
 from roxcrm.forms import RecordForm
 from roxcrm.models import FieldChange
 from roxcrm.record_types import RecordType
@@ -121,12 +121,35 @@ def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpRespon
     form: RecordForm = spec.form_class(
         request.POST or None, instance=record, organization=request.org, user=request.user
     )
+    conflicts: list[dict] = []
     if request.method == "POST" and form.is_valid():
+        values, custom = form.standard_values(), form.custom_values()
+        # Salesforce may have moved an edited field since the person opened the form: show it and let them choose.
+        choices = {key[len("resolve:") :]: value for key, value in request.POST.items() if key.startswith("resolve:")}
+        for conflict in hooks.remote_conflicts(record, form.edited_keys()):
+            choice = choices.get(conflict["field"])
+            if choice == "theirs":
+                if conflict["field"].startswith(services.CUSTOM_PREFIX):
+                    custom[conflict["field"][len(services.CUSTOM_PREFIX) :]] = conflict["rox_value"]
+                elif conflict["rox_value"] is not None:
+                    values[conflict["field"]] = conflict["rox_value"]
+            elif choice != "mine":
+                conflicts.append(conflict)
+        if conflicts:
+            messages.warning(
+                request, "Salesforce changed some of these fields since you opened the form. Choose, then save."
+            )
+            return render(
+                request,
+                "roxcrm/record_form.html",
+                {"spec": spec, "form": form, "record": record, "conflicts": conflicts},
+                status=409,
+            )
         try:
             change = services.record_update(
                 record=record,
-                values=form.standard_values(),
-                custom_values=form.custom_values(),
+                values=values,
+                custom_values=custom,
                 actor=Actor.person(request.user),
                 expected_version=form.cleaned_data.get("version"),
             )
@@ -152,7 +175,9 @@ def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpRespon
             form.add_service_errors(exc)
         else:
             if change.changed:
-                messages.success(request, f"Saved {len(change.changes)} change(s) to “{change.record}”.")
+                outcome = hooks.after_save(change.record)
+                suffix = f" — {outcome}" if outcome else ""
+                messages.success(request, f"Saved {len(change.changes)} change(s) to “{change.record}”{suffix}.")
             else:
                 messages.info(request, "Nothing changed.")
             return redirect(change.record.get_absolute_url())

@@ -376,3 +376,48 @@ def test_large_drains_use_a_bulk_job_and_report_failed_rows_one_by_one(
     assert sfsim.control("GET", "stats")["api_calls_by_category"].get("collections", 0) == 0
     failed = OutboxEntry.objects.filter(state="failed")
     assert failed.count() == 2 and all(e.error_code for e in failed)
+
+
+def test_saving_on_the_page_writes_back_at_once(
+    connection: SalesforceConnection, sfsim: Any, admin_client: Client
+) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    response = admin_client.post(
+        f"{account.get_absolute_url()}edit/",
+        {"name": "Initech", "phone": "222", "version": account.version},
+        follow=True,
+    )
+    assert "Saved 1 change(s) to “Initech” — written to Salesforce." in response.content.decode()
+    assert read(sfsim, "Account", sf_id)["Phone"] == "222"
+
+
+def test_a_field_salesforce_moved_since_the_form_was_opened_asks_the_person(
+    connection: SalesforceConnection, sfsim: Any, admin_client: Client
+) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111", Industry="Retail")
+    user = sfsim.control(
+        "POST", "users", {"username": "sam.seller@sfsim.example.com", "first_name": "Sam", "last_name": "Seller"}
+    )
+    sfsim.control(
+        "PATCH", f"records/Account/{sf_id}", {"as": "sam.seller@sfsim.example.com", "fields": {"Phone": "999"}}
+    )
+    form = {"name": "Initech", "phone": "222", "industry": "Retail", "version": account.version}
+    response = admin_client.post(f"{account.get_absolute_url()}edit/", form)
+    page = response.content.decode()
+    assert response.status_code == 409 and user
+    assert "Changed in Salesforce since you opened this form" in page
+    assert "Salesforce now says “999” — Sam Seller" in page
+    assert 'value="222"' in page  # what the person typed is kept
+    account.refresh_from_db()
+    assert account.phone == "111"
+    # Taking Salesforce's value saves it, and nothing stale is sent.
+    response = admin_client.post(f"{account.get_absolute_url()}edit/", {**form, "resolve:phone": "theirs"}, follow=True)
+    account.refresh_from_db()
+    assert account.phone == "999" and read(sfsim, "Account", sf_id)["Phone"] == "999"
+    # Keeping one's own value writes it.
+    sfsim.control("PATCH", f"records/Account/{sf_id}", {"fields": {"Phone": "888"}})
+    response = admin_client.post(
+        f"{account.get_absolute_url()}edit/", {**form, "version": account.version, "resolve:phone": "mine"}, follow=True
+    )
+    assert "written to Salesforce" in response.content.decode()
+    assert read(sfsim, "Account", sf_id)["Phone"] == "222"
