@@ -46,8 +46,8 @@ without `If-Match` applies to whatever version is current.
 **Errors** are JSON: `{"code": "...", "message": "...", "fields": {"name": ["..."]}}`, with status 400 (invalid;
 messages per field), 401, 403, 404, 409 (a conflicting state), 412 (stale `If-Match`) or 429.
 
-**Rate limit.** Each token may make a set number of requests a minute (600 unless configured otherwise); past it
-the answer is 429 with `Retry-After` in seconds.
+**Rate limit.** Each token may make {limit} requests in a minute; past it the answer is 429 with `Retry-After` in
+seconds.
 """
 
 ACTIVITY_LOGGING = """
@@ -92,7 +92,7 @@ class TokenAuth(HttpBearer):
 api = NinjaAPI(
     title="Rox CRM API",
     version="1",
-    description=DESCRIPTION,
+    description=DESCRIPTION.replace("{limit}", str(settings.API_RATE_LIMIT_PER_MINUTE)),
     auth=TokenAuth(),
     urls_namespace="api_v1",
 )

@@ -41,13 +41,13 @@ class Resource:
     def patch(self) -> type[schemas.RecordIn]:
         return schemas.patch_of(self.create, exclude=self.create_only)
 
-    @property
+    @cached_property
     def fields(self) -> tuple[str, ...]:
         """The model fields shown, in the order of the response schema."""
         common = schemas.RecordOut.model_fields
         return tuple(name for name in self.out.model_fields if name not in common and _is_model_field(self.model, name))
 
-    @property
+    @cached_property
     def references(self) -> tuple[str, ...]:
         """The shown fields that point at another record or a person (fetched with the record)."""
         return tuple(name for name in self.fields if self.model._meta.get_field(name).is_relation)

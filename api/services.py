@@ -318,11 +318,7 @@ def activity_log(*, token: ApiToken, payload: ActivityIn) -> tuple[Activity, boo
 
 
 def _posted_before(organization: Organization, external_id: str, fingerprint: str) -> Activity | None:
-    known = (
-        ActivityExternalId.objects.filter(organization=organization, external_id=external_id)
-        .select_related("activity")
-        .first()
-    )
+    known = ActivityExternalId.objects.filter(organization=organization, external_id=external_id).first()
     if known is None:
         return None
     if known.fingerprint != fingerprint:
