@@ -73,6 +73,9 @@ class ApiError(Exception):
 
 
 class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <secret>`` → the live token (``request.auth``), each request counted against its
+    rate limit."""
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         found = services.token_authenticate(secret=token)
         if found is None:
