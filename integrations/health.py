@@ -178,3 +178,64 @@ def chart(connection: SalesforceConnection, days: int = 7) -> SafeString:
 
 def last_runs(connection: SalesforceConnection, limit: int = 20) -> list[SyncRun]:
     return list(SyncRun.objects.filter(connection=connection).exclude(kind=SyncRun.Kind.PREFLIGHT)[:limit])
+
+
+def outbox_summary(connection: SalesforceConnection) -> list[dict[str, Any]]:
+    """Pending, in flight, failed and needing review: counts and the age of the oldest, per state."""
+    from django.db.models import Min
+
+    from integrations.models import OutboxEntry
+
+    rows = (
+        OutboxEntry.objects.filter(
+            organization=connection.organization,
+            state__in=[
+                OutboxEntry.State.PENDING,
+                OutboxEntry.State.IN_FLIGHT,
+                OutboxEntry.State.FAILED,
+                OutboxEntry.State.REVIEW,
+            ],
+        )
+        .values("state")
+        .annotate(n=Count("id"), oldest=Min("created_at"))
+    )
+    labels = dict(OutboxEntry.State.choices)
+    by_state = {row["state"]: row for row in rows}
+    return [
+        {
+            "state": state,
+            "label": labels[state],
+            "count": by_state.get(state, {}).get("n", 0),
+            "oldest": by_state.get(state, {}).get("oldest"),
+        }
+        for state in ("pending", "in_flight", "failed", "review")
+    ]
+
+
+def outbox_attention(connection: SalesforceConnection, limit: int = 50) -> list[Any]:
+    """Failed rows and rows waiting for review, with their records, for Retry, Discard and choosing a match."""
+    from integrations.models import OutboxEntry
+    from roxcrm.services import record_model
+
+    entries = list(
+        OutboxEntry.objects.filter(
+            organization=connection.organization, state__in=[OutboxEntry.State.FAILED, OutboxEntry.State.REVIEW]
+        ).order_by("-updated_at")[:limit]
+    )
+    by_object: dict[str, list[int]] = defaultdict(list)
+    for entry in entries:
+        by_object[entry.rox_object].append(entry.record_id)
+    records = {
+        (rox_object, record.pk): record
+        for rox_object, ids in by_object.items()
+        for record in record_model(rox_object).objects.filter(pk__in=ids)
+    }
+    for entry in entries:
+        entry.record = records.get((entry.rox_object, entry.record_id))
+    return entries
+
+
+def recent_batches(connection: SalesforceConnection, limit: int = 10) -> list[Any]:
+    from integrations.models import WritebackBatch
+
+    return list(WritebackBatch.objects.filter(connection=connection).select_related("reverted_by")[:limit])

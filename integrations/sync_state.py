@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from integrations.models import SalesforceLink, SyncError
+from django.db.models import Max
+
+from integrations.models import OutboxEntry, SalesforceLink, SyncError
 from roxcrm.models import Organization
 
 
@@ -41,7 +43,24 @@ def records_sync_state(*, organization: Organization, object_type: str, record_i
             organization=organization, rox_object=object_type, record_id__in=record_ids
         ).only("record_id", "sf_id", "sobject", "synced_at", "deleted_at")
     }
+    waiting = set(
+        OutboxEntry.objects.filter(
+            organization=organization,
+            rox_object=object_type,
+            record_id__in=record_ids,
+            state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.IN_FLIGHT, OutboxEntry.State.REVIEW],
+        ).values_list("record_id", flat=True)
+    )
+    written = dict(
+        OutboxEntry.objects.filter(
+            organization=organization, rox_object=object_type, record_id__in=record_ids, state=OutboxEntry.State.DONE
+        )
+        .values("record_id")
+        .annotate(last=Max("done_at"))
+        .values_list("record_id", "last")
+    )
     errors: dict[int, str] = {}
+    # Open errors of either direction; a failed writeback row counts too.
     for error in SyncError.objects.filter(
         organization=organization, rox_object=object_type, record_id__in=record_ids, resolved_at=None
     ).order_by("created_at"):
@@ -54,6 +73,8 @@ def records_sync_state(*, organization: Organization, object_type: str, record_i
             sobject=link.sobject if link else None,
             last_synced_at=link.synced_at if link else None,
             deleted_in_salesforce=bool(link and link.deleted_at),
+            pending_writeback=record_id in waiting,
+            last_written_at=written.get(record_id),
             last_error=errors.get(record_id),
         )
     return states

@@ -416,6 +416,9 @@ def sync_health(request: HttpRequest) -> HttpResponse:
             "conflicts": health.recent_conflicts(connection),
             "runs": health.last_runs(connection),
             "chart": health.chart(connection),
+            "outbox": health.outbox_summary(connection),
+            "attention": health.outbox_attention(connection),
+            "batches": health.recent_batches(connection),
             "tab": "integrations",
         },
     )
@@ -451,3 +454,40 @@ def sync_retry(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Retried {total} record(s); all synced.")
     return redirect("sync_health", request.org.slug)
+
+
+@require_POST
+@org_admin_required
+def outbox_action(request: HttpRequest) -> HttpResponse:
+    """Retry or discard a failed writeback; link a new record to one of its matches, or create it anyway."""
+    from integrations.models import OutboxEntry
+
+    entry = get_object_or_404(OutboxEntry, organization=request.org, pk=request.POST.get("entry"))
+    action = request.POST.get("action", "")
+    if action == "retry" and entry.state == OutboxEntry.State.FAILED:
+        services.outbox_retry(entry=entry)
+        messages.success(request, "It will be written again shortly.")
+    elif action == "discard" and entry.state in (OutboxEntry.State.FAILED, OutboxEntry.State.REVIEW):
+        services.outbox_discard(entry=entry)
+        messages.success(request, "Discarded: the change stays in Rox and is not written to Salesforce.")
+    elif action == "choose" and entry.state == OutboxEntry.State.REVIEW:
+        try:
+            services.outbox_resolve_review(entry=entry, choice=request.POST.get("choice", ""))
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Done.")
+    else:
+        messages.error(request, "That is no longer possible; nothing was changed.")
+    return redirect(f"{reverse('sync_health', args=[request.org.slug])}#outbox")
+
+
+@require_POST
+@org_admin_required
+def writeback_undo(request: HttpRequest) -> HttpResponse:
+    from integrations.models import WritebackBatch
+
+    batch = get_object_or_404(WritebackBatch, connection__organization=request.org, pk=request.POST.get("batch"))
+    changed = services.writeback_revert(batch=batch, user=request.user)
+    messages.success(request, f"Reverted: {changed} record(s) get their previous values back, written like any change.")
+    return redirect(f"{reverse('sync_health', args=[request.org.slug])}#batches")

@@ -498,7 +498,7 @@ class Writer:
         hold several for review. A create retried after a timeout finds the record it made and links it."""
         for start in range(0, len(creates), CHUNK):
             chunk = creates[start : start + CHUNK]
-            matches = self._matches(chunk)
+            matches = self._matches([o for o in chunk if "__create_new__" not in o.entry.fields])
             to_create = []
             for outgoing in chunk:
                 found = matches.get(outgoing.entry.pk, [])

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from integrations.models import Conflict, SalesforceConnection, SalesforceLink, SyncError
+from integrations.models import Conflict, OutboxEntry, SalesforceConnection, SalesforceLink, SyncError
 
 register = template.Library()
 
@@ -27,7 +27,16 @@ def salesforce_card(context: dict[str, Any], record: Any) -> dict[str, Any]:
     conflicts = Conflict.objects.filter(
         organization_id=record.organization_id, rox_object=record.object_type, record_id=record.pk
     )
+    entries = OutboxEntry.objects.filter(
+        organization_id=record.organization_id, rox_object=record.object_type, record_id=record.pk
+    )
+    waiting = list(entries.exclude(state__in=[OutboxEntry.State.DONE, OutboxEntry.State.DISCARDED]))
+    last_written = (
+        entries.filter(state=OutboxEntry.State.DONE).order_by("-done_at").values_list("done_at", flat=True).first()
+    )
     return {
+        "waiting": waiting,
+        "last_written": last_written,
         "show": True,
         "connection": connection,
         "links": links,

@@ -421,3 +421,48 @@ def test_a_field_salesforce_moved_since_the_form_was_opened_asks_the_person(
     )
     assert "written to Salesforce" in response.content.decode()
     assert read(sfsim, "Account", sf_id)["Phone"] == "222"
+
+
+def test_sync_health_shows_the_outbox_and_admins_act_on_it(
+    connection: SalesforceConnection,
+    sfsim: Any,
+    person: Actor,
+    org: Organization,
+    admin_client: Client,
+    member_client: Client,
+) -> None:
+    from django.urls import reverse
+
+    from roxcrm.models import Lead
+
+    ObjectMapping.objects.filter(organization=org, sobject="Lead").update(new_entity_writeback=True)
+    first = create(sfsim, "Lead", LastName="Twin", Company="A", Email="twin@example.org")
+    create(sfsim, "Lead", LastName="Twin", Company="B", Email="twin@example.org")
+    lead = record_create(
+        organization=org,
+        model=Lead,
+        values={"last_name": "Twin", "company": "C", "email": "twin@example.org"},
+        actor=person,
+    )
+    drain(connection, "Lead")
+    url = reverse("sync_health", args=[org.slug])
+    page = admin_client.get(url).content.decode()
+    assert 'data-state="review"' in page and "2 Salesforce records match" in page
+    assert (
+        member_client.post(
+            reverse("outbox_action", args=[org.slug]), {"entry": OutboxEntry.objects.get().pk, "action": "discard"}
+        ).status_code
+        == 403
+    )
+    # The matches came into Rox with the inbound sync: linking to one of them would make a duplicate.
+    entry = OutboxEntry.objects.get()
+    action = reverse("outbox_action", args=[org.slug])
+    response = admin_client.post(action, {"entry": entry.pk, "action": "choose", "choice": first}, follow=True)
+    assert "is already linked to another Rox record" in response.content.decode()
+    admin_client.post(action, {"entry": entry.pk, "action": "choose", "choice": "new"})
+    assert drain(connection, "Lead").created == 1
+    assert SalesforceLink.objects.filter(sobject="Lead", record_id=lead.pk).exists()
+    count = sfsim.control("POST", "query", {"q": "SELECT COUNT() FROM Lead WHERE Email = 'twin@example.org'"})
+    assert count["totalSize"] == 3
+    batch_page = admin_client.get(url).content.decode()
+    assert "Recent writebacks" in batch_page
