@@ -66,6 +66,11 @@ class Activity(CrmRecord):
     def __str__(self) -> str:
         return self.subject or self.get_type_display()
 
+    def read_only_reason(self) -> str:
+        if self.origin == self.Origin.SALESFORCE:
+            return "This activity was logged in Salesforce; it is read-only in Rox."
+        return ""
+
     def clean(self) -> None:
         emails = self.participant_emails
         if not isinstance(emails, list):

@@ -303,6 +303,10 @@ class CrmRecord(models.Model):
     def get_absolute_url(self) -> str:
         return reverse(f"{self.object_type}_detail", args=[self.organization.slug, self.code])
 
+    def read_only_reason(self) -> str:
+        """Why people, the API and agents may not edit this record (empty when they may)."""
+        return ""
+
 
 class Account(CrmRecord):
     object_type = ObjectType.ACCOUNT
@@ -487,6 +491,11 @@ class Lead(CrmRecord):
 
     def clean(self) -> None:
         self.email = (self.email or "").strip().lower()
+
+    def read_only_reason(self) -> str:
+        if self.converted_at:
+            return "This lead was converted in Salesforce; edit the contact, account or opportunity it became."
+        return ""
 
 
 class FieldChange(models.Model):

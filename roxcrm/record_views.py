@@ -118,6 +118,9 @@ def record_create(request: HttpRequest, spec: RecordType) -> HttpResponse:
 @member_required
 def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
     record = get_object_for_member(request, spec.model, code)
+    if record.read_only_reason():
+        messages.info(request, record.read_only_reason())
+        return redirect(record.get_absolute_url())
     form: RecordForm = spec.form_class(
         request.POST or None, instance=record, organization=request.org, user=request.user
     )

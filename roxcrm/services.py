@@ -108,6 +108,9 @@ def record_update(
         current = type(record).objects.select_for_update().get(pk=record.pk)
         if expected_version is not None and current.version != expected_version:
             raise StaleRecordError(current)
+        reason = current.read_only_reason()
+        if reason and actor.kind not in (FieldChange.ActorKind.SYNC, FieldChange.ActorKind.SYSTEM):
+            raise ValidationError({"__all__": [reason]})
         change = _apply(
             record=current,
             values=values or {},
@@ -150,7 +153,7 @@ def _apply(
     for api_name, value in custom_values.items():
         key = f"{CUSTOM_PREFIX}{api_name}"
         definition = definitions.get(api_name)
-        if definition is None or (actor.user is not None and not definition.visible_to(actor.user)):
+        if definition is None or not _may_see(definition, actor):
             errors.setdefault(key, []).append(f"There is no custom field “{api_name}” on this {record.object_type}.")
             continue
         old = new_custom.get(api_name)
@@ -177,7 +180,7 @@ def _apply(
                 definition.required
                 and definition.api_name not in new_custom
                 and (definition.editable_in_rox or actor.is_sync)
-                and (actor.user is None or definition.visible_to(actor.user))
+                and _may_see(definition, actor)
             ):
                 errors.setdefault(f"{CUSTOM_PREFIX}{definition.api_name}", []).append(
                     f"{definition.label} is required."
@@ -228,6 +231,13 @@ def _apply(
     result = RecordChange(record=record, created=creating, changes=changes)
     hooks.record_changed(result, actor)
     return result
+
+
+def _may_see(definition: CustomField, actor: Actor) -> bool:
+    """Private custom fields exist only for their creator (and for Rox's own processes, which act for everyone)."""
+    if actor.kind in (FieldChange.ActorKind.SYNC, FieldChange.ActorKind.SYSTEM):
+        return True
+    return definition.visible_to(actor.user)
 
 
 def editable_fields(model: type[CrmRecord]) -> dict[str, models.Field]:

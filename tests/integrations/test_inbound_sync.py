@@ -500,3 +500,28 @@ def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
         == expected["Task"]
         == Activity.objects.filter(organization=connection.organization).count()
     )
+
+
+def test_activities_logged_in_salesforce_and_converted_leads_are_read_only_in_rox(
+    connection: SalesforceConnection, sfsim: Any, admin_client: Client, admin_user: Any
+) -> None:
+    from django.core.exceptions import ValidationError
+
+    task_id = create(sfsim, "Task", Subject="Logged in Salesforce", Status="Completed")
+    lead_id = create(sfsim, "Lead", LastName="Converted", Company="Co")
+    sfsim.control("POST", "convert-lead", {"lead": lead_id})
+    run(connection, "Task")
+    run(connection, "Lead")
+    for model, sf_id, message in (
+        (Activity, task_id, "logged in Salesforce"),
+        (Lead, lead_id, "was converted in Salesforce"),
+    ):
+        record = rox(model, connection, sf_id)
+        with pytest.raises(ValidationError, match=message):
+            record_update(
+                record=record,
+                values={"subject" if model is Activity else "company": "x"},
+                actor=Actor.person(admin_user),
+            )
+        response = admin_client.get(f"{record.get_absolute_url()}edit/", follow=True)
+        assert message in response.content.decode() and response.redirect_chain

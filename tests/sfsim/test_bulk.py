@@ -39,8 +39,10 @@ def test_query_job_headers(api):
     page = api.get(api.url(f"jobs/query/{job['id']}/results"), params={"maxRecords": 100})
     assert page.headers["Sforce-NumberOfRecords"] == "100" and page.headers["Sforce-Locator"] != "null"
     assert page.headers["Content-Type"].startswith("text/csv")
-    last = api.get(api.url(f"jobs/query/{job['id']}/results"),
-                   params={"maxRecords": 100000, "locator": page.headers["Sforce-Locator"]})
+    last = api.get(
+        api.url(f"jobs/query/{job['id']}/results"),
+        params={"maxRecords": 100000, "locator": page.headers["Sforce-Locator"]},
+    )
     assert last.headers["Sforce-Locator"] == "null"
     bad = api.post(api.url("jobs/query"), json={"operation": "query", "query": "SELECT Nope FROM Account"})
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
@@ -61,11 +63,17 @@ def test_ingest_insert_with_failed_rows(sf, unique):
 
 def test_ingest_upsert_update_and_delete(sf, unique):
     keys = [unique("bk") for _ in range(3)]
-    up = sf.bulk2.Task.upsert(records=[{"RoxActivityId__c": k, "Subject": "Bulk"} for k in keys],
-                              external_id_field="RoxActivityId__c", wait=0.1)[0]
+    up = sf.bulk2.Task.upsert(
+        records=[{"RoxActivityId__c": k, "Subject": "Bulk"} for k in keys],
+        external_id_field="RoxActivityId__c",
+        wait=0.1,
+    )[0]
     assert up["numberRecordsFailed"] == 0
-    again = sf.bulk2.Task.upsert(records=[{"RoxActivityId__c": k, "Subject": "Bulk 2"} for k in keys],
-                                 external_id_field="RoxActivityId__c", wait=0.1)[0]
+    again = sf.bulk2.Task.upsert(
+        records=[{"RoxActivityId__c": k, "Subject": "Bulk 2"} for k in keys],
+        external_id_field="RoxActivityId__c",
+        wait=0.1,
+    )[0]
     rows = list(csv.DictReader(io.StringIO(sf.bulk2.Task.get_successful_records(again["job_id"]))))
     assert [r["sf__Created"] for r in rows] == ["false"] * 3
     ids = [r["sf__Id"] for r in rows]
@@ -78,11 +86,14 @@ def test_ingest_upsert_update_and_delete(sf, unique):
 
 
 def test_ingest_job_lifecycle_and_errors(api):
-    job = api.post(api.url("jobs/ingest"), json={"object": "Account", "operation": "insert",
-                                                 "contentType": "CSV", "lineEnding": "LF"}).json()
+    job = api.post(
+        api.url("jobs/ingest"),
+        json={"object": "Account", "operation": "insert", "contentType": "CSV", "lineEnding": "LF"},
+    ).json()
     assert job["state"] == "Open" and job["contentUrl"].endswith(f"/jobs/ingest/{job['id']}/batches")
-    put = api.put(api.url(f"jobs/ingest/{job['id']}/batches"), data=b"Name,Nope__c\nA,1\n",
-                  headers={"Content-Type": "text/csv"})
+    put = api.put(
+        api.url(f"jobs/ingest/{job['id']}/batches"), data=b"Name,Nope__c\nA,1\n", headers={"Content-Type": "text/csv"}
+    )
     assert put.status_code == 201
     api.patch(api.url(f"jobs/ingest/{job['id']}"), json={"state": "UploadComplete"})
     info = _wait(api, f"jobs/ingest/{job['id']}")

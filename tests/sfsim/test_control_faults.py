@@ -20,9 +20,17 @@ def _no_faults_left(sfsim):
 
 
 def test_fault_unavailable_lock_and_limit(sfsim, sf):
-    sfsim.control("POST", "faults", {"faults": [{"kind": "unavailable", "count": 1},
-                                                {"kind": "lock", "count": 1, "endpoints": ["sobjects"]},
-                                                {"kind": "limit", "count": 1, "endpoints": ["query"]}]})
+    sfsim.control(
+        "POST",
+        "faults",
+        {
+            "faults": [
+                {"kind": "unavailable", "count": 1},
+                {"kind": "lock", "count": 1, "endpoints": ["sobjects"]},
+                {"kind": "limit", "count": 1, "endpoints": ["query"]},
+            ]
+        },
+    )
     with pytest.raises(SalesforceGeneralError) as err:
         sf.query("SELECT Id FROM Account LIMIT 1")
     assert err.value.status == 503 and err.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
@@ -72,21 +80,40 @@ def test_latency(sfsim, sf):
 
 def test_expired_sessions_keep_refresh_tokens(sfsim, sf):
     s = sfsim.session()
-    resp = s.post(f"{sfsim.login_url}/services/oauth2/authorize", allow_redirects=False, data={
-        "response_type": "code", "client_id": sfsim.client_id, "redirect_uri": "http://127.0.0.1:8000/cb",
-        "scope": "api refresh_token", "username": sfsim.username, "password": sfsim.password, "action": "Allow"})
+    resp = s.post(
+        f"{sfsim.login_url}/services/oauth2/authorize",
+        allow_redirects=False,
+        data={
+            "response_type": "code",
+            "client_id": sfsim.client_id,
+            "redirect_uri": "http://127.0.0.1:8000/cb",
+            "scope": "api refresh_token",
+            "username": sfsim.username,
+            "password": sfsim.password,
+            "action": "Allow",
+        },
+    )
     code = resp.headers["Location"].split("code=")[1].split("&")[0]
-    token = s.post(f"{sfsim.login_url}/services/oauth2/token", data={
-        "grant_type": "authorization_code", "code": code, "client_id": sfsim.client_id,
-        "client_secret": sfsim.client_secret, "redirect_uri": "http://127.0.0.1:8000/cb"}).json()
+    token = s.post(
+        f"{sfsim.login_url}/services/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": sfsim.client_id,
+            "client_secret": sfsim.client_secret,
+            "redirect_uri": "http://127.0.0.1:8000/cb",
+        },
+    ).json()
     mine = sfsim.salesforce(token=token)
     sfsim.control("POST", "faults", {"kind": "expire_sessions", "count": 1})
     with pytest.raises(SalesforceExpiredSession):
         mine.query("SELECT Id FROM Account LIMIT 1")
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT Id FROM Account LIMIT 1")
-    refreshed = s.post(f"{sfsim.login_url}/services/oauth2/token", data={
-        "grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": sfsim.client_id})
+    refreshed = s.post(
+        f"{sfsim.login_url}/services/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": sfsim.client_id},
+    )
     assert refreshed.status_code == 200
     again = sfsim.salesforce(token={**token, "access_token": refreshed.json()["access_token"]})
     assert again.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
@@ -111,12 +138,14 @@ def test_stats_count_calls_by_category_and_reset(sfsim, sf):
 
 
 def test_backdated_systemmodstamp(sfsim, sf):
-    rid = sfsim.control("POST", "records/Account", {"fields": {"Name": "Late"},
-                                                    "system_modstamp": "2026-01-02T03:04:05Z"})["id"]
+    rid = sfsim.control(
+        "POST", "records/Account", {"fields": {"Name": "Late"}, "system_modstamp": "2026-01-02T03:04:05Z"}
+    )["id"]
     rec = sf.Account.get(rid)
     assert rec["SystemModstamp"] == "2026-01-02T03:04:05.000+0000" == rec["CreatedDate"]
-    sfsim.control("PATCH", f"records/Account/{rid}", {"fields": {"Phone": "1"},
-                                                      "system_modstamp": "2026-01-02T03:05:00Z"})
+    sfsim.control(
+        "PATCH", f"records/Account/{rid}", {"fields": {"Phone": "1"}, "system_modstamp": "2026-01-02T03:05:00Z"}
+    )
     assert sf.Account.get(rid)["SystemModstamp"] == "2026-01-02T03:05:00.000+0000"
 
 
@@ -133,8 +162,12 @@ def test_undelete_hard_delete_and_recycle_bin(sfsim, sf):
     acc = sf.Account.create({"Name": "Bin"})["id"]
     con = sf.Contact.create({"LastName": "Child", "AccountId": acc})["id"]
     sf.Account.delete(acc)
-    assert sf.query_all(f"SELECT IsDeleted FROM Contact WHERE Id = '{con}'", include_deleted=True)["records"][0][
-        "IsDeleted"] is True
+    assert (
+        sf.query_all(f"SELECT IsDeleted FROM Contact WHERE Id = '{con}'", include_deleted=True)["records"][0][
+            "IsDeleted"
+        ]
+        is True
+    )
     sfsim.control("POST", f"records/Account/{acc}/undelete")
     assert sf.Contact.get(con)["IsDeleted"] is False
     sfsim.control("POST", f"records/Account/{acc}/hard-delete")
@@ -151,8 +184,9 @@ def test_merge_sets_master_record_id_and_moves_children(sfsim, sf):
     loser = sf.Account.create({"Name": "Loser"})["id"]
     con = sf.Contact.create({"LastName": "Moved", "AccountId": loser})["id"]
     sfsim.control("POST", "merge", {"object": "Account", "master": master, "losers": [loser]})
-    row = sf.query_all(f"SELECT IsDeleted, MasterRecordId FROM Account WHERE Id = '{loser}'",
-                       include_deleted=True)["records"][0]
+    row = sf.query_all(f"SELECT IsDeleted, MasterRecordId FROM Account WHERE Id = '{loser}'", include_deleted=True)[
+        "records"
+    ][0]
     assert row["IsDeleted"] is True and row["MasterRecordId"] == master
     assert sf.Contact.get(con)["AccountId"] == master
 
@@ -191,8 +225,11 @@ def test_schema_drift(sfsim, sf):
 
 
 def test_activity_field_lands_on_task_and_event(sfsim, sf):
-    sfsim.control("POST", "fields", {"object": "Activity", "name": "Channel__c", "type": "picklist",
-                                     "picklistValues": ["Email", "Call"]})
+    sfsim.control(
+        "POST",
+        "fields",
+        {"object": "Activity", "name": "Channel__c", "type": "picklist", "picklistValues": ["Email", "Call"]},
+    )
     try:
         for obj in (sf.Task, sf.Event):
             assert "Channel__c" in {f["name"] for f in obj.describe()["fields"]}

@@ -58,8 +58,9 @@ def test_permissions_changed_by_the_cli_reach_the_running_server(live):
         _cli("scenario", "--data", str(live.data_dir), "integration-license")
         limited = {f["name"] for f in sf.Account.describe()["fields"]}
         assert "Fax" not in limited and "Website" in limited
-        profile = sf.query("SELECT Profile.Name FROM User WHERE Username = "
-                           f"'{live.username}'")["records"][0]["Profile"]["Name"]
+        profile = sf.query(f"SELECT Profile.Name FROM User WHERE Username = '{live.username}'")["records"][0][
+            "Profile"
+        ]["Name"]
         assert profile == "Salesforce API Only System Integrations"
     finally:
         _cli("scenario", "--data", str(live.data_dir), "ready")

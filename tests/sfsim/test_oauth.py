@@ -17,8 +17,13 @@ def _authorize(sfsim, session, **params):
 
 
 def _submit(sfsim, session, page_params: dict, action="Allow", username=None, password=None):
-    form = {"response_type": "code", "client_id": sfsim.client_id, "redirect_uri": REDIRECT, **page_params,
-            "action": action}
+    form = {
+        "response_type": "code",
+        "client_id": sfsim.client_id,
+        "redirect_uri": REDIRECT,
+        **page_params,
+        "action": action,
+    }
     if username is not None:
         form.update(username=username, password=password)
     return session.post(f"{sfsim.login_url}/services/oauth2/authorize", data=form, allow_redirects=False)
@@ -50,15 +55,36 @@ def test_authorize_page_is_a_plain_login_and_consent_form(sfsim):
 
 def test_code_flow_returns_salesforce_token_shape(sfsim):
     s = sfsim.session()
-    resp = _submit(sfsim, s, {"state": "xyz", "scope": "api refresh_token id openid"}, username=sfsim.username,
-                   password=sfsim.password)
+    resp = _submit(
+        sfsim,
+        s,
+        {"state": "xyz", "scope": "api refresh_token id openid"},
+        username=sfsim.username,
+        password=sfsim.password,
+    )
     assert "state=xyz" in resp.headers["Location"]
     cookie = resp.headers["Set-Cookie"]
     assert cookie.startswith("sfsim_sid=") and "Secure" in cookie and "HttpOnly" in cookie
-    token = _token(sfsim, s, grant_type="authorization_code", code=_code(resp), client_id=sfsim.client_id,
-                   client_secret=sfsim.client_secret, redirect_uri=REDIRECT).json()
-    assert {"access_token", "refresh_token", "signature", "scope", "id_token", "instance_url", "id", "token_type",
-            "issued_at"} <= set(token)
+    token = _token(
+        sfsim,
+        s,
+        grant_type="authorization_code",
+        code=_code(resp),
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+        redirect_uri=REDIRECT,
+    ).json()
+    assert {
+        "access_token",
+        "refresh_token",
+        "signature",
+        "scope",
+        "id_token",
+        "instance_url",
+        "id",
+        "token_type",
+        "issued_at",
+    } <= set(token)
     assert "expires_in" not in token
     assert token["instance_url"] == sfsim.instance_url
     assert re.fullmatch(r".*/id/00D\w{15}/005\w{15}", token["id"])
@@ -69,8 +95,13 @@ def test_code_flow_returns_salesforce_token_shape(sfsim):
 def test_code_is_single_use(sfsim):
     s = sfsim.session()
     code = _code(_submit(sfsim, s, {}, username=sfsim.username, password=sfsim.password))
-    args = dict(grant_type="authorization_code", code=code, client_id=sfsim.client_id,
-                client_secret=sfsim.client_secret, redirect_uri=REDIRECT)
+    args = dict(
+        grant_type="authorization_code",
+        code=code,
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+        redirect_uri=REDIRECT,
+    )
     assert _token(sfsim, s, **args).status_code == 200
     again = _token(sfsim, s, **args)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
@@ -101,16 +132,38 @@ def test_pkce_is_required_when_a_challenge_was_given(sfsim):
     verifier, challenge = _pkce()
     params = {"code_challenge": challenge, "code_challenge_method": "S256"}
     code = _code(_submit(sfsim, s, params, username=sfsim.username, password=sfsim.password))
-    missing = _token(sfsim, s, grant_type="authorization_code", code=code, client_id=sfsim.client_id,
-                     client_secret=sfsim.client_secret, redirect_uri=REDIRECT)
+    missing = _token(
+        sfsim,
+        s,
+        grant_type="authorization_code",
+        code=code,
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+        redirect_uri=REDIRECT,
+    )
     assert missing.status_code == 400 and missing.json()["error"] == "invalid_grant"
     code = _code(_submit(sfsim, s, params))
-    wrong = _token(sfsim, s, grant_type="authorization_code", code=code, client_id=sfsim.client_id,
-                   client_secret=sfsim.client_secret, redirect_uri=REDIRECT, code_verifier="x" * 50)
+    wrong = _token(
+        sfsim,
+        s,
+        grant_type="authorization_code",
+        code=code,
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+        redirect_uri=REDIRECT,
+        code_verifier="x" * 50,
+    )
     assert wrong.json()["error"] == "invalid_grant"
     code = _code(_submit(sfsim, s, params))
-    ok = _token(sfsim, s, grant_type="authorization_code", code=code, client_id=sfsim.client_id,
-                redirect_uri=REDIRECT, code_verifier=verifier)
+    ok = _token(
+        sfsim,
+        s,
+        grant_type="authorization_code",
+        code=code,
+        client_id=sfsim.client_id,
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+    )
     assert ok.status_code == 200 and ok.json()["access_token"]
 
 
@@ -126,18 +179,31 @@ def test_bad_client_secret_and_unknown_client(sfsim):
 
 def test_refresh_response_has_no_refresh_token_and_revoked_refresh_fails(sfsim):
     s = sfsim.session()
-    code = _code(_submit(sfsim, s, {"scope": "api refresh_token"}, username=sfsim.username,
-                         password=sfsim.password))
-    first = _token(sfsim, s, grant_type="authorization_code", code=code, client_id=sfsim.client_id,
-                   client_secret=sfsim.client_secret, redirect_uri=REDIRECT).json()
-    refreshed = _token(sfsim, s, grant_type="refresh_token", refresh_token=first["refresh_token"],
-                       client_id=sfsim.client_id, client_secret=sfsim.client_secret).json()
+    code = _code(_submit(sfsim, s, {"scope": "api refresh_token"}, username=sfsim.username, password=sfsim.password))
+    first = _token(
+        sfsim,
+        s,
+        grant_type="authorization_code",
+        code=code,
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+        redirect_uri=REDIRECT,
+    ).json()
+    refreshed = _token(
+        sfsim,
+        s,
+        grant_type="refresh_token",
+        refresh_token=first["refresh_token"],
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+    ).json()
     assert refreshed["access_token"] != first["access_token"]
     assert "refresh_token" not in refreshed and "expires_in" not in refreshed
     revoke = s.post(f"{sfsim.login_url}/services/oauth2/revoke", data={"token": first["refresh_token"]})
     assert revoke.status_code == 200
-    again = _token(sfsim, s, grant_type="refresh_token", refresh_token=first["refresh_token"],
-                   client_id=sfsim.client_id)
+    again = _token(
+        sfsim, s, grant_type="refresh_token", refresh_token=first["refresh_token"], client_id=sfsim.client_id
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
 
@@ -149,19 +215,37 @@ def test_client_credentials_has_no_refresh_token(sfsim):
 def test_userinfo_and_identity(sfsim):
     token = sfsim.token()
     s = sfsim.session()
-    info = s.get(f"{sfsim.login_url}/services/oauth2/userinfo",
-                 params={"oauth_token": token["access_token"]}).json()
+    info = s.get(f"{sfsim.login_url}/services/oauth2/userinfo", params={"oauth_token": token["access_token"]}).json()
     assert info["preferred_username"] == sfsim.username
     assert info["user_id"].startswith("005") and info["organization_id"].startswith("00D")
-    for key in ("sub", "nickname", "name", "email", "email_verified", "given_name", "family_name", "zoneinfo",
-                "photos", "profile", "picture", "urls", "active", "user_type", "language", "locale", "utcOffset",
-                "updated_at", "is_app_installed"):
+    for key in (
+        "sub",
+        "nickname",
+        "name",
+        "email",
+        "email_verified",
+        "given_name",
+        "family_name",
+        "zoneinfo",
+        "photos",
+        "profile",
+        "picture",
+        "urls",
+        "active",
+        "user_type",
+        "language",
+        "locale",
+        "utcOffset",
+        "updated_at",
+        "is_app_installed",
+    ):
         assert key in info
     ident = s.get(token["id"], headers={"Authorization": f"Bearer {token['access_token']}"}).json()
     assert ident["username"] == sfsim.username
     assert ident["urls"]["rest"] == f"{sfsim.instance_url}/services/data/v{{version}}/"
-    versioned = s.get(token["id"], params={"version": "59.0"},
-                      headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    versioned = s.get(
+        token["id"], params={"version": "59.0"}, headers={"Authorization": f"Bearer {token['access_token']}"}
+    ).json()
     assert versioned["urls"]["rest"].endswith("/services/data/v59.0/")
 
 
@@ -189,14 +273,30 @@ def test_sessions_expire_after_the_configured_time(sfsim, api, lifetime):
 
 def test_deactivated_user_cannot_refresh(sfsim):
     s = sfsim.session()
-    user = sfsim.control("POST", "users", {"username": f"rep-{secrets.token_hex(3)}@sfsim.example.com",
-                                           "password": "pw-123456", "profile": "System Administrator"})
+    user = sfsim.control(
+        "POST",
+        "users",
+        {
+            "username": f"rep-{secrets.token_hex(3)}@sfsim.example.com",
+            "password": "pw-123456",
+            "profile": "System Administrator",
+        },
+    )
     username = s.get(f"{sfsim.instance_url}/_sfsim/records/User/{user['id']}").json()["Username"]
-    code = _code(_submit(sfsim, sfsim.session(), {"scope": "api refresh_token"}, username=username,
-                         password="pw-123456"))
-    token = _token(sfsim, s, grant_type="authorization_code", code=code, client_id=sfsim.client_id,
-                   client_secret=sfsim.client_secret, redirect_uri=REDIRECT).json()
+    code = _code(
+        _submit(sfsim, sfsim.session(), {"scope": "api refresh_token"}, username=username, password="pw-123456")
+    )
+    token = _token(
+        sfsim,
+        s,
+        grant_type="authorization_code",
+        code=code,
+        client_id=sfsim.client_id,
+        client_secret=sfsim.client_secret,
+        redirect_uri=REDIRECT,
+    ).json()
     sfsim.control("POST", f"users/{user['id']}/deactivate")
-    again = _token(sfsim, s, grant_type="refresh_token", refresh_token=token["refresh_token"],
-                   client_id=sfsim.client_id)
+    again = _token(
+        sfsim, s, grant_type="refresh_token", refresh_token=token["refresh_token"], client_id=sfsim.client_id
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"

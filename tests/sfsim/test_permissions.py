@@ -12,8 +12,11 @@ def restore(sfsim):
 
 def test_field_without_edit_is_read_only(sfsim, restore):
     sfsim.control("POST", "scenario", {"name": "integration-license"})
-    sfsim.control("PUT", "field-permissions", {"parent": "Rox_Integration", "field": "Account.Website",
-                                               "read": True, "edit": False})
+    sfsim.control(
+        "PUT",
+        "field-permissions",
+        {"parent": "Rox_Integration", "field": "Account.Website", "read": True, "edit": False},
+    )
     sf = sfsim.salesforce()
     website = next(f for f in sf.Account.describe()["fields"] if f["name"] == "Website")
     assert website["createable"] is False and website["updateable"] is False
@@ -30,8 +33,11 @@ def test_unreadable_field_is_hidden_everywhere(sfsim, restore):
     sfsim.control("PUT", "field-permissions", {"parent": "Rox_Integration", "field": "Account.Industry"})
     sf = sfsim.salesforce()
     assert "Industry" not in {f["name"] for f in sf.Account.describe()["fields"]}
-    for soql in ("SELECT Industry FROM Account", "SELECT Id FROM Account WHERE Industry = 'Banking'",
-                 "SELECT Account.Industry FROM Contact"):
+    for soql in (
+        "SELECT Industry FROM Account",
+        "SELECT Id FROM Account WHERE Industry = 'Banking'",
+        "SELECT Account.Industry FROM Contact",
+    ):
         with pytest.raises(SalesforceMalformedRequest) as err:
             sf.query(soql)
         assert err.value.content[0]["errorCode"] == "INVALID_FIELD", soql
@@ -75,9 +81,21 @@ def test_tasks_need_edit_tasks(sfsim, restore):
 
 
 PERMISSIONABLE = {
-    "Account": {"Id": False, "Name": False, "OwnerId": False, "CreatedDate": False, "CreatedById": False,
-                "LastModifiedDate": False, "LastModifiedById": False, "SystemModstamp": False, "IsDeleted": False,
-                "Industry": True, "Website": True, "BillingCity": True, "BillingAddress": True},
+    "Account": {
+        "Id": False,
+        "Name": False,
+        "OwnerId": False,
+        "CreatedDate": False,
+        "CreatedById": False,
+        "LastModifiedDate": False,
+        "LastModifiedById": False,
+        "SystemModstamp": False,
+        "IsDeleted": False,
+        "Industry": True,
+        "Website": True,
+        "BillingCity": True,
+        "BillingAddress": True,
+    },
     "Contact": {"Name": False, "FirstName": False, "LastName": False, "Email": True, "AccountId": True},
     "Lead": {"Status": False, "Company": False, "LastName": False, "IsConverted": False, "Email": True},
     "Opportunity": {"StageName": False, "CloseDate": False, "Name": False, "Amount": True, "IsPrivate": True},
@@ -96,20 +114,26 @@ def test_required_fields_are_readable_without_field_permissions(sfsim, restore):
     sfsim.control("POST", "scenario", {"name": "integration-license"})
     sf = sfsim.salesforce()
     # The Rox Integration permission set has no rows for them, and Salesforce keeps none.
-    assert sf.query("SELECT COUNT() FROM FieldPermissions WHERE Field IN ('Lead.Status', 'Task.Status', "
-                    "'Task.Priority', 'Lead.Company')")["totalSize"] == 0
+    assert (
+        sf.query(
+            "SELECT COUNT() FROM FieldPermissions WHERE Field IN ('Lead.Status', 'Task.Status', "
+            "'Task.Priority', 'Lead.Company')"
+        )["totalSize"]
+        == 0
+    )
     lead = {f["name"]: f for f in sf.Lead.describe()["fields"]}
     task = {f["name"]: f for f in sf.Task.describe()["fields"]}
-    for fields, name in ((lead, "Status"), (lead, "Company"), (lead, "LastName"), (task, "Status"),
-                         (task, "Priority")):
+    for fields, name in ((lead, "Status"), (lead, "Company"), (lead, "LastName"), (task, "Status"), (task, "Priority")):
         assert fields[name]["permissionable"] is False, name
         assert fields[name]["createable"] and fields[name]["updateable"], name
     assert "OwnerId" in lead and "CreatedDate" in task
     assert sf.query("SELECT Id, Status, Company, LastName FROM Lead LIMIT 1")["records"][0]["Status"]
     assert sf.query("SELECT Id, Status, Priority, OwnerId FROM Task LIMIT 1")["records"][0]["Status"]
     open_leads = sfsim.control("POST", "query", {"q": "SELECT COUNT() FROM Lead WHERE Status = 'Open - Not Contacted'"})
-    assert sf.query("SELECT COUNT() FROM Lead WHERE Status = 'Open - Not Contacted'")["totalSize"] == \
-        open_leads["totalSize"]
+    assert (
+        sf.query("SELECT COUNT() FROM Lead WHERE Status = 'Open - Not Contacted'")["totalSize"]
+        == open_leads["totalSize"]
+    )
     assert sf.Lead.create({"LastName": "Field", "Company": "Security", "Status": "Working - Contacted"})["success"]
     assert sf.Task.create({"Subject": "Call", "Status": "Completed", "Priority": "High"})["success"]
 

@@ -75,9 +75,27 @@ def test_invalid_session_raises_expired_session(sfsim):
 def test_describe_global_and_object(sf):
     glob = sf.describe()
     names = {o["name"] for o in glob["sobjects"]}
-    for name in ("Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2", "Pricebook2",
-                 "PricebookEntry", "Lead", "Task", "Event", "User", "Profile", "UserLicense", "Organization",
-                 "PermissionSet", "PermissionSetAssignment", "ObjectPermissions", "FieldPermissions", "Project__c"):
+    for name in (
+        "Account",
+        "Contact",
+        "Opportunity",
+        "OpportunityLineItem",
+        "Product2",
+        "Pricebook2",
+        "PricebookEntry",
+        "Lead",
+        "Task",
+        "Event",
+        "User",
+        "Profile",
+        "UserLicense",
+        "Organization",
+        "PermissionSet",
+        "PermissionSetAssignment",
+        "ObjectPermissions",
+        "FieldPermissions",
+        "Project__c",
+    ):
         assert name in names
     assert glob["maxBatchSize"] == 200
     account = next(o for o in glob["sobjects"] if o["name"] == "Account")
@@ -91,11 +109,41 @@ def test_describe_global_and_object(sf):
     assert formula["calculated"] and formula["calculatedFormula"] and not formula["createable"]
     assert not formula["updateable"] and formula["custom"]
     assert {"childSObject", "field", "relationshipName", "cascadeDelete"} <= set(desc["childRelationships"][0])
-    for key in ("name", "label", "type", "soapType", "length", "byteLength", "digits", "precision", "scale",
-                "calculated", "calculatedFormula", "externalId", "idLookup", "unique", "caseSensitive", "createable",
-                "updateable", "nillable", "defaultedOnCreate", "defaultValue", "custom", "autoNumber", "filterable",
-                "sortable", "nameField", "htmlFormatted", "picklistValues", "restrictedPicklist",
-                "dependentPicklist", "referenceTo", "relationshipName", "inlineHelpText", "permissionable"):
+    for key in (
+        "name",
+        "label",
+        "type",
+        "soapType",
+        "length",
+        "byteLength",
+        "digits",
+        "precision",
+        "scale",
+        "calculated",
+        "calculatedFormula",
+        "externalId",
+        "idLookup",
+        "unique",
+        "caseSensitive",
+        "createable",
+        "updateable",
+        "nillable",
+        "defaultedOnCreate",
+        "defaultValue",
+        "custom",
+        "autoNumber",
+        "filterable",
+        "sortable",
+        "nameField",
+        "htmlFormatted",
+        "picklistValues",
+        "restrictedPicklist",
+        "dependentPicklist",
+        "referenceTo",
+        "relationshipName",
+        "inlineHelpText",
+        "permissionable",
+    ):
         assert key in formula
 
 
@@ -163,8 +211,10 @@ def _error(call):
 
 def test_validation_errors(sf):
     assert _error(lambda: sf.Contact.create({"FirstName": "No"})) == {
-        "message": "Required fields are missing: [LastName]", "errorCode": "REQUIRED_FIELD_MISSING",
-        "fields": ["LastName"]}
+        "message": "Required fields are missing: [LastName]",
+        "errorCode": "REQUIRED_FIELD_MISSING",
+        "fields": ["LastName"],
+    }
     too_long = _error(lambda: sf.Account.create({"Name": "x" * 256}))
     assert too_long["errorCode"] == "STRING_TOO_LONG" and too_long["fields"] == ["Name"]
     assert "max length=255" in too_long["message"]
@@ -176,15 +226,23 @@ def test_validation_errors(sf):
     assert readonly["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
     unknown = _error(lambda: sf.Account.create({"Name": "U", "Nope__c": 1}))
     assert unknown["errorCode"] == "INVALID_FIELD" and "No such column 'Nope__c'" in unknown["message"]
-    assert _error(lambda: sf.Account.create({"Name": "N", "NumberOfEmployees": "many"}))["errorCode"] == \
-        "JSON_PARSER_ERROR"
+    assert (
+        _error(lambda: sf.Account.create({"Name": "N", "NumberOfEmployees": "many"}))["errorCode"]
+        == "JSON_PARSER_ERROR"
+    )
     assert _error(lambda: sf.Contact.create({"LastName": "B", "AccountId": "garbage"}))["errorCode"] == "MALFORMED_ID"
-    assert _error(lambda: sf.Contact.create({"LastName": "B", "AccountId": "003000000000000AAA"}))["errorCode"] == \
-        "MALFORMED_ID"
-    assert _error(lambda: sf.Contact.create({"LastName": "B", "AccountId": "0015g000009zzzzAAA"}))["errorCode"] == \
-        "INVALID_CROSS_REFERENCE_KEY"
-    assert _error(lambda: sf.Contact.create({"LastName": "B", "Email": "not-mail"}))["errorCode"] == \
-        "INVALID_EMAIL_ADDRESS"
+    assert (
+        _error(lambda: sf.Contact.create({"LastName": "B", "AccountId": "003000000000000AAA"}))["errorCode"]
+        == "MALFORMED_ID"
+    )
+    assert (
+        _error(lambda: sf.Contact.create({"LastName": "B", "AccountId": "0015g000009zzzzAAA"}))["errorCode"]
+        == "INVALID_CROSS_REFERENCE_KEY"
+    )
+    assert (
+        _error(lambda: sf.Contact.create({"LastName": "B", "Email": "not-mail"}))["errorCode"]
+        == "INVALID_EMAIL_ADDRESS"
+    )
     body = _error(lambda: sf.Account.create({"Name": "J", "Industry": None, "BillingCity": "x" * 41}))
     assert body["errorCode"] == "STRING_TOO_LONG"
 
@@ -214,8 +272,9 @@ def test_upsert_with_several_matches_answers_300(sf, unique, api):
         sf.Task.create({"Subject": "Twin", "RoxActivityId__c": key})
     with pytest.raises(SalesforceMoreThanOneRecord) as err:
         sf.Task.upsert(f"RoxActivityId__c/{key}", {"Subject": "x"})
-    assert len(err.value.content) == 2 and all(u.startswith("/services/data/v59.0/sobjects/Task/")
-                                                 for u in err.value.content)
+    assert len(err.value.content) == 2 and all(
+        u.startswith("/services/data/v59.0/sobjects/Task/") for u in err.value.content
+    )
     resp = api.patch(api.url(f"sobjects/Task/RoxActivityId__c/{key}"), json={"Subject": "x"})
     assert resp.status_code == 300
 
@@ -225,8 +284,12 @@ def test_upsert_response_body_says_created(api, unique):
     first = api.patch(api.url(f"sobjects/Task/RoxActivityId__c/{key}"), json={"Subject": "x"})
     assert first.status_code == 201 and first.json()["created"] is True
     second = api.patch(api.url(f"sobjects/Task/RoxActivityId__c/{key}"), json={"Subject": "y"})
-    assert second.status_code == 200 and second.json() == {"id": first.json()["id"], "success": True, "errors": [],
-                                                            "created": False}
+    assert second.status_code == 200 and second.json() == {
+        "id": first.json()["id"],
+        "success": True,
+        "errors": [],
+        "created": False,
+    }
 
 
 def test_audit_fields_follow_the_writer(sfsim, sf):
@@ -267,8 +330,9 @@ def test_get_updated_and_deleted(sfsim, sf):
 
 def test_opportunity_stage_drives_derived_fields(sf):
     acc = sf.Account.create({"Name": "Stage Co"})["id"]
-    rid = sf.Opportunity.create({"Name": "Deal", "StageName": "Closed Won", "CloseDate": "2026-12-01",
-                                 "AccountId": acc, "Amount": 1000})["id"]
+    rid = sf.Opportunity.create(
+        {"Name": "Deal", "StageName": "Closed Won", "CloseDate": "2026-12-01", "AccountId": acc, "Amount": 1000}
+    )["id"]
     opp = sf.Opportunity.get(rid)
     assert opp["IsClosed"] is True and opp["IsWon"] is True and opp["Probability"] == 100
     assert opp["Weighted_Amount__c"] == 1000 and opp["ForecastCategoryName"] == "Closed"
@@ -284,8 +348,9 @@ def test_activity_rules(sf):
     assert sf.Task.create({"Subject": "x", "WhoId": lead})["success"]
     event = _error(lambda: sf.Event.create({"Subject": "Meet", "StartDateTime": "2026-05-01T10:00:00Z"}))
     assert event["errorCode"] == "REQUIRED_FIELD_MISSING" and event["fields"] == ["DurationInMinutes"]
-    rid = sf.Event.create({"Subject": "Meet", "StartDateTime": "2026-05-01T10:00:00Z",
-                           "EndDateTime": "2026-05-01T10:45:00Z"})["id"]
+    rid = sf.Event.create(
+        {"Subject": "Meet", "StartDateTime": "2026-05-01T10:00:00Z", "EndDateTime": "2026-05-01T10:45:00Z"}
+    )["id"]
     rec = sf.Event.get(rid)
     assert rec["DurationInMinutes"] == 45 and rec["ActivityDate"] == "2026-05-01"
     assert rec["ActivityDateTime"] == "2026-05-01T10:00:00.000+0000"

@@ -23,26 +23,35 @@ def scenario(sfsim):
 
 def _user(sf):
     uid = sf.restful("")["identity"].rsplit("/", 1)[1]
-    return sf.query(f"SELECT Id, Username, Profile.Name, Profile.PermissionsApiEnabled, Profile.UserLicense.Name "
-                    f"FROM User WHERE Id = '{uid}'")["records"][0]
+    return sf.query(
+        f"SELECT Id, Username, Profile.Name, Profile.PermissionsApiEnabled, Profile.UserLicense.Name "
+        f"FROM User WHERE Id = '{uid}'"
+    )["records"][0]
 
 
 def _permission_sets(sf, uid):
-    rows = sf.query(f"SELECT PermissionSetId, PermissionSet.Name, PermissionSet.NamespacePrefix "
-                    f"FROM PermissionSetAssignment WHERE AssigneeId = '{uid}'")["records"]
+    rows = sf.query(
+        f"SELECT PermissionSetId, PermissionSet.Name, PermissionSet.NamespacePrefix "
+        f"FROM PermissionSetAssignment WHERE AssigneeId = '{uid}'"
+    )["records"]
     return rows
 
 
 def _object_access(sf, uid):
     """Effective object access: the profile's permission set plus the assigned ones."""
     user = sf.query(f"SELECT ProfileId FROM User WHERE Id = '{uid}'")["records"][0]
-    ps = [r["Id"] for r in sf.query(f"SELECT Id FROM PermissionSet WHERE IsOwnedByProfile = true AND "
-                                    f"ProfileId = '{user['ProfileId']}'")["records"]]
+    ps = [
+        r["Id"]
+        for r in sf.query(
+            f"SELECT Id FROM PermissionSet WHERE IsOwnedByProfile = true AND ProfileId = '{user['ProfileId']}'"
+        )["records"]
+    ]
     ps += [r["PermissionSetId"] for r in _permission_sets(sf, uid)]
     ids = ",".join(f"'{p}'" for p in ps)
     access: dict = {}
-    for r in sf.query_all(f"SELECT SobjectType, PermissionsRead, PermissionsEdit FROM ObjectPermissions "
-                          f"WHERE ParentId IN ({ids})")["records"]:
+    for r in sf.query_all(
+        f"SELECT SobjectType, PermissionsRead, PermissionsEdit FROM ObjectPermissions WHERE ParentId IN ({ids})"
+    )["records"]:
         read, edit = access.get(r["SobjectType"], (False, False))
         access[r["SobjectType"]] = (read or r["PermissionsRead"], edit or r["PermissionsEdit"])
     return access
@@ -61,8 +70,9 @@ def test_ready_has_everything_the_guide_asks_for(sfsim, sf):
     assert user["Profile"]["PermissionsApiEnabled"] is True
     assert user["Profile"]["UserLicense"]["Name"] == "Salesforce"
     sets = _permission_sets(sf, user["Id"])
-    assert [(r["PermissionSet"]["Name"], r["PermissionSet"]["NamespacePrefix"]) for r in sets] == \
-        [("Rox_Integration", "rox")]
+    assert [(r["PermissionSet"]["Name"], r["PermissionSet"]["NamespacePrefix"]) for r in sets] == [
+        ("Rox_Integration", "rox")
+    ]
     label = sf.query("SELECT Label FROM PermissionSet WHERE Name = 'Rox_Integration'")["records"][0]["Label"]
     assert label == "Rox Integration"
     access = _object_access(sf, user["Id"])
@@ -70,8 +80,10 @@ def test_ready_has_everything_the_guide_asks_for(sfsim, sf):
         assert access[obj] == (True, True), obj
     field = _task_field(sf)
     assert field["type"] == "string" and field["length"] == 100 and field["externalId"]
-    fls = sf.query("SELECT Field, PermissionsEdit FROM FieldPermissions WHERE Parent.Name = 'Rox_Integration' "
-                   "AND Field IN ('Task.RoxActivityId__c', 'Event.RoxActivityId__c')")["records"]
+    fls = sf.query(
+        "SELECT Field, PermissionsEdit FROM FieldPermissions WHERE Parent.Name = 'Rox_Integration' "
+        "AND Field IN ('Task.RoxActivityId__c', 'Event.RoxActivityId__c')"
+    )["records"]
     assert sorted(r["Field"] for r in fls) == ["Event.RoxActivityId__c", "Task.RoxActivityId__c"]
     tooling = sf.toolingexecute("query/?q=SELECT+SubscriberPackage.NamespacePrefix+FROM+InstalledSubscriberPackage")
     assert tooling["records"][0]["SubscriberPackage"]["NamespacePrefix"] == "rox"
@@ -84,7 +96,7 @@ def test_ready_is_built_from_the_package_source(sf):
     describes = {}
     for fp in root.findall(MD + "fieldPermissions"):
         obj, field = fp.find(MD + "field").text.split(".")
-        for target in (["Task", "Event"] if obj == "Activity" else [obj]):
+        for target in ["Task", "Event"] if obj == "Activity" else [obj]:
             if target not in describes:
                 describes[target] = {f["name"]: f for f in getattr(sf, target).describe()["fields"]}
             # Like Salesforce, no FieldPermissions rows for fields outside field-level security (required, names).
@@ -130,8 +142,20 @@ def test_integration_license_gets_access_from_the_permission_set(scenario):
 
 # The fields the product's prerequisite checks read (mappings.defaults.BASIC_FIELDS).
 BASIC_FIELDS = {
-    "Account": ("Name", "Website", "Industry", "AnnualRevenue", "NumberOfEmployees", "BillingStreet", "BillingCity",
-                "BillingState", "BillingPostalCode", "BillingCountry", "Phone", "OwnerId"),
+    "Account": (
+        "Name",
+        "Website",
+        "Industry",
+        "AnnualRevenue",
+        "NumberOfEmployees",
+        "BillingStreet",
+        "BillingCity",
+        "BillingState",
+        "BillingPostalCode",
+        "BillingCountry",
+        "Phone",
+        "OwnerId",
+    ),
     "Contact": ("FirstName", "LastName", "Email", "Phone", "Title", "AccountId"),
     "Opportunity": ("Name", "AccountId", "Amount", "StageName", "CloseDate", "NextStep", "OwnerId"),
     "Lead": ("FirstName", "LastName", "Email", "Company", "Status", "Title", "Phone"),
@@ -149,16 +173,31 @@ def test_integration_license_passes_every_prerequisite_but_the_profile(scenario)
     user = _user(sf)
     assert user["Profile"]["PermissionsApiEnabled"] is True
     assert user["Profile"]["UserLicense"]["Name"] == "Salesforce Integration"
-    rox = sf.query(f"SELECT PermissionSet.Name, PermissionSet.PermissionsEditTask, PermissionSet.PermissionsEditEvent "
-                   f"FROM PermissionSetAssignment WHERE AssigneeId = '{user['Id']}'")["records"]
-    assert [(r["PermissionSet"]["Name"], r["PermissionSet"]["PermissionsEditTask"],
-             r["PermissionSet"]["PermissionsEditEvent"]) for r in rox] == [("Rox_Integration", True, True)]
-    grants = {r["SobjectType"]: r for r in sf.query_all(
-        "SELECT SobjectType, PermissionsRead, PermissionsCreate, PermissionsEdit FROM ObjectPermissions "
-        "WHERE Parent.Name = 'Rox_Integration'")["records"]}
+    rox = sf.query(
+        f"SELECT PermissionSet.Name, PermissionSet.PermissionsEditTask, PermissionSet.PermissionsEditEvent "
+        f"FROM PermissionSetAssignment WHERE AssigneeId = '{user['Id']}'"
+    )["records"]
+    assert [
+        (
+            r["PermissionSet"]["Name"],
+            r["PermissionSet"]["PermissionsEditTask"],
+            r["PermissionSet"]["PermissionsEditEvent"],
+        )
+        for r in rox
+    ] == [("Rox_Integration", True, True)]
+    grants = {
+        r["SobjectType"]: r
+        for r in sf.query_all(
+            "SELECT SobjectType, PermissionsRead, PermissionsCreate, PermissionsEdit FROM ObjectPermissions "
+            "WHERE Parent.Name = 'Rox_Integration'"
+        )["records"]
+    }
     for obj in OBJECTS:
-        assert (grants[obj]["PermissionsRead"], grants[obj]["PermissionsCreate"], grants[obj]["PermissionsEdit"]) \
-            == (True, True, True), obj
+        assert (grants[obj]["PermissionsRead"], grants[obj]["PermissionsCreate"], grants[obj]["PermissionsEdit"]) == (
+            True,
+            True,
+            True,
+        ), obj
     for obj, names in BASIC_FIELDS.items():
         describe = getattr(sf, obj).describe()
         assert describe["createable"] and describe["updateable"], obj
@@ -175,8 +214,9 @@ def test_professional_without_api(sfsim, scenario):
         sf.query("SELECT Id FROM Account")
     assert err.value.content[0]["errorCode"] == "API_DISABLED_FOR_ORG"
     token = sfsim.token()
-    info = sfsim.session().get(f"{sfsim.login_url}/services/oauth2/userinfo",
-                               headers={"Authorization": f"Bearer {token['access_token']}"})
+    info = sfsim.session().get(
+        f"{sfsim.login_url}/services/oauth2/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
     assert info.status_code == 200
     org = sfsim.control("POST", "query", {"q": "SELECT OrganizationType FROM Organization"})["records"][0]
     assert org["OrganizationType"] == "Professional Edition"
@@ -193,12 +233,22 @@ def test_api_disabled(sfsim, scenario):
         sf.query("SELECT Id FROM Account")
     assert err.value.content[0]["errorCode"] == "API_CURRENTLY_DISABLED"
     token = sfsim.token()
-    assert sfsim.session().get(f"{sfsim.login_url}/services/oauth2/userinfo",
-                               params={"oauth_token": token["access_token"]}).status_code == 200
-    row = sfsim.control("POST", "query", {"q": f"SELECT Profile.Name, Profile.PermissionsApiEnabled FROM User "
-                                               f"WHERE Username = '{sfsim.username}'"})["records"][0]
-    assert row["Profile"] == {"attributes": row["Profile"]["attributes"], "Name": "System Administrator",
-                              "PermissionsApiEnabled": False}
+    assert (
+        sfsim.session()
+        .get(f"{sfsim.login_url}/services/oauth2/userinfo", params={"oauth_token": token["access_token"]})
+        .status_code
+        == 200
+    )
+    row = sfsim.control(
+        "POST",
+        "query",
+        {"q": f"SELECT Profile.Name, Profile.PermissionsApiEnabled FROM User WHERE Username = '{sfsim.username}'"},
+    )["records"][0]
+    assert row["Profile"] == {
+        "attributes": row["Profile"]["attributes"],
+        "Name": "System Administrator",
+        "PermissionsApiEnabled": False,
+    }
 
 
 def test_missing_edit_opportunity(scenario):
@@ -210,8 +260,11 @@ def test_missing_edit_opportunity(scenario):
     with pytest.raises(SalesforceRefusedRequest) as err:
         sf.Opportunity.update(opp, {"NextStep": "x"})
     assert err.value.content[0]["errorCode"] == "INSUFFICIENT_ACCESS_OR_READONLY"
-    res = sf.restful("composite/sobjects", method="PATCH", json={"records": [
-        {"attributes": {"type": "Opportunity"}, "Id": opp, "NextStep": "x"}]})
+    res = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={"records": [{"attributes": {"type": "Opportunity"}, "Id": opp, "NextStep": "x"}]},
+    )
     assert res[0]["errors"][0]["statusCode"] == "INSUFFICIENT_ACCESS_OR_READONLY"
     assert sf.Account.create({"Name": "still fine"})["success"]
 
@@ -233,8 +286,21 @@ def test_scenario_help_lists_every_scenario():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "sfsim", "scenario", "--help"], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], check=True).stdout
-    for name in ("ready", "fresh", "integration-license", "professional-no-api", "standard-user", "api-disabled",
-                 "missing-edit-opportunity", "short-activity-id"):
+    out = subprocess.run(
+        [sys.executable, "-m", "sfsim", "scenario", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    ).stdout
+    for name in (
+        "ready",
+        "fresh",
+        "integration-license",
+        "professional-no-api",
+        "standard-user",
+        "api-disabled",
+        "missing-edit-opportunity",
+        "short-activity-id",
+    ):
         assert name in out

@@ -9,8 +9,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _seed(folder: Path, size: str) -> str:
-    return subprocess.run([sys.executable, "-m", "sfsim", "seed", "--data", str(folder), size], cwd=REPO,
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "sfsim", "seed", "--data", str(folder), size],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def _rows(folder: Path, sql: str) -> list:
@@ -25,19 +30,26 @@ def test_seed_is_deterministic_and_sized(tmp_path):
     query = 'SELECT "Name", "Industry", "OwnerId", "CreatedDate" <= "SystemModstamp" FROM "Account" ORDER BY "Id"'
     first, second = _rows(tmp_path / "a", query), _rows(tmp_path / "b", query)
     assert first == second and len(first) == 500 and all(r[3] for r in first)
-    total = sum(_rows(tmp_path / "a", f'SELECT COUNT(*) FROM "{t}"')[0][0] for t in (
-        "Account", "Contact", "Opportunity", "OpportunityLineItem", "Lead", "Task", "Event", "Project__c"))
+    total = sum(
+        _rows(tmp_path / "a", f'SELECT COUNT(*) FROM "{t}"')[0][0]
+        for t in ("Account", "Contact", "Opportunity", "OpportunityLineItem", "Lead", "Task", "Event", "Project__c")
+    )
     assert 4500 <= total <= 5500
 
 
 def test_seeded_relationships_and_derived_fields_hold(tmp_path):
     _seed(tmp_path, "demo")
-    orphans = _rows(tmp_path, 'SELECT COUNT(*) FROM "Contact" c LEFT JOIN "Account" a ON a."Id" = c."AccountId" '
-                              'WHERE a."Id" IS NULL')[0][0]
+    orphans = _rows(
+        tmp_path,
+        'SELECT COUNT(*) FROM "Contact" c LEFT JOIN "Account" a ON a."Id" = c."AccountId" WHERE a."Id" IS NULL',
+    )[0][0]
     assert orphans == 0
-    mismatched = _rows(tmp_path, 'SELECT COUNT(*) FROM "Opportunity" o WHERE o."HasOpportunityLineItem" = 1 AND '
-                                 'ROUND(o."Amount", 2) != (SELECT ROUND(SUM("TotalPrice"), 2) FROM '
-                                 '"OpportunityLineItem" l WHERE l."OpportunityId" = o."Id")')[0][0]
+    mismatched = _rows(
+        tmp_path,
+        'SELECT COUNT(*) FROM "Opportunity" o WHERE o."HasOpportunityLineItem" = 1 AND '
+        'ROUND(o."Amount", 2) != (SELECT ROUND(SUM("TotalPrice"), 2) FROM '
+        '"OpportunityLineItem" l WHERE l."OpportunityId" = o."Id")',
+    )[0][0]
     assert mismatched == 0
     stages = {r[0] for r in _rows(tmp_path, 'SELECT DISTINCT "StageName" FROM "Opportunity"')}
     assert {"Prospecting", "Closed Won", "Closed Lost"} <= stages
@@ -53,7 +65,14 @@ def test_serve_prints_what_a_new_user_needs(tmp_path):
         log = (tmp_path / "server.log").read_text()
     finally:
         server.stop()
-    for needle in ("instance URL   https://127.0.0.1:", "login URL      https://localhost:", "3MVG9sfsim",
-                   "sfsim-client-secret", "admin@sfsim.example.com", "sfsim-admin-1", "ca.pem"):
+    for needle in (
+        "instance URL   https://127.0.0.1:",
+        "login URL      https://localhost:",
+        "3MVG9sfsim",
+        "sfsim-client-secret",
+        "admin@sfsim.example.com",
+        "sfsim-admin-1",
+        "ca.pem",
+    ):
         assert needle in log
     assert (tmp_path / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")

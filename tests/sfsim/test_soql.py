@@ -15,18 +15,21 @@ def _error(sf, soql, include_deleted=False):
     return err.value.content[0]
 
 
-@pytest.mark.parametrize("soql", [
-    "SELECT Id FROM",
-    "SELECT FROM Account",
-    "SELECT Id Account",
-    "SELECT Id FROM Account WHERE",
-    "SELECT Id FROM Account WHERE Name = ",
-    "SELECT Id FROM Account WHERE Name = 'unterminated",
-    "SELECT Id FROM Account ORDER Name",
-    "SELECT Id FROM Account LIMIT x",
-    "SELECT Id,, Name FROM Account",
-    "SELECT Id FROM Account WHERE (Name = 'a'",
-])
+@pytest.mark.parametrize(
+    "soql",
+    [
+        "SELECT Id FROM",
+        "SELECT FROM Account",
+        "SELECT Id Account",
+        "SELECT Id FROM Account WHERE",
+        "SELECT Id FROM Account WHERE Name = ",
+        "SELECT Id FROM Account WHERE Name = 'unterminated",
+        "SELECT Id FROM Account ORDER Name",
+        "SELECT Id FROM Account LIMIT x",
+        "SELECT Id,, Name FROM Account",
+        "SELECT Id FROM Account WHERE (Name = 'a'",
+    ],
+)
 def test_malformed_queries(sf, soql):
     err = _error(sf, soql)
     assert err["errorCode"] == "MALFORMED_QUERY"
@@ -36,8 +39,9 @@ def test_malformed_queries(sf, soql):
 def test_malformed_message_points_at_the_token():
     with pytest.raises(SFError) as err:
         parse("SELECT Id FROM Account WHERE Name == 'x'")
-    assert err.value.message == ("\nSELECT Id FROM Account WHERE Name == 'x'\n" + " " * 35 +
-                                 "^\nERROR at Row:1:Column:36\nunexpected token: '='")
+    assert err.value.message == (
+        "\nSELECT Id FROM Account WHERE Name == 'x'\n" + " " * 35 + "^\nERROR at Row:1:Column:36\nunexpected token: '='"
+    )
 
 
 def test_keywords_are_case_insensitive_and_names_are_not_keywords():
@@ -65,8 +69,10 @@ def test_unknown_field_object_and_relationship(sf):
 def test_count_nested_parents_and_result_formats(sf):
     count = sf.query("SELECT COUNT() FROM Contact")
     assert count["records"] == [] and count["totalSize"] > 100 and count["done"]
-    rec = sf.query("SELECT Id, Name, Account.Name, Account.Owner.Name, Owner.Email, CreatedDate, Birthdate, "
-                   "IsDeleted FROM Contact WHERE AccountId != null LIMIT 1")["records"][0]
+    rec = sf.query(
+        "SELECT Id, Name, Account.Name, Account.Owner.Name, Owner.Email, CreatedDate, Birthdate, "
+        "IsDeleted FROM Contact WHERE AccountId != null LIMIT 1"
+    )["records"][0]
     assert rec["attributes"]["type"] == "Contact"
     assert rec["Account"]["attributes"]["type"] == "Account" and rec["Account"]["Name"]
     assert rec["Account"]["Owner"]["attributes"]["type"] == "User" and rec["Account"]["Owner"]["Name"]
@@ -80,8 +86,12 @@ def test_count_nested_parents_and_result_formats(sf):
 
 def test_where_operators(sf, unique):
     tag = unique("op")
-    acc = [sf.Account.create({"Name": f"{tag} {i}", "NumberOfEmployees": i * 10,
-                              "Industry": ["Banking", "Energy", None][i % 3]})["id"] for i in range(6)]
+    acc = [
+        sf.Account.create(
+            {"Name": f"{tag} {i}", "NumberOfEmployees": i * 10, "Industry": ["Banking", "Energy", None][i % 3]}
+        )["id"]
+        for i in range(6)
+    ]
 
     def names(where):
         res = sf.query(f"SELECT Name FROM Account WHERE Name LIKE '{tag}%' AND ({where}) ORDER BY Name")
@@ -128,12 +138,17 @@ def test_date_and_datetime_literals(sf, sfsim):
     try:
         rid = sf.Opportunity.create({"Name": "Dated", "StageName": "Prospecting", "CloseDate": "2026-06-10"})["id"]
         where = f"Id = '{rid}' AND "
-        for cond, hit in [("CloseDate = TODAY", True), ("CloseDate = YESTERDAY", False),
-                          ("CreatedDate = TODAY", True), ("CreatedDate = LAST_N_DAYS:3", True),
-                          ("CreatedDate > 2026-06-10T11:59:59Z", True), ("CreatedDate > 2026-06-10T14:00:00+02:00",
-                                                                         False),
-                          ("CloseDate >= 2026-06-01 AND CloseDate < 2026-07-01", True),
-                          ("CloseDate = THIS_MONTH", True), ("CloseDate < LAST_N_DAYS:5", False)]:
+        for cond, hit in [
+            ("CloseDate = TODAY", True),
+            ("CloseDate = YESTERDAY", False),
+            ("CreatedDate = TODAY", True),
+            ("CreatedDate = LAST_N_DAYS:3", True),
+            ("CreatedDate > 2026-06-10T11:59:59Z", True),
+            ("CreatedDate > 2026-06-10T14:00:00+02:00", False),
+            ("CloseDate >= 2026-06-01 AND CloseDate < 2026-07-01", True),
+            ("CloseDate = THIS_MONTH", True),
+            ("CloseDate < LAST_N_DAYS:5", False),
+        ]:
             assert sf.query(f"SELECT Id FROM Opportunity WHERE {where}{cond}")["totalSize"] == int(hit), cond
     finally:
         sfsim.control("POST", "clock", {"reset": True})
@@ -187,26 +202,30 @@ def test_equal_timestamps_across_page_boundaries(sf, sfsim, unique):
     finally:
         sfsim.control("POST", "clock", {"reset": True})
     sf.headers["Sforce-Query-Options"] = "batchSize=200"
-    res = sf.query_all(f"SELECT Id, SystemModstamp FROM Lead WHERE Company = '{tag}' ORDER BY SystemModstamp, Id",
-                       include_deleted=True)
+    res = sf.query_all(
+        f"SELECT Id, SystemModstamp FROM Lead WHERE Company = '{tag}' ORDER BY SystemModstamp, Id", include_deleted=True
+    )
     assert len(res["records"]) == 350 and len({r["SystemModstamp"] for r in res["records"]}) == 1
 
 
 def test_cross_object_formula_changes_without_bumping_systemmodstamp(sf, sfsim):
     acc = sf.Account.create({"Name": "Formula Parent", "Industry": "Banking"})["id"]
-    opp = sf.Opportunity.create({"Name": "F", "StageName": "Prospecting", "CloseDate": "2026-12-01",
-                                 "AccountId": acc})["id"]
+    opp = sf.Opportunity.create({"Name": "F", "StageName": "Prospecting", "CloseDate": "2026-12-01", "AccountId": acc})[
+        "id"
+    ]
     con = sf.Contact.create({"LastName": "F", "AccountId": acc})["id"]
-    before = sf.query(f"SELECT Account_Industry__c, SystemModstamp, LastModifiedDate FROM Opportunity "
-                      f"WHERE Id = '{opp}'")["records"][0]
+    before = sf.query(
+        f"SELECT Account_Industry__c, SystemModstamp, LastModifiedDate FROM Opportunity WHERE Id = '{opp}'"
+    )["records"][0]
     assert before["Account_Industry__c"] == "Banking"
     sfsim.control("POST", "clock", {"advance_seconds": 3})
     try:
         sfsim.control("PATCH", f"records/Account/{acc}", {"fields": {"Industry": "Energy", "Name": "Renamed"}})
     finally:
         sfsim.control("POST", "clock", {"reset": True})
-    after = sf.query(f"SELECT Account_Industry__c, SystemModstamp, LastModifiedDate FROM Opportunity "
-                     f"WHERE Id = '{opp}'")["records"][0]
+    after = sf.query(
+        f"SELECT Account_Industry__c, SystemModstamp, LastModifiedDate FROM Opportunity WHERE Id = '{opp}'"
+    )["records"][0]
     assert after["Account_Industry__c"] == "Energy"
     assert after["SystemModstamp"] == before["SystemModstamp"]
     assert after["LastModifiedDate"] == before["LastModifiedDate"]
@@ -217,16 +236,19 @@ def test_polymorphic_who_and_what(sf):
     acc = sf.Account.create({"Name": "Poly Co"})["id"]
     con = sf.Contact.create({"LastName": "Poly", "AccountId": acc})["id"]
     task = sf.Task.create({"Subject": "Poly", "WhoId": con, "WhatId": acc})["id"]
-    rec = sf.query(f"SELECT Who.Name, Who.Type, What.Name, AccountId, Account_Name__c FROM Task "
-                   f"WHERE Id = '{task}'")["records"][0]
+    rec = sf.query(f"SELECT Who.Name, Who.Type, What.Name, AccountId, Account_Name__c FROM Task WHERE Id = '{task}'")[
+        "records"
+    ][0]
     assert rec["Who"]["attributes"]["type"] == "Contact" and rec["Who"]["Name"] == "Poly"
     assert rec["Who"]["Type"] == "Contact" and rec["What"]["Name"] == "Poly Co"
     assert rec["AccountId"] == acc and rec["Account_Name__c"] == "Poly Co"
 
 
 def test_tooling_query_of_the_installed_package(sf):
-    res = sf.toolingexecute("query/?q=SELECT+Id,+SubscriberPackage.Name,+SubscriberPackage.NamespacePrefix,+"
-                            "SubscriberPackageVersion.Name+FROM+InstalledSubscriberPackage")
+    res = sf.toolingexecute(
+        "query/?q=SELECT+Id,+SubscriberPackage.Name,+SubscriberPackage.NamespacePrefix,+"
+        "SubscriberPackageVersion.Name+FROM+InstalledSubscriberPackage"
+    )
     row = res["records"][0]
     assert row["Id"].startswith("0A3")
     assert row["SubscriberPackage"]["NamespacePrefix"] == "rox"
@@ -242,8 +264,16 @@ def test_batch_size_is_clamped_to_salesforce_bounds(api):
 
 
 def test_includes_on_multi_select_picklists(sfsim, sf, unique):
-    sfsim.control("POST", "fields", {"object": "Account", "name": "Regions__c", "type": "multipicklist",
-                                     "picklistValues": ["EMEA", "APAC", "AMER"]})
+    sfsim.control(
+        "POST",
+        "fields",
+        {
+            "object": "Account",
+            "name": "Regions__c",
+            "type": "multipicklist",
+            "picklistValues": ["EMEA", "APAC", "AMER"],
+        },
+    )
     try:
         tag = unique("ms")
         sf.Account.create({"Name": f"{tag} a", "Regions__c": "EMEA;APAC"})
@@ -266,11 +296,15 @@ def test_closed_locator_answers_invalid_query_locator(sfsim, api):
 
 def test_semi_join_finds_permissions_in_one_query(sf, sfsim):
     uid = sf.query(f"SELECT Id FROM User WHERE Username = '{sfsim.username}'")["records"][0]["Id"]
-    res = sf.query(f"SELECT SobjectType, PermissionsEdit FROM ObjectPermissions WHERE SobjectType = 'Account' AND "
-                   f"ParentId IN (SELECT PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = '{uid}')")
+    res = sf.query(
+        f"SELECT SobjectType, PermissionsEdit FROM ObjectPermissions WHERE SobjectType = 'Account' AND "
+        f"ParentId IN (SELECT PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = '{uid}')"
+    )
     assert [r["PermissionsEdit"] for r in res["records"]] == [True]
-    none = sf.query("SELECT COUNT() FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact "
-                    "WHERE AccountId != null) AND Id IN (SELECT AccountId FROM Opportunity)")
+    none = sf.query(
+        "SELECT COUNT() FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact "
+        "WHERE AccountId != null) AND Id IN (SELECT AccountId FROM Opportunity)"
+    )
     assert none["totalSize"] >= 0
     with pytest.raises(SalesforceMalformedRequest) as err:
         sf.query("SELECT Id FROM Account WHERE Id IN (SELECT Name FROM Contact)")
