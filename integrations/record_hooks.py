@@ -22,7 +22,12 @@ RECORD_OBJECTS = {"account", "contact", "opportunity", "lead"}
 
 def record_changed(change: Any, actor: Any) -> None:
     record = change.record
-    if actor.is_sync or record.object_type not in RECORD_OBJECTS:
+    if actor.is_sync:
+        return
+    if record.object_type == "activity":
+        _activity_changed(change)
+        return
+    if record.object_type not in RECORD_OBJECTS:
         return
     organization_id = record.organization_id
     mappings = ObjectMapping.objects.filter(
@@ -50,6 +55,24 @@ def record_changed(change: Any, actor: Any) -> None:
         if connection is not None:
             for sobject in queued:
                 transaction.on_commit(lambda s=sobject, c=connection.pk: _ask_worker(c, s))
+
+
+def _activity_changed(change: Any) -> None:
+    """A Rox activity becomes (or updates) one Task or Event, if its type's switch is on."""
+    from integrations.engine.activity_writeback import sobject_for
+    from mappings.models import ActivitySettings
+
+    activity = change.record
+    if activity.origin != "rox" or not (change.created or change.changes):
+        return
+    if not ActivitySettings.for_organization(activity.organization).writes(activity.type):
+        return
+    sobject = sobject_for(activity.type)
+    stamp = timezone.now().isoformat()
+    enqueue(activity, sobject, OutboxEntry.Operation.UPDATE, dict.fromkeys(change.changes or ["created"], stamp))
+    connection = SalesforceConnection.objects.filter(organization_id=activity.organization_id).only("pk").first()
+    if connection is not None:
+        transaction.on_commit(lambda: _ask_worker(connection.pk, sobject))
 
 
 def enqueue(
@@ -155,7 +178,7 @@ def _as_rox(fp: Any, canonical: Any) -> Any:
 
 def after_save(record: Any) -> str:
     """Right after a person saved: write the record's pending changes to Salesforce now, and say how it went."""
-    from integrations.engine.writeback import drain
+    from integrations.engine.activity_writeback import drain_any
     from integrations.salesforce.errors import SalesforceError
 
     pending = OutboxEntry.objects.filter(
@@ -172,7 +195,7 @@ def after_save(record: Any) -> str:
         return "pending: Salesforce is not connected; the change waits and is written after reconnecting."
     for sobject in sobjects:
         try:
-            result = drain(connection, sobject)
+            result = drain_any(connection, sobject)
         except SalesforceError as exc:
             return f"pending: {exc}"
         if result.skipped_reason:

@@ -68,18 +68,19 @@ def preflight_task(connection_id: int) -> str:
 
 def writeback_task(connection_id: int, sobject: str) -> str:
     """Write one object's pending changes now (queued when a change commits)."""
-    from integrations.engine.writeback import drain
+    from integrations.engine.activity_writeback import drain_any
 
     connection = _active(connection_id)
     if connection is None:
         return "skipped: not connected (the changes wait)"
-    result = drain(connection, sobject)
+    result = drain_any(connection, sobject)
     return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
 
 
 def writeback_sweep_task(connection_id: int) -> str:
     """The periodic sweep: release rows stuck in flight and write whatever is pending, parents first."""
-    from integrations.engine.writeback import drain, release_stuck
+    from integrations.engine.activity_writeback import drain_any
+    from integrations.engine.writeback import release_stuck
     from integrations.models import OutboxEntry
     from mappings.defaults import STANDARD_OBJECTS
 
@@ -95,6 +96,6 @@ def writeback_sweep_task(connection_id: int) -> str:
     order = {name: i for i, name in enumerate(STANDARD_OBJECTS)}
     outcomes = []
     for sobject in sorted(pending, key=lambda name: order.get(name, 99)):
-        result = drain(connection, sobject)
+        result = drain_any(connection, sobject)
         outcomes.append(f"{sobject}: {result.skipped_reason or result.run.get_outcome_display()}")  # type: ignore[union-attr]
     return "; ".join(outcomes) or "nothing pending"

@@ -22,9 +22,16 @@ from integrations.models import SalesforceConnection
 from integrations.salesforce.errors import SalesforceError
 from integrations.schedules import schedules_sync
 from mappings import services as mapping_services
-from mappings.forms import AddFieldForm, FieldMappingForm, ObjectSettingsForm, RowForm, StaticValueForm
+from mappings.forms import (
+    ActivitySwitchesForm,
+    AddFieldForm,
+    FieldMappingForm,
+    ObjectSettingsForm,
+    RowForm,
+    StaticValueForm,
+)
 from mappings.metadata import RoxField, SalesforceObject, rox_fields, salesforce_object
-from mappings.models import FieldMapping, MappingChange, ObjectMapping, StaticValue, Tab
+from mappings.models import ActivitySettings, FieldMapping, MappingChange, ObjectMapping, StaticValue, Tab
 from mappings.validation import WARNING, field_mapping_findings, field_status, writeback_blockers
 from roxcrm.models import CustomField
 from roxcrm.tenancy import member_required, org_admin_required
@@ -82,6 +89,7 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
         bound = outcome
     sections = [_section(request, om, bound) for om in object_mappings]
     connection = SalesforceConnection.objects.filter(organization=org).first()
+    activity = _activity_panel(request, bound) if tab == Tab.ACTIVITIES else None
     return render(
         request,
         "integrations/mappings_tab.html",
@@ -96,6 +104,7 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
                 "changed_by", "object_mapping"
             )[:25],
             "can_edit": request.membership.is_admin,  # type: ignore[attr-defined]
+            "activity": activity,
         },
         status=400 if bound else 200,
     )
@@ -206,6 +215,12 @@ def _apply(
                     mapping.rule = form.cleaned_data.get("rule") or mapping.rule
                     mapping_services.field_mapping_save(mapping=mapping, user=user)
                     messages.success(request, f"Saved {mapping.object_mapping.sobject}.{mapping.sf_field}.")
+        elif action == "activity_switches":
+            current = ActivitySettings.for_organization(org)
+            form = ActivitySwitchesForm(request.POST, instance=current, blockers=activity_blockers(org))
+            if form.is_valid():
+                mapping_services.activity_settings_save(settings_row=form.save(commit=False), user=user)
+                messages.success(request, "Activity writeback settings saved.")
         elif action == "add_static" and target in by_code:
             om = by_code[target]
             form = StaticValueForm(
@@ -229,9 +244,57 @@ def _apply(
         _attach(form, exc)
     if form is not None and form.errors:
         key = "row" if action == "update_row" else action
-        return {(key, target): form}
+        return {(key, "" if action == "activity_switches" else target): form}
     _reevaluate(request)
     return _redirect_to(request, tab, target)
+
+
+def activity_blockers(organization: Any) -> dict[str, list[str]]:
+    """Why each activity switch cannot be turned on: the prerequisite checks for Task (or Event, for meetings)
+    access and RoxActivityId__c."""
+    from mappings.metadata import prerequisite_blockers
+
+    task, event = prerequisite_blockers(organization, "Task"), prerequisite_blockers(organization, "Event")
+    switches = {name: task for name in ActivitySettings.SWITCHES.values()}
+    switches["meeting_writeback"] = event
+    switches["lead_resolution"] = []
+    return switches
+
+
+def _activity_panel(request: HttpRequest, bound: dict[tuple[str, str], forms.Form]) -> dict[str, Any]:
+    """The switches, what was written in the last 24 hours and 7 days per type, and the latest errors."""
+    import datetime as dt
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from activities.models import Activity
+    from integrations.models import OutboxEntry, SyncError
+
+    org = request.org  # type: ignore[attr-defined]
+    form = bound.get(("activity_switches", "")) or ActivitySwitchesForm(
+        instance=ActivitySettings.for_organization(org), blockers=activity_blockers(org)
+    )
+    if not request.membership.is_admin:  # type: ignore[attr-defined]
+        for form_field in form.fields.values():
+            form_field.disabled = True
+    now = timezone.now()
+    written: dict[str, dict[str, int]] = {t: {"day": 0, "week": 0} for t, _ in Activity.Type.choices if t != "task"}
+    for window, since in (("day", now - dt.timedelta(days=1)), ("week", now - dt.timedelta(days=7))):
+        done = OutboxEntry.objects.filter(
+            organization=org, rox_object="activity", state=OutboxEntry.State.DONE, done_at__gte=since
+        ).values("record_id")
+        for row in Activity.objects.filter(pk__in=done).values("type").annotate(n=Count("id")):
+            written.setdefault(row["type"], {"day": 0, "week": 0})[window] = row["n"]
+    labels = dict(Activity.Type.choices)
+    errors = SyncError.objects.filter(organization=org, rox_object="activity", direction="outbound", resolved_at=None)[
+        :10
+    ]
+    return {
+        "form": form,
+        "written": [(labels.get(t, t), counts) for t, counts in written.items()],
+        "errors": list(errors),
+    }
 
 
 def _attach(form: forms.Form, error: ValidationError) -> None:

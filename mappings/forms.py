@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from mappings.metadata import RoxField, SalesforceObject
-from mappings.models import FieldMapping, ObjectMapping, StaticValue
+from mappings.models import ActivitySettings, FieldMapping, ObjectMapping, StaticValue
 from mappings.services import ROX_TYPE_FOR
 from mappings.validation import COMPATIBLE
 from roxcrm.models import CustomField
@@ -126,3 +126,33 @@ class AddFieldForm(forms.Form):
         self.fields["data_type"].initial = suggested
         if read_only:
             self.fields["rule"].choices = [(FieldMapping.Rule.READ_ONLY, "Read Only")]
+
+
+class ActivitySwitchesForm(forms.ModelForm):
+    """The Activities tab's writeback switches."""
+
+    class Meta:
+        model = ActivitySettings
+        fields = [
+            "email_writeback",
+            "call_writeback",
+            "linkedin_message_writeback",
+            "linkedin_connection_writeback",
+            "meeting_writeback",
+            "lead_resolution",
+        ]
+
+    def __init__(self, *args: Any, blockers: dict[str, list[str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.blockers = blockers
+        for name, field_blockers in blockers.items():
+            if field_blockers and not getattr(self.instance, name):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = " ".join(field_blockers)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name, field_blockers in self.blockers.items():
+            if cleaned.get(name) and not getattr(self.instance, name) and field_blockers:
+                self.add_error(name, " ".join(field_blockers))
+        return cleaned

@@ -151,3 +151,42 @@ class MappingChange(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class ActivitySettings(models.Model):
+    """The Activities tab's switches: which activities Rox writes to Salesforce (each type as a Task, meetings as
+    Events), and whether e-mail activities may be attached to Leads. Each switch is enforced when writing."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="activity_settings")
+    email_writeback = models.BooleanField("Email Writeback", default=False)
+    call_writeback = models.BooleanField("Phone Call Writeback", default=False)
+    linkedin_message_writeback = models.BooleanField("LinkedIn Message Writeback", default=False)
+    linkedin_connection_writeback = models.BooleanField("LinkedIn Connection Writeback", default=False)
+    meeting_writeback = models.BooleanField("Meeting Writeback", default=False)
+    lead_resolution = models.BooleanField(
+        "Lead Resolution",
+        default=False,
+        help_text="Attach e-mail activities to a Lead when no Contact has the address.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Rox activity type -> the switch that lets it be written.
+    SWITCHES: ClassVar[dict[str, str]] = {
+        "email": "email_writeback",
+        "call": "call_writeback",
+        "linkedin_message": "linkedin_message_writeback",
+        "linkedin_connection": "linkedin_connection_writeback",
+        "meeting": "meeting_writeback",
+    }
+
+    def __str__(self) -> str:
+        return f"Activity writeback of {self.organization}"
+
+    def writes(self, activity_type: str) -> bool:
+        switch = self.SWITCHES.get(activity_type)
+        return bool(switch and getattr(self, switch))
+
+    @classmethod
+    def for_organization(cls, organization: Organization) -> ActivitySettings:
+        settings_row, _ = cls.objects.get_or_create(organization=organization)
+        return settings_row

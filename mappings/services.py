@@ -10,7 +10,7 @@ from django.db import transaction
 
 from mappings.defaults import OBJECTS
 from mappings.metadata import SalesforceField
-from mappings.models import FieldMapping, MappingChange, ObjectMapping, StaticValue
+from mappings.models import ActivitySettings, FieldMapping, MappingChange, ObjectMapping, StaticValue
 from roxcrm.custom_fields import api_name_from_label
 from roxcrm.models import CustomField, Organization, User
 from roxcrm.services import custom_field_save
@@ -54,7 +54,7 @@ def _record(
     )
 
 
-def _as_dict(instance: FieldMapping | StaticValue | ObjectMapping, fields: tuple[str, ...]) -> dict[str, Any]:
+def _as_dict(instance: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(instance, name) for name in fields}
 
 
@@ -230,3 +230,26 @@ def custom_field_create_and_map(
             object_mapping=object_mapping, sf_field=sf_field, rox_field=f"custom.{field.api_name}", rule=rule
         )
         return field_mapping_save(mapping=mapping, user=user)
+
+
+ACTIVITY_SWITCHES = (
+    "email_writeback",
+    "call_writeback",
+    "linkedin_message_writeback",
+    "linkedin_connection_writeback",
+    "meeting_writeback",
+    "lead_resolution",
+)
+
+
+def activity_settings_save(*, settings_row: ActivitySettings, user: User | None) -> ActivitySettings:
+    """Save the Activities tab's switches, recorded in the mapping history like any mapping change."""
+    before = _as_dict(ActivitySettings.objects.get(pk=settings_row.pk), ACTIVITY_SWITCHES) if settings_row.pk else None
+    after = _as_dict(settings_row, ACTIVITY_SWITCHES)
+    with transaction.atomic():
+        settings_row.save()
+        if before != after:
+            task = ObjectMapping.objects.filter(organization=settings_row.organization, sobject="Task").first()
+            if task is not None:
+                _record(task, user, "Activities: writeback switches changed", before, after)
+    return settings_row

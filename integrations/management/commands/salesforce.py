@@ -153,7 +153,8 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     def _writeback(self, organization: Organization, **_: Any) -> None:
-        from integrations.engine.writeback import drain, release_stuck
+        from integrations.engine.activity_writeback import drain_any
+        from integrations.engine.writeback import release_stuck
         from integrations.models import OutboxEntry
         from mappings.defaults import STANDARD_OBJECTS
 
@@ -170,7 +171,7 @@ class Command(BaseCommand):
         failed = False
         for sobject in [s for s in STANDARD_OBJECTS if s in pending]:
             bar = ProgressBar(self.stdout, f"{sobject} ({pending[sobject]})")
-            result = drain(connection, sobject, progress=bar.update)
+            result = drain_any(connection, sobject, progress=bar.update)
             bar.done()
             if result.run is None:
                 self.stdout.write(f"{sobject}: {result.skipped_reason}")

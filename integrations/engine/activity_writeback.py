@@ -1,0 +1,463 @@
+"""Activity writeback: e-mails, calls and LinkedIn touches as Salesforce Tasks, meetings as Events, exactly once.
+
+Every Task/Event carries ``RoxActivityId__c`` = the activity's stable Rox id and is written with an upsert on that
+field (``PATCH /composite/sobjects/Task/RoxActivityId__c``, 200 a call), so a retry, a crash, a restarted worker or
+two workers at once never make a second one; edits update the same Task. Per chunk of 200 activities there is at
+most one query each for contacts, leads and users by e-mail. The Activities tab's switches are checked when
+writing: a type switched off is not written (its earlier Tasks stay).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from activities.models import Activity
+from integrations.engine import values
+from integrations.engine.plan import ObjectPlan, build_plan
+from integrations.engine.runner import Progress, acquire, release
+from integrations.engine.writeback import (
+    TRANSIENT_CODES,
+    DrainResult,
+    _back_to_pending,
+    _backoff,
+    _claim,
+    release_stuck,
+)
+from integrations.models import (
+    OutboxEntry,
+    SalesforceConnection,
+    SalesforceLink,
+    SyncCursor,
+    SyncError,
+    SyncRun,
+    WritebackBatch,
+)
+from integrations.salesforce import soql
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import BudgetExhaustedError, ConfigurationError, SalesforceError, TransientError
+from mappings.models import ActivitySettings, ObjectMapping, StaticValue
+
+CHUNK = 200
+EXTERNAL_ID = "RoxActivityId__c"
+TRUNCATED = "\n… [cut by Rox to fit Salesforce's length]"
+SUBJECTS = {
+    "email": "Email: {subject}",
+    "call": "Call: {subject}",
+    "linkedin_message": "LinkedIn message",
+    "linkedin_connection": "LinkedIn connection request",
+}
+SUBTYPES = {"email": "Email", "call": "Call", "linkedin_message": "Task", "linkedin_connection": "Task"}
+TYPES = {"email": "Email", "call": "Call", "linkedin_message": "Other", "linkedin_connection": "Other"}
+CREATE_ONLY = ("TaskSubtype",)  # Salesforce sets it on create only
+
+
+def sobject_for(activity_type: str) -> str:
+    return "Event" if activity_type == Activity.Type.MEETING else "Task"
+
+
+@dataclass
+class Who:
+    sf_id: str | None
+    choice: str  # how it was chosen, recorded with the write
+
+
+@dataclass
+class Prepared:
+    entry: OutboxEntry
+    activity: Activity
+    record: dict[str, Any] = field(default_factory=dict)
+    who: Who | None = None
+
+
+def drain_activities(
+    connection: SalesforceConnection, sobject: str, *, limit: int = 100_000, progress: Progress | None = None
+) -> DrainResult:
+    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
+    if object_mapping is None:
+        return DrainResult(None, skipped_reason="the object is not mapped")
+    plan = build_plan(object_mapping)
+    if plan is None:
+        return DrainResult(None, skipped_reason="Salesforce's schema of the object is not known")
+    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
+    token = acquire(cursor)
+    if token is None:
+        return DrainResult(None, skipped_reason="another run of this object is in progress")
+    try:
+        release_stuck(connection.organization_id)
+        entries = _claim(connection, sobject, limit)
+        if not entries:
+            return DrainResult(None, skipped_reason="nothing to write")
+        run = SyncRun.objects.create(
+            connection=connection, kind=SyncRun.Kind.WRITEBACK, sobject=sobject, started_at=timezone.now()
+        )
+        result = DrainResult(run)
+        client: SalesforceClient | None = None
+        try:
+            client = SalesforceClient(connection)
+            ActivityWriter(connection, plan, client, run, result, progress).write(entries)
+            run.outcome = run.Outcome.WARNINGS if result.failed else run.Outcome.SUCCEEDED
+        except BudgetExhaustedError as exc:
+            _back_to_pending(entries, dt.timedelta(minutes=15), exc)
+            run.outcome, run.error = run.Outcome.PAUSED, exc.message
+        except (ConfigurationError, SalesforceError) as exc:
+            _back_to_pending(entries, dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None, exc)
+            run.outcome, run.error = run.Outcome.FAILED, str(exc)
+        finally:
+            run.finished_at = timezone.now()
+            run.api_calls = client.calls if client else 0
+            run.counts = {
+                "written": result.written,
+                "created": result.created,
+                "failed": result.failed,
+                "retry": result.retry,
+            }
+            run.save()
+            if client:
+                client.save_usage()
+        return result
+    finally:
+        release(cursor, token)
+
+
+class ActivityWriter:
+    def __init__(
+        self,
+        connection: SalesforceConnection,
+        plan: ObjectPlan,
+        client: SalesforceClient,
+        run: SyncRun,
+        result: DrainResult,
+        progress: Progress | None,
+    ) -> None:
+        self.connection = connection
+        self.plan = plan
+        self.client = client
+        self.run = run
+        self.result = result
+        self.progress = progress
+        self.organization = plan.object_mapping.organization
+        self.switches = ActivitySettings.for_organization(self.organization)
+        self.statics = list(StaticValue.objects.filter(object_mapping=plan.object_mapping))
+        self.describe = plan.describe.fields
+
+    def write(self, entries: list[OutboxEntry]) -> None:
+        activities = Activity.objects.select_related("owner").in_bulk([e.record_id for e in entries])
+        for start in range(0, len(entries), CHUNK):
+            chunk = entries[start : start + CHUNK]
+            prepared: list[Prepared] = []
+            for entry in chunk:
+                activity = activities.get(entry.record_id)
+                if activity is None or activity.origin != Activity.Origin.ROX:
+                    self._finish(
+                        entry, OutboxEntry.State.DISCARDED, "The activity is gone or was logged in Salesforce."
+                    )
+                    continue
+                if not self.switches.writes(activity.type):
+                    label = ActivitySettings._meta.get_field(
+                        ActivitySettings.SWITCHES.get(activity.type, "email_writeback")
+                    ).verbose_name
+                    self._finish(entry, OutboxEntry.State.DISCARDED, f"{label} is off on the Activities tab.")
+                    continue
+                prepared.append(Prepared(entry, activity))
+            if prepared:
+                self._write_chunk(prepared)
+
+    # -- building the Tasks and Events ---------------------------------------------------------------------------
+
+    def _write_chunk(self, prepared: list[Prepared]) -> None:
+        whos = self._resolve_who([p.activity for p in prepared])
+        owners = self._owners([p.activity for p in prepared])
+        whats = self._whats([p.activity for p in prepared])
+        linked = set(
+            SalesforceLink.objects.filter(
+                organization=self.organization,
+                sobject=self.plan.sobject,
+                record_id__in=[p.activity.pk for p in prepared],
+            ).values_list("record_id", flat=True)
+        )
+        for item in prepared:
+            activity = item.activity
+            item.who = whos.get(activity.pk, Who(None, "no contact or lead has these addresses"))
+            item.record = self._build(activity, item.who, owners, whats, creating=activity.pk not in linked)
+        self._upsert(prepared)
+
+    def _build(
+        self, activity: Activity, who: Who, owners: dict[str, str], whats: dict[int, str | None], *, creating: bool
+    ) -> dict[str, Any]:
+        owner_email = activity.owner.email.lower() if activity.owner_id and activity.owner else ""
+        record: dict[str, Any] = {
+            EXTERNAL_ID: str(activity.code),
+            "Description": self._fit("Description", activity.body) or None,
+            "OwnerId": owners.get(owner_email, self.connection.sf_user_id),
+            "WhoId": who.sf_id,
+            "WhatId": whats.get(activity.pk),
+        }
+        if self.plan.sobject == "Event":
+            start = activity.occurred_at
+            end = start + dt.timedelta(seconds=activity.duration_seconds or 30 * 60)
+            record.update(
+                Subject=self._fit("Subject", activity.subject or "Meeting"),
+                StartDateTime=values.canonical_datetime(start),
+                EndDateTime=values.canonical_datetime(end),
+            )
+        else:
+            subject = SUBJECTS[activity.type].format(subject=activity.subject or _call_label(activity))
+            record.update(
+                Subject=self._fit("Subject", subject),
+                ActivityDate=timezone.localdate(activity.occurred_at).isoformat(),
+                Status="Completed",
+                Type=TYPES[activity.type],
+            )
+            if creating:
+                record["TaskSubtype"] = SUBTYPES[activity.type]
+            if activity.type == Activity.Type.CALL:
+                record["CallDurationInSeconds"] = activity.duration_seconds
+                record["CallType"] = {"inbound": "Inbound", "outbound": "Outbound"}.get(activity.direction)
+        # The Activities tab's own field mappings and static values apply last.
+        for fp in self.plan.fields:
+            if fp.kind == "managed" or fp.rule not in ("read_write", "write_only", "prefer_salesforce"):
+                continue
+            sf = self.describe.get(fp.sf_field)
+            if sf is None or sf.calculated or not sf.updateable:
+                continue
+            if fp.definition is not None:
+                raw = (activity.custom_values or {}).get(fp.definition.api_name)
+                record[fp.sf_field] = values.to_salesforce(fp.kind, values.CANONICAL[fp.kind](raw))
+            elif fp.model_field is not None and fp.kind not in ("reference", "owner"):
+                raw = getattr(activity, fp.model_field.attname)
+                record[fp.sf_field] = values.to_salesforce(fp.kind, values.CANONICAL[fp.kind](raw))
+        for static in self.statics:
+            if static.when == StaticValue.When.CREATE_ONLY and not creating:
+                continue
+            record[static.sf_field] = static.value
+        return {k: v for k, v in record.items() if k in self.describe or k == EXTERNAL_ID}
+
+    def _fit(self, sf_field: str, text: str) -> str:
+        """Cut text to the field's length with a visible marker, so Salesforce never refuses it for length."""
+        limit = self.describe[sf_field].length if sf_field in self.describe else 0
+        if not text or not limit or len(text) <= limit:
+            return text
+        return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+    def _resolve_who(self, activities: list[Activity]) -> dict[int, Who]:
+        """The Contact whose e-mail matches a participant (one query); for e-mail activities with Lead Resolution
+        on and no Contact, the Lead (one query). Several matches: the most recently modified active record."""
+        emails = sorted({e.lower() for a in activities for e in (a.participant_emails or [])})
+        if not emails:
+            return {}
+        contacts = self._by_email("Contact", emails, "")
+        lead_emails = sorted(
+            {e.lower() for a in activities if a.type == Activity.Type.EMAIL for e in a.participant_emails or []}
+            - set(contacts)
+        )
+        leads = (
+            self._by_email("Lead", lead_emails, "IsConverted = false")
+            if self.switches.lead_resolution and lead_emails
+            else {}
+        )
+        result = {}
+        for activity in activities:
+            for email in activity.participant_emails or []:
+                email = email.lower()
+                found, kind = contacts.get(email), "Contact"
+                if not found and activity.type == Activity.Type.EMAIL and self.switches.lead_resolution:
+                    found, kind = leads.get(email), "Lead"
+                if found:
+                    note = f"{kind} with {email}"
+                    if len(found) > 1:
+                        note += f"; {len(found)} matched, the most recently modified was chosen"
+                    result[activity.pk] = Who(found[0]["Id"], note)
+                    break
+        return result
+
+    def _by_email(self, sobject: str, emails: list[str], condition: str) -> dict[str, list[dict[str, Any]]]:
+        where = f"Email IN {soql.literal_list(emails)}" + (f" AND {condition}" if condition else "")
+        rows = self.client.query_all(
+            soql.select(["Id", "Email", "LastModifiedDate"], sobject, where=where, order_by="LastModifiedDate DESC")
+        )
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            found[(row.get("Email") or "").lower()].append(row)
+        return found
+
+    def _owners(self, activities: list[Activity]) -> dict[str, str]:
+        """Salesforce users by the e-mail of the activities' Rox owners (one query)."""
+        emails = sorted({a.owner.email.lower() for a in activities if a.owner_id and a.owner})
+        if not emails:
+            return {}
+        rows = self.client.query_all(
+            soql.select(["Id", "Email"], "User", where=f"Email IN {soql.literal_list(emails)} AND IsActive = true")
+        )
+        return {row["Email"].lower(): row["Id"] for row in rows}
+
+    def _whats(self, activities: list[Activity]) -> dict[int, str | None]:
+        """The related opportunity's Salesforce Id, else the account's (from the links, no API call)."""
+        wanted = {("opportunity", a.opportunity_id) for a in activities if a.opportunity_id}
+        wanted |= {("account", a.account_id) for a in activities if a.account_id}
+        found: dict[tuple[str, int], str] = {}
+        for rox_object in ("opportunity", "account"):
+            ids = [i for kind, i in wanted if kind == rox_object]
+            if ids:
+                found.update(
+                    ((rox_object, record_id), sf_id)
+                    for record_id, sf_id in SalesforceLink.objects.filter(
+                        organization=self.organization, rox_object=rox_object, record_id__in=ids, deleted_at=None
+                    ).values_list("record_id", "sf_id")
+                )
+        return {
+            a.pk: found.get(("opportunity", a.opportunity_id)) or found.get(("account", a.account_id))
+            for a in activities
+        }
+
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def _upsert(self, prepared: list[Prepared], *, retrying: bool = False) -> None:
+        records = [{"attributes": {"type": self.plan.sobject}, **p.record} for p in prepared]
+        try:
+            results = self.client.request(
+                "PATCH",
+                f"composite/sobjects/{self.plan.sobject}/{EXTERNAL_ID}/",
+                json={"allOrNone": False, "records": records},
+            )
+        except TransientError as exc:
+            for item in prepared:
+                self._retry(item.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+            return
+        done, again = [], []
+        for item, outcome in zip(prepared, results, strict=True):
+            if outcome.get("success"):
+                done.append((item, outcome))
+                continue
+            error = (outcome.get("errors") or [{}])[0]
+            code, message, fields = (
+                error.get("statusCode", "UNKNOWN"),
+                error.get("message", ""),
+                error.get("fields", []),
+            )
+            if not retrying and any(f in CREATE_ONLY for f in fields) and any(f in item.record for f in CREATE_ONLY):
+                # It exists already (written before a crash, say): update it without the create-only fields.
+                item.record = {k: v for k, v in item.record.items() if k not in CREATE_ONLY}
+                again.append(item)
+            elif code in TRANSIENT_CODES:
+                self._retry(item.entry, code, message)
+            else:
+                self._error(item, code, message, fields)
+        self._succeeded(done)
+        if again:
+            self._upsert(again, retrying=True)
+        if self.progress:
+            from integrations.engine.inbound import Counts
+
+            self.progress(Counts(fetched=self.result.written + self.result.created), None)
+
+    def _succeeded(self, done: list[tuple[Prepared, dict[str, Any]]]) -> None:
+        if not done:
+            return
+        now = timezone.now()
+        batch = WritebackBatch.objects.create(
+            connection=self.connection,
+            sobject=self.plan.sobject,
+            records=[
+                {
+                    "sf_id": o["id"],
+                    "rox_object": "activity",
+                    "record_id": p.activity.pk,
+                    "created": bool(o.get("created")),
+                    "before": {},
+                    "after": {},
+                    "who": p.who.choice if p.who else "",
+                }
+                for p, o in done
+            ],
+        )
+        existing = dict(
+            SalesforceLink.objects.filter(
+                organization=self.organization, sobject=self.plan.sobject, sf_id__in=[o["id"] for _, o in done]
+            ).values_list("sf_id", "pk")
+        )
+        SalesforceLink.objects.bulk_create(
+            [
+                SalesforceLink(
+                    organization=self.organization,
+                    sobject=self.plan.sobject,
+                    sf_id=o["id"],
+                    rox_object="activity",
+                    record_id=p.activity.pk,
+                    synced_at=now,
+                    shadow={EXTERNAL_ID: str(p.activity.code)},
+                )
+                for p, o in done
+                if o["id"] not in existing
+            ],
+            ignore_conflicts=True,
+        )
+        OutboxEntry.objects.filter(pk__in=[p.entry.pk for p, _ in done]).update(
+            state=OutboxEntry.State.DONE,
+            done_at=now,
+            in_flight_since=None,
+            batch=batch,
+            error_code="",
+            error_message="",
+        )
+        SyncError.objects.filter(
+            organization=self.organization,
+            direction="outbound",
+            rox_object="activity",
+            record_id__in=[p.activity.pk for p, _ in done],
+            resolved_at=None,
+        ).update(resolved_at=now)
+        self.result.created += sum(1 for _, o in done if o.get("created"))
+        self.result.written += sum(1 for _, o in done if not o.get("created"))
+
+    def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
+        self.result.retry += 1
+        OutboxEntry.objects.filter(pk=entry.pk).update(
+            state=OutboxEntry.State.PENDING,
+            not_before=timezone.now() + _backoff(entry.attempts),
+            in_flight_since=None,
+            error_code=code,
+            error_message=message,
+        )
+
+    def _error(self, item: Prepared, code: str, message: str, fields: list[str]) -> None:
+        self.result.failed += 1
+        OutboxEntry.objects.filter(pk=item.entry.pk).update(
+            state=OutboxEntry.State.FAILED,
+            in_flight_since=None,
+            error_code=code,
+            error_message=message,
+            error_fields=fields,
+        )
+        SyncError.objects.create(
+            organization=self.organization,
+            run=self.run,
+            direction="outbound",
+            sobject=self.plan.sobject,
+            rox_object="activity",
+            record_id=item.activity.pk,
+            code=code,
+            message=message,
+            fields=fields,
+        )
+
+    def _finish(self, entry: OutboxEntry, state: str, message: str) -> None:
+        OutboxEntry.objects.filter(pk=entry.pk).update(state=state, in_flight_since=None, error_message=message)
+
+
+def _call_label(activity: Activity) -> str:
+    """A call's subject when it has none: whom it was with."""
+    return activity.participant_emails[0] if activity.participant_emails else "phone call"
+
+
+def drain_any(connection: SalesforceConnection, sobject: str, *, progress: Progress | None = None) -> DrainResult:
+    """The drain that writes ``sobject``: activities (Task, Event) by upsert, other records by update/create."""
+    if sobject in ("Task", "Event"):
+        return drain_activities(connection, sobject, progress=progress)
+    from integrations.engine.writeback import drain
+
+    return drain(connection, sobject, progress=progress)
