@@ -35,8 +35,12 @@ def rss_kb(pid: int) -> int:
 
 def seed(data_dir: Path, n: int) -> float:
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "sfsim", "seed", "--data", str(data_dir), str(n)], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sfsim", "seed", "--data", str(data_dir), str(n)],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.monotonic() - started
 
 
@@ -65,8 +69,16 @@ def page_query_all(server, max_pages: int) -> dict:
         peak = max(peak, rss_kb(pid))
     elapsed = time.monotonic() - started
     calls = server.control("GET", "stats")["api_calls"]
-    return {"records": records, "pages": pages, "seconds": elapsed, "rate": records / elapsed, "calls": calls,
-            "idle_rss_mb": idle_rss / 1024, "peak_rss_mb": peak / 1024, "total": body["totalSize"]}
+    return {
+        "records": records,
+        "pages": pages,
+        "seconds": elapsed,
+        "rate": records / elapsed,
+        "calls": calls,
+        "idle_rss_mb": idle_rss / 1024,
+        "peak_rss_mb": peak / 1024,
+        "total": body["totalSize"],
+    }
 
 
 def collections(server, n: int) -> dict:
@@ -76,25 +88,44 @@ def collections(server, n: int) -> dict:
     ids: list[str] = []
     started = time.monotonic()
     for start in range(0, n, 200):
-        recs = [{"attributes": {"type": "Account"}, "Name": f"Bench {start + i}", "Industry": "Banking",
-                 "NumberOfEmployees": i, "BillingCity": "Oslo", "Website": f"https://b{start + i}.example.com"}
-                for i in range(200)]
+        recs = [
+            {
+                "attributes": {"type": "Account"},
+                "Name": f"Bench {start + i}",
+                "Industry": "Banking",
+                "NumberOfEmployees": i,
+                "BillingCity": "Oslo",
+                "Website": f"https://b{start + i}.example.com",
+            }
+            for i in range(200)
+        ]
         res = session.post(f"{base}/composite/sobjects", json={"allOrNone": False, "records": recs}).json()
         ids += [r["id"] for r in res]
     out["create"] = n / (time.monotonic() - started)
     started = time.monotonic()
     for start in range(0, n, 200):
-        recs = [{"attributes": {"type": "Account"}, "Id": rid, "Phone": "+1 555 0100", "Industry": "Energy"}
-                for rid in ids[start:start + 200]]
+        recs = [
+            {"attributes": {"type": "Account"}, "Id": rid, "Phone": "+1 555 0100", "Industry": "Energy"}
+            for rid in ids[start : start + 200]
+        ]
         session.patch(f"{base}/composite/sobjects", json={"allOrNone": False, "records": recs}).raise_for_status()
     out["update"] = n / (time.monotonic() - started)
     started = time.monotonic()
     stamp = time.time_ns()
     for start in range(0, n, 200):
-        recs = [{"attributes": {"type": "Task"}, "RoxActivityId__c": f"bench-{stamp}-{start + i}",
-                 "Subject": "Email: hello", "Status": "Completed", "WhatId": ids[start + i]} for i in range(200)]
-        session.patch(f"{base}/composite/sobjects/Task/RoxActivityId__c",
-                      json={"allOrNone": False, "records": recs}).raise_for_status()
+        recs = [
+            {
+                "attributes": {"type": "Task"},
+                "RoxActivityId__c": f"bench-{stamp}-{start + i}",
+                "Subject": "Email: hello",
+                "Status": "Completed",
+                "WhatId": ids[start + i],
+            }
+            for i in range(200)
+        ]
+        session.patch(
+            f"{base}/composite/sobjects/Task/RoxActivityId__c", json={"allOrNone": False, "records": recs}
+        ).raise_for_status()
     out["upsert"] = n / (time.monotonic() - started)
     out["calls"] = server.control("GET", "stats")["api_calls"]
     return out
@@ -103,8 +134,9 @@ def collections(server, n: int) -> dict:
 def bulk_query(server) -> dict:
     session, base = api_session(server)
     started = time.monotonic()
-    job = session.post(f"{base}/jobs/query", json={"operation": "queryAll",
-                                                   "query": "SELECT Id, Name, Email, AccountId FROM Contact"}).json()
+    job = session.post(
+        f"{base}/jobs/query", json={"operation": "queryAll", "query": "SELECT Id, Name, Email, AccountId FROM Contact"}
+    ).json()
     while session.get(f"{base}/jobs/query/{job['id']}").json()["state"] != "JobComplete":
         time.sleep(0.1)
     rows, locator = 0, None
@@ -142,28 +174,61 @@ def main() -> int:
             finally:
                 server.stop()
         b, s = results["big"], results["small"]
-        rows.append((f"queryAll {b['records']:,} of {b['total']:,} Contacts ({b['pages']} pages of 2,000, "
-                     f"{b['calls']} calls)", f"{b['rate']:,.0f} records/s", ">= 20,000 records/s"))
-        rows.append((f"Collections create {args.writes:,} Accounts (200/call)", f"{writes['create']:,.0f} records/s",
-                     ">= 5,000 records/s"))
-        rows.append((f"Collections update {args.writes:,} Accounts", f"{writes['update']:,.0f} records/s",
-                     ">= 5,000 records/s"))
-        rows.append((f"Collections upsert {args.writes:,} Tasks on RoxActivityId__c",
-                     f"{writes['upsert']:,.0f} records/s", ">= 5,000 records/s"))
-        rows.append(("API calls for the three Collections runs", str(writes["calls"]),
-                     f"= {3 * -(-args.writes // 200)}"))
-        rows.append((f"Bulk 2.0 queryAll job, {bulk['rows']:,} Contacts end to end", f"{bulk['rate']:,.0f} rows/s",
-                     ""))
-        rows.append((f"server RSS paging {s['records']:,} records of a {args.small:,}-record org",
-                     f"{s['peak_rss_mb']:.0f} MB (idle {s['idle_rss_mb']:.0f} MB)", ""))
-        rows.append((f"server RSS paging {b['records']:,} records of a {args.records:,}-record org",
-                     f"{b['peak_rss_mb']:.0f} MB (idle {b['idle_rss_mb']:.0f} MB)", "about equal to the line above"))
+        rows.append(
+            (
+                f"queryAll {b['records']:,} of {b['total']:,} Contacts ({b['pages']} pages of 2,000, "
+                f"{b['calls']} calls)",
+                f"{b['rate']:,.0f} records/s",
+                ">= 20,000 records/s",
+            )
+        )
+        rows.append(
+            (
+                f"Collections create {args.writes:,} Accounts (200/call)",
+                f"{writes['create']:,.0f} records/s",
+                ">= 5,000 records/s",
+            )
+        )
+        rows.append(
+            (f"Collections update {args.writes:,} Accounts", f"{writes['update']:,.0f} records/s", ">= 5,000 records/s")
+        )
+        rows.append(
+            (
+                f"Collections upsert {args.writes:,} Tasks on RoxActivityId__c",
+                f"{writes['upsert']:,.0f} records/s",
+                ">= 5,000 records/s",
+            )
+        )
+        rows.append(
+            ("API calls for the three Collections runs", str(writes["calls"]), f"= {3 * -(-args.writes // 200)}")
+        )
+        rows.append((f"Bulk 2.0 queryAll job, {bulk['rows']:,} Contacts end to end", f"{bulk['rate']:,.0f} rows/s", ""))
+        rows.append(
+            (
+                f"server RSS paging {s['records']:,} records of a {args.small:,}-record org",
+                f"{s['peak_rss_mb']:.0f} MB (idle {s['idle_rss_mb']:.0f} MB)",
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"server RSS paging {b['records']:,} records of a {args.records:,}-record org",
+                f"{b['peak_rss_mb']:.0f} MB (idle {b['idle_rss_mb']:.0f} MB)",
+                "about equal to the line above",
+            )
+        )
     machine = f"{platform.uname().system} {platform.uname().release} {platform.machine()}, {os.cpu_count()} CPUs"
     uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
     width = max(len(r[0]) for r in rows)
-    lines = [f"## sfsim benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", "",
-             f"- machine: `{uname}` ({os.cpu_count()} CPUs)", f"- command: `{command}`", "",
-             f"| {'measure'.ljust(width)} | result | target |", f"|{'-' * (width + 2)}|---|---|"]
+    lines = [
+        f"## sfsim benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- machine: `{uname}` ({os.cpu_count()} CPUs)",
+        f"- command: `{command}`",
+        "",
+        f"| {'measure'.ljust(width)} | result | target |",
+        f"|{'-' * (width + 2)}|---|---|",
+    ]
     lines += [f"| {m.ljust(width)} | {r} | {t} |" for m, r, t in rows]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -81,3 +81,18 @@ def _django_q_sync_mode() -> Any:
     before, Conf.SYNC = Conf.SYNC, True
     yield
     Conf.SYNC = before
+
+
+@pytest.fixture
+def salesforce_settings(settings: Any, sfsim: Any) -> Any:
+    """Rox configured with sfsim's connected app, login URL and CA, as `make run` configures it."""
+    from integrations.salesforce.http import ca_bundle
+
+    settings.SALESFORCE_CLIENT_ID = sfsim.client_id
+    settings.SALESFORCE_CLIENT_SECRET = sfsim.client_secret
+    settings.SALESFORCE_LOGIN_URL = sfsim.login_url
+    settings.SALESFORCE_CA_BUNDLE = sfsim.ca_path
+    settings.SALESFORCE_RETRY_SCALE = 0.01
+    ca_bundle.cache_clear()
+    yield settings
+    ca_bundle.cache_clear()

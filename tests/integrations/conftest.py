@@ -12,23 +12,15 @@ from django.test import Client
 from django.urls import reverse
 
 from integrations.models import SalesforceConnection
-from integrations.salesforce.http import ca_bundle
 from roxcrm.models import Organization
 
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 @pytest.fixture(autouse=True)
-def salesforce_settings(settings: Any, sfsim: Any) -> Any:
-    """Rox configured with sfsim's connected app, login URL and CA, as `make run` configures it."""
-    settings.SALESFORCE_CLIENT_ID = sfsim.client_id
-    settings.SALESFORCE_CLIENT_SECRET = sfsim.client_secret
-    settings.SALESFORCE_LOGIN_URL = sfsim.login_url
-    settings.SALESFORCE_CA_BUNDLE = sfsim.ca_path
-    settings.SALESFORCE_RETRY_SCALE = 0.01
-    ca_bundle.cache_clear()
-    yield settings
-    ca_bundle.cache_clear()
+def _salesforce(salesforce_settings: Any) -> Any:
+    """Every test here runs with Rox configured for sfsim."""
+    return salesforce_settings
 
 
 @pytest.fixture

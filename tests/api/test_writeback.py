@@ -1,0 +1,87 @@
+"""What agents and tools write through the API is synced like a person's edit: it lands in the outbox and reaches
+the simulated Salesforce; an activity posted through the API becomes exactly one Task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from api.models import ApiToken
+from integrations.engine.activity_writeback import drain_activities
+from integrations.engine.runner import sync_object
+from integrations.engine.writeback import drain
+from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink
+from mappings.models import ActivitySettings, FieldMapping, ObjectMapping
+from roxcrm.models import Account, Organization, User
+from tests.api.conftest import ApiClient, make_token
+from tests.factories import make_custom_field
+from tests.integrations.conftest import connect, submit
+
+
+@pytest.fixture
+def connection(org: Organization, admin_client: Client, sfsim: Any, salesforce_settings: Any) -> SalesforceConnection:
+    sfsim.reset(seed="empty", scenario="ready")
+    connect(admin_client, org, sfsim)
+    submit(admin_client, org)
+    return SalesforceConnection.objects.get(organization=org)
+
+
+@pytest.fixture
+def agent(org: Organization, admin_user: User) -> ApiClient:
+    return ApiClient(make_token(org, admin_user, kind=ApiToken.Kind.AGENT, name="Enricher")[1])
+
+
+@pytest.fixture
+def account(connection: SalesforceConnection, sfsim: Any, org: Organization) -> tuple[str, Account]:
+    sf_id = sfsim.control("POST", "records/Account", {"fields": {"Name": "Initech"}})["id"]
+    sync_object(connection, "Account")
+    return sf_id, Account.objects.get(organization=org)
+
+
+def test_an_agents_api_edit_lands_in_the_outbox_and_is_written_back(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, agent: ApiClient, account: tuple[str, Account]
+) -> None:
+    sf_id, record = account
+    make_custom_field(org, label="Fit score", data_type="text")
+    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
+    FieldMapping.objects.create(
+        object_mapping=account_mapping, sf_field="Description", rox_field="custom.fit_score", rule="write_only"
+    )
+    response = agent.patch(
+        f"accounts/{record.code}", {"industry": "Banking", "custom_fields": {"fit_score": "87 (high)"}}
+    )
+    assert response.status_code == 200, response.content
+    entry = OutboxEntry.objects.get()
+    assert entry.state == "pending" and set(entry.fields) == {"industry", "custom.fit_score"}
+    assert agent.get(f"accounts/{record.code}").json()["salesforce"]["pending_writeback"] is True
+    assert drain(connection, "Account").written == 1
+    remote = sfsim.control("GET", f"records/Account/{sf_id}")
+    assert (remote["Industry"], remote["Description"]) == ("Banking", "87 (high)")
+    assert agent.get(f"accounts/{record.code}").json()["salesforce"]["last_written_at"]
+
+
+def test_an_activity_posted_through_the_api_becomes_exactly_one_task(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, agent: ApiClient, account: tuple[str, Account]
+) -> None:
+    sf_id, record = account
+    ActivitySettings.objects.update_or_create(organization=org, defaults={"call_writeback": True})
+    body = {
+        "type": "call",
+        "subject": "Discovery",
+        "external_id": "dialer-42",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "duration_seconds": 600,
+        "direction": "outbound",
+        "account": str(record.code),
+    }
+    first = agent.post("activities", body)
+    again = agent.post("activities", body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    drain_activities(connection, "Task")
+    drain_activities(connection, "Task")
+    rows = sfsim.control("POST", "query", {"q": "SELECT Id, Subject, WhatId, RoxActivityId__c FROM Task"})["records"]
+    assert len(rows) == 1 and rows[0]["Subject"] == "Call: Discovery" and rows[0]["WhatId"] == sf_id
+    assert rows[0]["RoxActivityId__c"] == first.json()["code"]
+    assert SalesforceLink.objects.filter(sobject="Task").count() == 1
