@@ -239,6 +239,9 @@ class SyncCursor(models.Model):
     reconciled_at = models.DateTimeField(null=True, blank=True)
     running_since = models.DateTimeField(null=True, blank=True)
     running_token = models.CharField(max_length=40, blank=True)
+    writeback_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="A writeback task is queued for this object (cleared when it starts)."
+    )
     last_run = models.ForeignKey("SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -107,8 +107,27 @@ def enqueue(
 
 
 def _ask_worker(connection_id: int, sobject: str) -> None:
+    """Queue a writeback task for the object, unless one is already queued and has not started: a thousand edits
+    committed in a burst make one or two tasks, not a thousand. A request older than ``WRITEBACK_REQUEST_STALE``
+    seconds (its task lost, or the worker down) is asked again."""
+    from django.conf import settings
+    from django.db.models import Q
     from django_q.tasks import async_task
 
+    from integrations.models import SyncCursor
+
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.SALESFORCE_WRITEBACK_REQUEST_STALE)
+    cursors = SyncCursor.objects.filter(connection_id=connection_id, sobject=sobject)
+    asked = cursors.filter(Q(writeback_requested_at__isnull=True) | Q(writeback_requested_at__lt=stale)).update(
+        writeback_requested_at=now
+    )
+    if not asked:
+        _cursor, created = SyncCursor.objects.get_or_create(
+            connection_id=connection_id, sobject=sobject, defaults={"writeback_requested_at": now}
+        )
+        if not created:
+            return  # a task is queued and will find this change
     async_task(
         "integrations.tasks.writeback_task", connection_id, sobject, task_name=f"writeback {sobject} {connection_id}"
     )

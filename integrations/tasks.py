@@ -67,14 +67,26 @@ def preflight_task(connection_id: int) -> str:
 
 
 def writeback_task(connection_id: int, sobject: str) -> str:
-    """Write one object's pending changes now (queued when a change commits)."""
-    from integrations.engine.activity_writeback import drain_any
+    """Write one object's pending changes now (queued when a change commits). Changes committed from here on queue
+    a new task; if another run holds the object, wait for it a little rather than leave the change to the sweep."""
+    import time
 
+    from django.conf import settings
+
+    from integrations.engine.activity_writeback import drain_any
+    from integrations.engine.runner import BUSY
+    from integrations.models import SyncCursor
+
+    SyncCursor.objects.filter(connection_id=connection_id, sobject=sobject).update(writeback_requested_at=None)
     connection = _active(connection_id)
     if connection is None:
         return "skipped: not connected (the changes wait)"
-    result = drain_any(connection, sobject)
-    return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+    deadline = time.monotonic() + settings.SALESFORCE_WRITEBACK_WAIT_SECONDS
+    while True:
+        result = drain_any(connection, sobject)
+        if result.skipped_reason != BUSY or time.monotonic() >= deadline:
+            return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+        time.sleep(0.25)
 
 
 def writeback_sweep_task(connection_id: int) -> str:

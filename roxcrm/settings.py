@@ -187,8 +187,12 @@ SALESFORCE_BULK_THRESHOLD = env.int("SALESFORCE_BULK_THRESHOLD", default=50_000)
 SALESFORCE_RUN_TIMEOUT = env.int("SALESFORCE_RUN_TIMEOUT", default=30 * 60)
 SALESFORCE_RETRY_SCALE = env.float("SALESFORCE_RETRY_SCALE", default=1.0)
 SALESFORCE_FORMULA_REFRESH_HOURS = env.int("SALESFORCE_FORMULA_REFRESH_HOURS", default=24)
-# Writeback: above this many records in one drain, updates go through a Bulk API 2.0 ingest job.
-SALESFORCE_BULK_WRITE_THRESHOLD = env.int("SALESFORCE_BULK_WRITE_THRESHOLD", default=2_000)
+# Writeback: above this many records in one drain, updates go through a Bulk API 2.0 ingest job (below it, sObject
+# Collections, 200 a call, which Salesforce applies at once); after how many seconds a queued writeback request that
+# has not started is asked again; how long a writeback task waits for another run holding its object.
+SALESFORCE_BULK_WRITE_THRESHOLD = env.int("SALESFORCE_BULK_WRITE_THRESHOLD", default=20_000)
+SALESFORCE_WRITEBACK_REQUEST_STALE = env.int("SALESFORCE_WRITEBACK_REQUEST_STALE", default=30)
+SALESFORCE_WRITEBACK_WAIT_SECONDS = env.int("SALESFORCE_WRITEBACK_WAIT_SECONDS", default=10)
 # The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations), and the
 # one told of every change to a record (so the outbox is written in the edit's transaction; records never import it).
 MAPPINGS_SCHEMA = "integrations.schema"

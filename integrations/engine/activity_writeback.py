@@ -19,7 +19,7 @@ from django.utils import timezone
 from activities.models import Activity
 from integrations.engine import values
 from integrations.engine.plan import ObjectPlan, build_plan
-from integrations.engine.runner import Progress, acquire, release
+from integrations.engine.runner import BUSY, Progress, acquire, release
 from integrations.engine.writeback import (
     TRANSIENT_CODES,
     DrainResult,
@@ -86,7 +86,7 @@ def drain_activities(
     cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
     token = acquire(cursor)
     if token is None:
-        return DrainResult(None, skipped_reason="another run of this object is in progress")
+        return DrainResult(None, skipped_reason=BUSY)
     try:
         release_stuck(connection.organization_id)
         entries = _claim(connection, sobject, limit)

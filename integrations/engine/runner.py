@@ -34,6 +34,7 @@ from integrations.salesforce.errors import (
 from mappings.models import ObjectMapping
 
 log = logging.getLogger(__name__)
+BUSY = "another run of this object is in progress"  # the skipped reason when the object's lock is held
 Progress = Callable[[Counts, int | None], None]
 RETRY_DELAYS = (0.5, 2.0, 5.0)
 
@@ -80,7 +81,7 @@ def sync_object(
     cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
     token = acquire(cursor)
     if token is None:
-        return RunResult(None, [], "another run of this object is in progress")
+        return RunResult(None, [], BUSY)
     try:
         run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
     finally:

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from integrations.engine import values
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
-from integrations.engine.runner import Progress, acquire, pull, release
+from integrations.engine.runner import BUSY, Progress, acquire, pull, release
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
@@ -99,7 +99,7 @@ def drain(
     cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
     token = acquire(cursor)
     if token is None:
-        return DrainResult(None, skipped_reason="another run of this object is in progress")
+        return DrainResult(None, skipped_reason=BUSY)
     try:
         release_stuck(connection.organization_id)
         entries = _claim(connection, sobject, limit)
@@ -204,7 +204,7 @@ class Writer:
                 organization=self.organization, sobject=self.plan.sobject, record_id__in=[e.record_id for e in entries]
             )
         }
-        self._owners(records.values())
+        self._owners(entries, records, links)
         updates: list[Outgoing] = []
         creates: list[Outgoing] = []
         nothing: list[OutboxEntry] = []
@@ -302,18 +302,34 @@ class Writer:
             return canonical
         return values.to_salesforce(fp.kind, canonical)
 
-    def _owners(self, records: Any) -> None:
-        """Rox owners by e-mail, and the Salesforce users with those e-mails (one query)."""
+    def _owners(
+        self, entries: list[OutboxEntry], records: dict[int, Any], links: dict[int, SalesforceLink]
+    ) -> None:
+        """Rox owners by e-mail, and the Salesforce users with the e-mails that are about to be sent (one query, and
+        none when no owner changed)."""
         from roxcrm.models import User
 
-        owner_ids = {getattr(r, "owner_id", None) for r in records} - {None}
+        owner_ids = {getattr(r, "owner_id", None) for r in records.values()} - {None}
         self._owner_emails = {u.pk: u.email.lower() for u in User.objects.filter(pk__in=owner_ids)}
-        emails = sorted(set(self._owner_emails.values()))
-        if not emails or not any(fp.kind == "owner" for fp in self.plan.fields):
+        owner_fields = [fp for fp in self.plan.fields if fp.kind == "owner" and fp.model_field is not None]
+        needed: set[str] = set()
+        for entry in entries:
+            record, link = records.get(entry.record_id), links.get(entry.record_id)
+            if record is None:
+                continue
+            for fp in owner_fields:
+                email = self._owner_emails.get(getattr(record, fp.model_field.attname))  # type: ignore[union-attr]
+                if email is None:
+                    continue
+                if link is None or (fp.rox_key in entry.fields and link.shadow.get(fp.sf_field) != email):
+                    needed.add(email)
+        if not needed:
             return
-        where = f"Email IN {soql.literal_list(emails)} AND IsActive = true"
-        for row in self.client.query_all(soql.select(["Id", "Email"], "User", where=where)):
-            self.user_ids.setdefault(row["Email"].lower(), row["Id"])
+        emails = sorted(needed)
+        for start in range(0, len(emails), CHUNK):
+            where = f"Email IN {soql.literal_list(emails[start : start + CHUNK])} AND IsActive = true"
+            for row in self.client.query_all(soql.select(["Id", "Email"], "User", where=where)):
+                self.user_ids.setdefault(row["Email"].lower(), row["Id"])
 
     def _parent_sf_id(self, rox_object: str, sobject: str, record_id: int) -> str:
         cache = self._parents

@@ -90,6 +90,35 @@ def test_later_edits_coalesce_into_the_open_row(connection: SalesforceConnection
     assert read(sfsim, "Account", sf_id)["Phone"] == "2"
 
 
+def test_a_burst_of_edits_queues_one_writeback_task(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from integrations.tasks import writeback_task
+
+    for name in ("Globex", "Umbrella", "Hooli"):
+        create(sfsim, "Account", Name=name)
+    _, account = synced_account(connection, sfsim)
+    others = list(Account.objects.exclude(pk=account.pk))
+    assert len(others) == 3
+    before, Conf.SYNC = Conf.SYNC, False  # queued, as in production, for a worker that has not picked them up yet
+    try:
+        for i, record in enumerate([account, *others, account]):
+            with django_capture_on_commit_callbacks(execute=True):
+                record_update(record=record, values={"phone": f"555 010{i}"}, actor=person)
+        assert OutboxEntry.objects.filter(state="pending").count() == 4
+        assert OrmQ.objects.count() == 1
+        writeback_task(connection.pk, "Account")  # the task starts: changes from now on ask again
+        assert OutboxEntry.objects.filter(state="done").count() == 4
+        with django_capture_on_commit_callbacks(execute=True):
+            record_update(record=account, values={"phone": "555 0199"}, actor=person)
+        assert OrmQ.objects.count() == 2
+    finally:
+        Conf.SYNC = before
+
+
 def test_a_newer_salesforce_value_wins_over_a_pending_rox_change(
     connection: SalesforceConnection, sfsim: Any, person: Actor
 ) -> None:
