@@ -38,7 +38,11 @@ def record_changed(change: Any, actor: Any) -> None:
     for object_mapping in mappings:
         writing = {m.rox_field for m in object_mapping.field_mappings.all() if m.rule in FieldMapping.WRITING_RULES}
         linked = SalesforceLink.objects.filter(
-            organization_id=organization_id, sobject=object_mapping.sobject, record_id=record.pk, deleted_at=None
+            organization_id=organization_id,
+            rox_object=record.object_type,
+            sobject=object_mapping.sobject,
+            record_id=record.pk,
+            deleted_at=None,
         ).exists()
         if change.created or not linked:
             if object_mapping.new_entity_writeback:
@@ -123,11 +127,11 @@ def _ask_worker(connection_id: int, sobject: str) -> None:
         writeback_requested_at=now
     )
     if not asked:
-        _cursor, created = SyncCursor.objects.get_or_create(
+        if cursors.exists():
+            return  # a task is queued and will find this change
+        SyncCursor.objects.get_or_create(
             connection_id=connection_id, sobject=sobject, defaults={"writeback_requested_at": now}
         )
-        if not created:
-            return  # a task is queued and will find this change
     async_task(
         "integrations.tasks.writeback_task", connection_id, sobject, task_name=f"writeback {sobject} {connection_id}"
     )

@@ -188,7 +188,14 @@ def _apply(
     record.custom_values = new_custom
 
     try:
-        record.full_clean()
+        if creating:
+            record.full_clean()
+        else:
+            # Only what changed is validated again (unchanged foreign keys and unique values cost a query each).
+            touched = {name for name in changes if not name.startswith(CUSTOM_PREFIX)}
+            if len(touched) < len(changes):
+                touched.add("custom_values")
+            record.full_clean(exclude=[f.name for f in record._meta.concrete_fields if f.name not in touched])
     except ValidationError as exc:
         for name, messages in exc.message_dict.items():
             errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))

@@ -212,7 +212,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 1000,
     "label": "Background tasks",
-    "poll": 1,
+    # With the database as the queue (no REDIS_URL), how often an idle cluster looks for new tasks, in seconds: the
+    # delay between an edit and its writeback starting. One small query each time.
+    "poll": env.float("Q_POLL", default=0.2),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

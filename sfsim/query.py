@@ -74,6 +74,7 @@ def _page(ctx: Ctx, compiled: Compiled, rows: list, total: int, done: bool, next
 def run_query(ctx: Ctx, q: str, query_all: bool) -> dict:
     org = ctx.org
     compiled = compile_for(ctx, q, query_all)
+    org.stats.query(compiled.obj.name)
     store = org.store
     if compiled.is_count:
         n = store.conn.execute(compiled.count_sql, compiled.count_params).fetchone()[0]

@@ -62,6 +62,7 @@ class Stats:
             self.requests: collections.Counter = collections.Counter()
             self.records: collections.Counter = collections.Counter()
             self.faults: collections.Counter = collections.Counter()
+            self.queries: collections.Counter = collections.Counter()
             self.since = time.time()
 
     def count(self, category: str, api_call: bool) -> None:
@@ -74,6 +75,11 @@ class Stats:
         with self._lock:
             self.records[category] += n
 
+    def query(self, sobject: str) -> None:
+        """A SOQL query (its first page) was run against ``sobject``."""
+        with self._lock:
+            self.queries[sobject] += 1
+
     def fault(self, kind: str) -> None:
         with self._lock:
             self.faults[kind] += 1
@@ -82,7 +88,8 @@ class Stats:
         with self._lock:
             return {"api_calls": sum(self.calls.values()), "api_calls_by_category": dict(self.calls),
                     "requests_by_category": dict(self.requests), "records_by_category": dict(self.records),
-                    "faults_injected": dict(self.faults), "since": self.since}
+                    "faults_injected": dict(self.faults), "queries_by_object": dict(self.queries),
+                    "since": self.since}
 
 
 FAULT_KINDS = ("latency", "unavailable", "lock", "limit", "expire_sessions", "drop")

@@ -41,6 +41,7 @@ from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import BudgetExhaustedError, ConfigurationError, SalesforceError, TransientError
 from mappings.models import ActivitySettings, ObjectMapping, StaticValue
+from roxcrm.bulk import bulk_insert
 
 CHUNK = 200
 EXTERNAL_ID = "RoxActivityId__c"
@@ -144,6 +145,8 @@ class ActivityWriter:
         self.switches = ActivitySettings.for_organization(self.organization)
         self.statics = list(StaticValue.objects.filter(object_mapping=plan.object_mapping))
         self.describe = plan.describe.fields
+        self._user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
+        self._looked_up: set[str] = set()
 
     def write(self, entries: list[OutboxEntry]) -> None:
         activities = Activity.objects.select_related("owner").in_bulk([e.record_id for e in entries])
@@ -176,6 +179,7 @@ class ActivityWriter:
         linked = set(
             SalesforceLink.objects.filter(
                 organization=self.organization,
+                rox_object="activity",
                 sobject=self.plan.sobject,
                 record_id__in=[p.activity.pk for p in prepared],
             ).values_list("record_id", flat=True)
@@ -286,14 +290,16 @@ class ActivityWriter:
         return found
 
     def _owners(self, activities: list[Activity]) -> dict[str, str]:
-        """Salesforce users by the e-mail of the activities' Rox owners (one query)."""
-        emails = sorted({a.owner.email.lower() for a in activities if a.owner_id and a.owner})
-        if not emails:
-            return {}
-        rows = self.client.query_all(
-            soql.select(["Id", "Email"], "User", where=f"Email IN {soql.literal_list(emails)} AND IsActive = true")
-        )
-        return {row["Email"].lower(): row["Id"] for row in rows}
+        """Salesforce users by the e-mail of the activities' Rox owners: one query for the addresses this drain has
+        not looked up yet (usually one for the whole drain)."""
+        emails = sorted({a.owner.email.lower() for a in activities if a.owner_id and a.owner} - self._looked_up)
+        if emails:
+            rows = self.client.query_all(
+                soql.select(["Id", "Email"], "User", where=f"Email IN {soql.literal_list(emails)} AND IsActive = true")
+            )
+            self._user_ids.update((row["Email"].lower(), row["Id"]) for row in rows)
+            self._looked_up.update(emails)
+        return self._user_ids
 
     def _whats(self, activities: list[Activity]) -> dict[int, str | None]:
         """The related opportunity's Salesforce Id, else the account's (from the links, no API call)."""
@@ -380,7 +386,8 @@ class ActivityWriter:
                 organization=self.organization, sobject=self.plan.sobject, sf_id__in=[o["id"] for _, o in done]
             ).values_list("sf_id", "pk")
         )
-        SalesforceLink.objects.bulk_create(
+        bulk_insert(
+            SalesforceLink,
             [
                 SalesforceLink(
                     organization=self.organization,
@@ -394,7 +401,6 @@ class ActivityWriter:
                 for p, o in done
                 if o["id"] not in existing
             ],
-            ignore_conflicts=True,
         )
         OutboxEntry.objects.filter(pk__in=[p.entry.pk for p, _ in done]).update(
             state=OutboxEntry.State.DONE,

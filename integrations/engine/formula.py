@@ -19,6 +19,7 @@ from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import SalesforceError
 from mappings.models import ObjectMapping
+from roxcrm.bulk import bulk_update
 from roxcrm.custom_fields import clean_value
 from roxcrm.sync_path import SyncChange, records_sync_update
 
@@ -137,7 +138,7 @@ def _apply(plan: ObjectPlan, records: list[dict[str, Any]]) -> int:
         if change.values or change.custom:
             changes.append(change)
     records_sync_update(model=plan.model, changes=changes, at=timezone.now(), label="Salesforce formula refresh")
-    SalesforceLink.objects.bulk_update(touched, ["shadow"], batch_size=500)
+    bulk_update(SalesforceLink, touched, ["shadow"])
     return len(changes)
 
 

@@ -134,6 +134,9 @@ def test_stats_count_calls_by_category_and_reset(sfsim, sf):
     stats = sfsim.control("GET", "stats")
     assert stats["api_calls"] == 3
     assert stats["api_calls_by_category"] == {"query": 1, "describe": 1, "limits": 1}
+    assert stats["queries_by_object"] == {"Account": 1}
+    sf.query("SELECT Id FROM Contact WHERE Email = 'x@example.com'")
+    assert sfsim.control("GET", "stats")["queries_by_object"] == {"Account": 1, "Contact": 1}
     assert sfsim.control("POST", "stats/reset")["api_calls"] == 0
 
 
