@@ -36,5 +36,8 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev | .env
 	@set -e; for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script; done
 
+soak: $(VENV)/.dev | .env
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
 clean-db:
 	rm -rf db.sqlite3 db.sqlite3-wal db.sqlite3-shm .sfsim

@@ -105,6 +105,21 @@ class InboundPage:
         self.counts.fetched += len(records)
         if not records:
             return
+        if self.dry_run:
+            self._apply(records)
+            return
+        # The page reads its Rox records and writes them in one transaction, their rows locked (``_context``): an
+        # edit a person saves meanwhile waits for the page, or the page for it, and is never overwritten with what
+        # the page read before it.
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # The page need not wait for the disk: the cursor moves later in an ordinary (synchronous) commit,
+                # which flushes the WAL up to it, this page included; a crash before that re-reads the page.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            self._apply(records)
+
+    def _apply(self, records: list[dict[str, Any]]) -> None:
         now = timezone.now()
         ctx = self._context(records)
         creates: list[tuple[dict[str, Any], dict[str, Any], str, dict[str, Any], dt.datetime]] = []
@@ -159,13 +174,7 @@ class InboundPage:
             self.counts.created += len(creates)
             self.counts.updated += len(updates)
             return
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                # The page need not wait for the disk: the cursor moves later in an ordinary (synchronous) commit,
-                # which flushes the WAL up to it, this page included; a crash before that re-reads the page.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            self._write(creates, updates, touched_links, pending, removed, restored, conflicts, errors, now)
+        self._write(creates, updates, touched_links, pending, removed, restored, conflicts, errors, now)
 
     # -- reading what the page needs ------------------------------------------------------------------------------
 
@@ -182,7 +191,9 @@ class InboundPage:
             self._adopt_rox_activities(records, links)
         else:
             self._adopt_matches(records, links)
-        rox_records = plan.model.objects.in_bulk([link.record_id for link in links.values()])
+        # Locked (in id order) until the page is written, unless it is a dry run.
+        records_of = plan.model.objects if self.dry_run else plan.model.objects.select_for_update().order_by("pk")
+        rox_records = records_of.in_bulk([link.record_id for link in links.values()])
         # Parents referred to by this page (lookups, polymorphic Who/What, lead conversion, merge targets).
         wanted: dict[str, set[str]] = defaultdict(set)
         for record in records:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -80,9 +80,53 @@ class DrainResult:
 def release_stuck(organization_id: int) -> int:
     """Rows left in flight by a worker that died are pending again."""
     stale = timezone.now() - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
-    return OutboxEntry.objects.filter(
+    stuck = OutboxEntry.objects.filter(
         organization_id=organization_id, state=OutboxEntry.State.IN_FLIGHT, in_flight_since__lt=stale
-    ).update(state=OutboxEntry.State.PENDING, in_flight_since=None)
+    )
+    try:
+        with transaction.atomic():
+            return stuck.update(state=OutboxEntry.State.PENDING, in_flight_since=None)
+    except IntegrityError:
+        # A record edited again after the worker died has a newer pending row already.
+        entries = list(stuck)
+        for entry in entries:
+            requeue(entry)
+        return len(entries)
+
+
+def requeue(entry: OutboxEntry, **changes: Any) -> None:
+    """Put a claimed (in flight) row back to pending, with ``changes`` (not_before, the error).
+
+    There is one pending row per record and operation, and an edit made while this row was in flight opened a new
+    one: then this row's fields are merged into that row, which writes them together with the newer ones, and this
+    row is deleted. A row no longer in flight (written, failed, discarded meanwhile) is left as it is."""
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                OutboxEntry.objects.filter(pk=entry.pk, state=OutboxEntry.State.IN_FLIGHT).update(
+                    state=OutboxEntry.State.PENDING, in_flight_since=None, **changes
+                )
+            return
+        except IntegrityError:
+            pass
+        with transaction.atomic():
+            claimed = OutboxEntry.objects.select_for_update().filter(pk=entry.pk, state=OutboxEntry.State.IN_FLIGHT)
+            newer = OutboxEntry.objects.select_for_update().filter(
+                organization_id=entry.organization_id,
+                sobject=entry.sobject,
+                record_id=entry.record_id,
+                operation=entry.operation,
+                state=OutboxEntry.State.PENDING,
+            )
+            mine, theirs = claimed.first(), newer.first()
+            if mine is None:
+                return
+            if theirs is None:
+                continue  # claimed by another drain meanwhile: this row may be pending again now
+            theirs.fields = {**mine.fields, **theirs.fields}
+            theirs.save(update_fields=["fields", "updated_at"])
+            mine.delete()
+            return
 
 
 def drain(
@@ -161,19 +205,25 @@ def _claim(connection: SalesforceConnection, sobject: str, limit: int) -> list[O
 
 
 def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc: Exception) -> None:
-    """A failure of the whole call: every claimed row waits and is tried again (with backoff)."""
-    for entry in entries:
-        if entry.state != OutboxEntry.State.IN_FLIGHT:
-            continue
-        wait = delay or _backoff(entry.attempts)
+    """A failure of the whole call: every claimed row still in flight waits and is tried again (with backoff);
+    rows already written, failed or retried before the failure keep their state."""
+    still = OutboxEntry.objects.filter(pk__in=[e.pk for e in entries], state=OutboxEntry.State.IN_FLIGHT)
+    in_flight = set(still.values_list("pk", flat=True))
+    waiting = [entry for entry in entries if entry.pk in in_flight]
+    for entry in waiting:
         entry.state = OutboxEntry.State.PENDING
-        entry.not_before = timezone.now() + wait
+        entry.not_before = timezone.now() + (delay or _backoff(entry.attempts))
         entry.in_flight_since = None
         entry.error_code = getattr(exc, "code", "") or exc.__class__.__name__
         entry.error_message = str(exc)
-    OutboxEntry.objects.bulk_update(
-        entries, ["state", "not_before", "in_flight_since", "error_code", "error_message"], batch_size=500
-    )
+    columns = ["state", "not_before", "in_flight_since", "error_code", "error_message"]
+    try:
+        with transaction.atomic():
+            OutboxEntry.objects.bulk_update(waiting, columns, batch_size=500)
+    except IntegrityError:
+        # Some records were edited during this drain and have a newer pending row: merge into it, one by one.
+        for entry in waiting:
+            requeue(entry, not_before=entry.not_before, error_code=entry.error_code, error_message=entry.error_message)
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -463,13 +513,7 @@ class Writer:
             self._error(entry, code, f"Gave up after {entry.attempts} attempts: {message}", [])
             return
         self.result.retry += 1
-        OutboxEntry.objects.filter(pk=entry.pk).update(
-            state=OutboxEntry.State.PENDING,
-            not_before=timezone.now() + _backoff(entry.attempts),
-            in_flight_since=None,
-            error_code=code,
-            error_message=message,
-        )
+        requeue(entry, not_before=timezone.now() + _backoff(entry.attempts), error_code=code, error_message=message)
 
     def _error(self, entry: OutboxEntry, code: str, message: str, fields: list[str]) -> None:
         """A permanent error: no retry; shown in Sync health with Salesforce's message, until Retry or Discard."""

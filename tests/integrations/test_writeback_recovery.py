@@ -1,0 +1,115 @@
+"""Writeback after a worker died or a send failed while the same record was edited again (found by the soak test,
+``bench/soak.py``): the claimed row goes back into the record's newer pending row, nothing is lost, and the
+outbox keeps working for every other record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection as db
+
+from integrations.engine import writeback
+from integrations.engine.inbound import InboundPage
+from integrations.engine.runner import sync_object
+from integrations.engine.writeback import drain
+from integrations.models import OutboxEntry, SalesforceConnection
+from roxcrm.models import Account
+from roxcrm.services import Actor, record_update
+from tests.integrations.test_writeback import connection, person, read, synced_account
+
+__all__ = ["connection", "person"]  # fixtures shared with test_writeback
+
+
+def open_rows() -> list[tuple[str, list[str]]]:
+    return sorted((e.state, sorted(e.fields)) for e in OutboxEntry.objects.filter(state__in=["pending", "in_flight"]))
+
+
+def test_a_row_left_in_flight_by_a_dead_worker_joins_the_records_newer_pending_row(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    other_id, other = synced_account(connection, sfsim, Name="Other Co")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    # A worker claimed the row and was killed (SIGKILL) before writing it; the run timeout has passed since.
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    OutboxEntry.objects.update(state="in_flight", in_flight_since=long_ago, attempts=1)
+    # The record is edited again: a new pending row, while the old one is still in flight.
+    record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Banking"}, actor=person)
+    record_update(record=other, values={"phone": "333"}, actor=person)
+    assert open_rows() == [("in_flight", ["phone"]), ("pending", ["industry"]), ("pending", ["phone"])]
+
+    result = drain(connection, "Account")
+
+    assert result.written == 2 and result.run.outcome == "succeeded"
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Phone"], remote["Industry"]) == ("222", "Banking")
+    assert read(sfsim, "Account", other_id)["Phone"] == "333"
+    assert open_rows() == []
+
+
+@pytest.mark.parametrize("fault", ["lock", "limit"])
+def test_a_failed_send_of_a_record_edited_during_the_drain_keeps_both_changes(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, monkeypatch: Any, fault: str
+) -> None:
+    """``lock``: that record is retried later; ``limit``: the whole drain waits. Either way the claimed row goes
+    back to pending while the record already has a newer pending row."""
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    send = writeback.Writer._send_updates
+
+    def edited_meanwhile(self: Any, updates: Any) -> None:
+        record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Banking"}, actor=person)
+        send(self, updates)
+
+    monkeypatch.setattr(writeback.Writer, "_send_updates", edited_meanwhile)
+    sfsim.control("POST", "faults", {"kind": fault, "count": 1, "endpoints": ["collections"]})
+
+    drain(connection, "Account")
+
+    assert open_rows() == [("pending", ["industry", "phone"])]
+    monkeypatch.setattr(writeback.Writer, "_send_updates", send)
+    OutboxEntry.objects.update(not_before=None)
+    assert drain(connection, "Account").written == 1
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Phone"], remote["Industry"]) == ("222", "Banking")
+    assert open_rows() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_saved_while_a_pull_applies_its_page_is_kept(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, monkeypatch: Any
+) -> None:
+    """A person saves a record (another connection, another thread) after the pull read the page and before it
+    wrote it: the page's row lock makes the edit wait for the page instead of the page overwriting it."""
+    if db.vendor != "postgresql":
+        pytest.skip("row locks (SELECT ... FOR UPDATE) need PostgreSQL; SQLite has none")
+    sf_id, account = synced_account(connection, sfsim, Phone="111", Industry="Retail")
+    other_id, _ = synced_account(connection, sfsim, Name="Other Co", Phone="1")
+    # Salesforce users change the industry of one account and the phone of the other.
+    sfsim.control("PATCH", f"records/Account/{sf_id}", {"fields": {"Industry": "Banking"}})
+    sfsim.control("PATCH", f"records/Account/{other_id}", {"fields": {"Phone": "2"}})
+    apply_page = InboundPage._write
+    editors: list[threading.Thread] = []
+
+    def edit() -> None:
+        try:
+            record_update(record=Account.objects.get(pk=account.pk), values={"phone": "222"}, actor=person)
+        finally:
+            db.close()
+
+    def edited_meanwhile(self: Any, *args: Any) -> None:
+        if not editors:  # the first page only (the edit's own writeback pulls again)
+            editors.append(threading.Thread(target=edit))
+            editors[0].start()
+            editors[0].join(1)  # without the page's lock the edit commits here, before the page writes
+        apply_page(self, *args)
+
+    monkeypatch.setattr(InboundPage, "_write", edited_meanwhile)
+    sync_object(connection, "Account")
+    editors[0].join(10)
+    account.refresh_from_db()
+    assert (account.phone, account.industry) == ("222", "Banking")
+    assert (account.field_times["phone"]["by"], account.field_times["industry"]["by"]) == ("user", "sync")
