@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 from django.utils import timezone
 
 from integrations.engine import values
@@ -45,6 +45,7 @@ from integrations.salesforce.errors import (
     TransientError,
 )
 from mappings.models import ObjectMapping, StaticValue
+from roxcrm.bulk import bulk_update
 from roxcrm.domains import normalize_domain
 
 log = logging.getLogger(__name__)
@@ -188,20 +189,19 @@ def drain(
 
 
 def _claim(connection: SalesforceConnection, sobject: str, limit: int) -> list[OutboxEntry]:
+    """Mark up to ``limit`` ready rows of the object in flight (oldest first) and return them. The object's lock is
+    held, so no other drain claims them; the state condition still refuses rows another path (a discard) took."""
     now = timezone.now()
+    mine = {"organization_id": connection.organization_id, "sobject": sobject}
     ready = OutboxEntry.objects.filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now),
-        organization_id=connection.organization_id,
-        sobject=sobject,
-        state=OutboxEntry.State.PENDING,
+        Q(not_before__isnull=True) | Q(not_before__lte=now), state=OutboxEntry.State.PENDING, **mine
     )
-    ids = list(ready.order_by("id").values_list("pk", flat=True)[:limit])
-    # The object's lock is held, so no other drain claims these; the conditional UPDATE still refuses rows that
-    # another path (a discard) took meanwhile.
-    OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.PENDING).update(
+    OutboxEntry.objects.filter(pk__in=Subquery(ready.order_by("id").values("pk")[:limit])).update(
         state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, attempts=F("attempts") + 1
     )
-    return list(OutboxEntry.objects.filter(pk__in=ids, state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now))
+    return list(
+        OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, **mine).order_by("id")
+    )
 
 
 def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc: Exception) -> None:
@@ -251,7 +251,10 @@ class Writer:
         links = {
             link.record_id: link
             for link in SalesforceLink.objects.filter(
-                organization=self.organization, sobject=self.plan.sobject, record_id__in=[e.record_id for e in entries]
+                organization=self.organization,
+                rox_object=self.plan.rox_object,
+                sobject=self.plan.sobject,
+                record_id__in=[e.record_id for e in entries],
             )
         }
         self._owners(entries, records, links)
@@ -352,9 +355,7 @@ class Writer:
             return canonical
         return values.to_salesforce(fp.kind, canonical)
 
-    def _owners(
-        self, entries: list[OutboxEntry], records: dict[int, Any], links: dict[int, SalesforceLink]
-    ) -> None:
+    def _owners(self, entries: list[OutboxEntry], records: dict[int, Any], links: dict[int, SalesforceLink]) -> None:
         """Rox owners by e-mail, and the Salesforce users with the e-mails that are about to be sent (one query, and
         none when no owner changed)."""
         from roxcrm.models import User
@@ -481,7 +482,7 @@ class Writer:
                 link.synced_at = now
                 links.append(link)
                 outgoing.entry.batch = batch
-            SalesforceLink.objects.bulk_update(links, ["shadow", "synced_at"], batch_size=500)
+            bulk_update(SalesforceLink, links, ["shadow", "synced_at"])
             self._done([o.entry for o in done], batch=batch)
             SyncError.objects.filter(
                 organization=self.organization,
@@ -527,7 +528,10 @@ class Writer:
         )
         link_sf_id = (
             SalesforceLink.objects.filter(
-                organization=self.organization, sobject=self.plan.sobject, record_id=entry.record_id
+                organization=self.organization,
+                rox_object=self.plan.rox_object,
+                sobject=self.plan.sobject,
+                record_id=entry.record_id,
             )
             .values_list("sf_id", flat=True)
             .first()
