@@ -18,14 +18,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from activities.models import Activity
 from integrations.engine import values
 from integrations.engine.plan import ACTIVITY_OBJECTS, PREFIX_OBJECTS, ROX_OF_SOBJECT, FieldPlan, ObjectPlan
 from integrations.models import Conflict, PendingReference, SalesforceLink, SyncError, SyncRun
-from roxcrm.bulk import bulk_insert, bulk_update
+from roxcrm.bulk import Builder, bulk_insert, bulk_update
 from roxcrm.custom_fields import clean_value
 from roxcrm.models import Membership, User
 from roxcrm.sync_path import (
@@ -291,17 +290,24 @@ class InboundPage:
                     wanted.setdefault(key, []).append(record["Id"])
         if not wanted:
             return
-        linked = SalesforceLink.objects.filter(organization=self.organization, rox_object=self.plan.rox_object).values(
-            "record_id"
+        # Rox stores e-mails lower-cased and domains normalised, so the (organization, key) index finds them; then
+        # the ones already linked are left out (by the link index), without scanning either table.
+        found = list(
+            self.plan.model.objects.filter(
+                organization=self.organization, **{f"{rox_field}__in": list(wanted)}
+            ).values_list("pk", rox_field)
+        )
+        if not found:
+            return
+        linked = set(
+            SalesforceLink.objects.filter(
+                organization=self.organization, rox_object=self.plan.rox_object, record_id__in=[pk for pk, _ in found]
+            ).values_list("record_id", flat=True)
         )
         candidates: dict[str, list[int]] = defaultdict(list)
-        for record_id, key in (
-            self.plan.model.objects.annotate(key=Lower(rox_field))
-            .filter(organization=self.organization, key__in=list(wanted))
-            .exclude(pk__in=linked)
-            .values_list("pk", "key")
-        ):
-            candidates[key.lower()].append(record_id)
+        for record_id, key in found:
+            if record_id not in linked:
+                candidates[key].append(record_id)
         for key, sf_ids in wanted.items():
             if len(sf_ids) == 1 and len(candidates.get(key, [])) == 1:
                 links[sf_ids[0]] = SalesforceLink(
@@ -600,16 +606,19 @@ class InboundPage:
         created = records_sync_create(
             organization=self.organization, model=plan.model, rows=[(v, c) for v, c, *_ in creates], at=now
         )
+        link = Builder(SalesforceLink, organization=self.organization).build
         new_links = [
-            SalesforceLink(
-                organization=self.organization,
-                sobject=plan.sobject,
-                sf_id=sf_id,
-                rox_object=plan.rox_object,
-                record_id=rox.pk,
-                modstamp=modstamp,
-                shadow=shadow,
-                synced_at=now,
+            link(
+                {
+                    "organization_id": self.organization.pk,
+                    "sobject": plan.sobject,
+                    "sf_id": sf_id,
+                    "rox_object": plan.rox_object,
+                    "record_id": rox.pk,
+                    "modstamp": modstamp,
+                    "shadow": shadow,
+                    "synced_at": now,
+                }
             )
             for rox, (_, _, sf_id, shadow, modstamp) in zip(created, creates, strict=True)
         ]
