@@ -341,11 +341,31 @@ def writeback_revert(*, batch: WritebackBatch, user: User) -> int:
 
 
 def outbox_retry(*, entry: OutboxEntry) -> None:
-    """After a fix (in Salesforce or in Rox), try a failed row again now."""
-    entry.state = OutboxEntry.State.PENDING
-    entry.not_before = None
-    entry.attempts = 0
-    entry.save(update_fields=["state", "not_before", "attempts", "updated_at"])
+    """After a fix (in Salesforce or in Rox), try a failed row again now. When the record was edited since, its
+    newer pending row takes this row's fields as well (one pending row per record and operation) and this one goes."""
+    with transaction.atomic():
+        newer = (
+            OutboxEntry.objects.select_for_update()
+            .filter(
+                organization_id=entry.organization_id,
+                sobject=entry.sobject,
+                record_id=entry.record_id,
+                operation=entry.operation,
+                state=OutboxEntry.State.PENDING,
+            )
+            .exclude(pk=entry.pk)
+            .first()
+        )
+        if newer is None:
+            entry.state = OutboxEntry.State.PENDING
+            entry.not_before = None
+            entry.attempts = 0
+            entry.save(update_fields=["state", "not_before", "attempts", "updated_at"])
+        else:
+            newer.fields = {**entry.fields, **newer.fields}
+            newer.not_before = None
+            newer.save(update_fields=["fields", "not_before", "updated_at"])
+            entry.delete()
     SyncError.objects.filter(
         organization_id=entry.organization_id,
         direction="outbound",

@@ -27,6 +27,7 @@ from integrations.engine.writeback import (
     _backoff,
     _claim,
     release_stuck,
+    requeue,
 )
 from integrations.models import (
     OutboxEntry,
@@ -89,7 +90,7 @@ def drain_activities(
     if token is None:
         return DrainResult(None, skipped_reason=BUSY)
     try:
-        release_stuck(connection.organization_id)
+        release_stuck(connection.organization_id, sobject)
         entries = _claim(connection, sobject, limit)
         if not entries:
             return DrainResult(None, skipped_reason="nothing to write")
@@ -422,13 +423,8 @@ class ActivityWriter:
 
     def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
         self.result.retry += 1
-        OutboxEntry.objects.filter(pk=entry.pk).update(
-            state=OutboxEntry.State.PENDING,
-            not_before=timezone.now() + _backoff(entry.attempts),
-            in_flight_since=None,
-            error_code=code,
-            error_message=message,
-        )
+        # Back to pending; an edit made meanwhile opened a newer pending row, which then takes these fields too.
+        requeue(entry, not_before=timezone.now() + _backoff(entry.attempts), error_code=code, error_message=message)
 
     def _error(self, item: Prepared, code: str, message: str, fields: list[str]) -> None:
         self.result.failed += 1

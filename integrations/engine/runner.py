@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,20 +48,52 @@ class RunResult:
     skipped_reason: str = ""
 
 
+# Run locks this thread holds (its own database connection), by cursor id: PostgreSQL's advisory locks are
+# re-entrant within a session, and a second run of the same object in the same worker must still be refused.
+_held = threading.local()
+LOCK_SPACE = 0x526F78  # the first key of every run lock ("Rox"); the cursor's id is the second
+
+
 def acquire(cursor: SyncCursor) -> str | None:
-    """Take the run lock of ``cursor`` with one conditional UPDATE; None when another run holds it (a lock older
-    than ``SALESFORCE_RUN_TIMEOUT`` is taken over: its run died)."""
+    """Take the run lock of ``cursor``; None when another run holds it.
+
+    On PostgreSQL the lock is a session advisory lock (``pg_try_advisory_lock``): a worker that dies, even killed
+    with SIGKILL, loses its database session and with it the lock, so the next run starts at once. The cursor row
+    also records the run (``running_since``) for the pages. Elsewhere (SQLite, one machine) a conditional UPDATE on
+    the row is the lock, and a lock older than ``SALESFORCE_RUN_TIMEOUT`` is taken over: its run died."""
+    held = _held.__dict__.setdefault("cursors", set())
+    if cursor.pk in held:
+        return None
     token = uuid.uuid4().hex
     now = timezone.now()
-    stale = now - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
-    taken = SyncCursor.objects.filter(Q(running_since__isnull=True) | Q(running_since__lt=stale), pk=cursor.pk).update(
-        running_since=now, running_token=token
-    )
-    return token if taken else None
+    database = connections[SyncCursor.objects.db]
+    if database.vendor == "postgresql":
+        with database.cursor() as sql:
+            sql.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_SPACE, cursor.pk])
+            if not sql.fetchone()[0]:
+                return None
+        # Whatever run the row still names died: it no longer holds the lock.
+        SyncCursor.objects.filter(pk=cursor.pk).update(running_since=now, running_token=token)
+    else:
+        stale = now - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
+        taken = SyncCursor.objects.filter(
+            Q(running_since__isnull=True) | Q(running_since__lt=stale), pk=cursor.pk
+        ).update(running_since=now, running_token=token)
+        if not taken:
+            return None
+    held.add(cursor.pk)
+    return token
 
 
 def release(cursor: SyncCursor, token: str) -> None:
     SyncCursor.objects.filter(pk=cursor.pk, running_token=token).update(running_since=None, running_token="")
+    held = _held.__dict__.setdefault("cursors", set())
+    if cursor.pk in held:
+        held.discard(cursor.pk)
+        database = connections[SyncCursor.objects.db]
+        if database.vendor == "postgresql":
+            with database.cursor() as sql:
+                sql.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_SPACE, cursor.pk])
 
 
 def sync_object(
@@ -97,8 +131,14 @@ def pull(
     full: bool = False,
     progress: Progress | None = None,
     user: Any = None,
+    overlap: dt.timedelta | None = None,
+    formulas_later: list[str] | None = None,
 ) -> SyncRun:
-    """One inbound run of ``plan``'s object; the caller holds the object's lock (``acquire``)."""
+    """One inbound run of ``plan``'s object; the caller holds the object's lock (``acquire``).
+
+    ``overlap`` replaces ``SALESFORCE_SYNC_OVERLAP_MINUTES`` (the writeback's read before it writes needs none: the
+    scheduled runs catch records that become visible late). With ``formulas_later``, the Salesforce Ids whose
+    children's formula fields need a refresh are added to it for the caller to refresh after its own work."""
     sobject = plan.sobject
     run = SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now(), started_by=user
@@ -111,7 +151,7 @@ def pull(
         since = (
             None
             if full or cursor.cursor is None
-            else cursor.cursor - dt.timedelta(minutes=settings.SALESFORCE_SYNC_OVERLAP_MINUTES)
+            else cursor.cursor - (overlap if overlap is not None else settings_overlap())
         )
         query = _query(plan, since)
         # The first page tells the size: a large first read switches to a Bulk API job (the page is the only call
@@ -135,7 +175,10 @@ def pull(
         if since is None:
             SyncCursor.objects.filter(pk=cursor.pk).update(backfilled_at=timezone.now())
         run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
-        _refresh_children_formulas(connection, plan, page.changed_ids)
+        if formulas_later is None:
+            refresh_children_formulas(connection, plan, page.changed_ids)
+        else:
+            formulas_later.extend(page.changed_ids)
     except BudgetExhaustedError as exc:
         run.outcome = SyncRun.Outcome.PAUSED
         run.error = exc.message
@@ -154,6 +197,20 @@ def pull(
         if run.outcome in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.WARNINGS):
             SalesforceConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
     return run
+
+
+def settings_overlap() -> dt.timedelta:
+    return dt.timedelta(minutes=settings.SALESFORCE_SYNC_OVERLAP_MINUTES)
+
+
+def refresh_children_formulas(connection: SalesforceConnection, plan: ObjectPlan, changed_ids: list[str]) -> None:
+    """After parents changed, their children's mapped cross-object formula fields may have changed too without their
+    SystemModstamp moving: refresh them now, one IN query per child object."""
+    if not changed_ids:
+        return
+    from integrations.engine.formula import refresh_children
+
+    refresh_children(connection, plan.sobject, changed_ids)
 
 
 def dry_run(connection: SalesforceConnection, sobject: str, *, sample: int = 20) -> RunResult:
@@ -284,13 +341,3 @@ class _CsvRows:
         if kind in ("double", "currency", "percent"):
             return float(raw)
         return raw
-
-
-def _refresh_children_formulas(connection: SalesforceConnection, plan: ObjectPlan, changed_ids: list[str]) -> None:
-    """After parents changed, their children's mapped cross-object formula fields may have changed too without their
-    SystemModstamp moving: refresh them now, one IN query per child object."""
-    if not changed_ids:
-        return
-    from integrations.engine.formula import refresh_children
-
-    refresh_children(connection, plan.sobject, changed_ids)

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from integrations.engine import values
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
-from integrations.engine.runner import BUSY, Progress, acquire, pull, release
+from integrations.engine.runner import BUSY, Progress, acquire, pull, refresh_children_formulas, release
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
@@ -78,12 +78,15 @@ class DrainResult:
     skipped_reason: str = ""
 
 
-def release_stuck(organization_id: int) -> int:
-    """Rows left in flight by a worker that died are pending again."""
-    stale = timezone.now() - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
-    stuck = OutboxEntry.objects.filter(
-        organization_id=organization_id, state=OutboxEntry.State.IN_FLIGHT, in_flight_since__lt=stale
-    )
+def release_stuck(organization_id: int, sobject: str | None = None) -> int:
+    """Rows left in flight by a worker that died are pending again. With ``sobject``, the caller holds that object's
+    run lock, so every row of it still in flight is a dead run's and is released at once; without, rows in flight
+    longer than ``SALESFORCE_RUN_TIMEOUT`` are."""
+    stuck = OutboxEntry.objects.filter(organization_id=organization_id, state=OutboxEntry.State.IN_FLIGHT)
+    if sobject is None:
+        stuck = stuck.filter(in_flight_since__lt=timezone.now() - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT))
+    else:
+        stuck = stuck.filter(sobject=sobject)
     try:
         with transaction.atomic():
             return stuck.update(state=OutboxEntry.State.PENDING, in_flight_since=None)
@@ -146,11 +149,16 @@ def drain(
     if token is None:
         return DrainResult(None, skipped_reason=BUSY)
     try:
-        release_stuck(connection.organization_id)
+        release_stuck(connection.organization_id, sobject)
         entries = _claim(connection, sobject, limit)
         if not entries:
             return DrainResult(None, skipped_reason="nothing to write")
-        pulled = pull(connection, plan, cursor)
+        # Read Salesforce's changes first (newer values win over the claimed Rox changes), as close to the write as
+        # can be: no overlap window, and the children's formula refresh waits until after the write. Salesforce has
+        # no conditional update, so a Salesforce edit landing between this read and the write is the one case left
+        # (a window of a few tens of milliseconds for a few records).
+        formulas: list[str] = []
+        pulled = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
         run = SyncRun.objects.create(
             connection=connection, kind=SyncRun.Kind.WRITEBACK, sobject=sobject, started_at=timezone.now()
         )
@@ -161,6 +169,10 @@ def drain(
                 raise BudgetExhaustedError(pulled.error)
             client = SalesforceClient(connection)
             Writer(plan, client, run, result, progress).write(entries)
+            try:
+                refresh_children_formulas(connection, plan, formulas)
+            except SalesforceError as exc:  # the scheduled formula refresh catches up; the writes stand
+                log.warning("Formula refresh after a writeback of %s failed: %s", sobject, exc)
             run.outcome = SyncRun.Outcome.WARNINGS if result.failed or result.review else SyncRun.Outcome.SUCCEEDED
         except BudgetExhaustedError as exc:
             _back_to_pending(entries, dt.timedelta(minutes=15), exc)

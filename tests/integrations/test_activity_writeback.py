@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -260,7 +260,7 @@ def test_two_workers_at_once_make_one_task(sfsim: Any) -> None:
             barrier.wait()
             drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connection
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
+from django.db import connections
 from django.test import Client
 
 from activities.models import Activity
@@ -373,7 +373,7 @@ def test_concurrent_workers_on_the_same_object_never_duplicate(sfsim: Any) -> No
             barrier.wait()
             results.append(sync_object(SalesforceConnection.objects.get(pk=connection.pk), "Account").run)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connection
 
     threads = [threading.Thread(target=worker) for _ in range(3)]
     for thread in threads:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from django.db import close_old_connections
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -55,7 +55,7 @@ def test_two_workers_hitting_an_expired_session_refresh_it_once(sfsim: Any, capl
         except Exception as exc:
             results.append(exc)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connection
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:

@@ -113,3 +113,70 @@ def test_an_edit_saved_while_a_pull_applies_its_page_is_kept(
     account.refresh_from_db()
     assert (account.phone, account.industry) == ("222", "Banking")
     assert (account.field_times["phone"]["by"], account.field_times["industry"]["by"]) == ("user", "sync")
+
+
+def test_a_row_a_dead_run_left_in_flight_is_written_by_the_next_run_at_once(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    """The next run holds the object's lock, so whatever of the object is still in flight belongs to a run that
+    died: it is written now, not after the run timeout."""
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    OutboxEntry.objects.update(state="in_flight", in_flight_since=dt.datetime.now(dt.UTC), attempts=1)
+    assert drain(connection, "Account").written == 1
+    assert read(sfsim, "Account", sf_id)["Phone"] == "222"
+    assert open_rows() == []
+
+
+def test_retrying_a_failed_row_of_a_record_edited_since_joins_its_pending_row(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    from integrations.services import outbox_retry
+
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    OutboxEntry.objects.update(state="failed", error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Banking"}, actor=person)
+    failed = OutboxEntry.objects.get(state="failed")
+
+    outbox_retry(entry=failed)  # the admin fixed the validation rule and clicks Retry
+
+    assert open_rows() == [("pending", ["industry", "phone"])]
+    assert drain(connection, "Account").written == 1
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Phone"], remote["Industry"]) == ("222", "Banking")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_workers_run_lock_goes_with_its_database_session(connection: SalesforceConnection, sfsim: Any) -> None:
+    """On PostgreSQL the run lock is the worker's session's: when the worker dies its lock is gone, and the next
+    run starts at once instead of after the run timeout."""
+    from django.db import connections
+
+    from integrations.engine.runner import acquire, release
+    from integrations.models import SyncCursor
+
+    if db.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's; on SQLite a dead run's lock waits for the run timeout")
+    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject="Account")
+    taken: dict[str, Any] = {}
+    go = threading.Event()
+
+    def worker() -> None:  # another worker process: its own database session
+        taken["token"] = acquire(cursor)
+        go.set()
+        taken["done"] = threading.Event()
+        taken["done"].wait(10)
+        connections["default"].close()  # the process is killed: its session ends without releasing anything
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    go.wait(10)
+    assert taken["token"] and acquire(cursor) is None  # held by the other worker
+    assert sync_object(connection, "Account").skipped_reason == "another run of this object is in progress"
+    taken["done"].set()
+    thread.join(10)
+    token = acquire(cursor)
+    assert token  # at once: the run timeout is 30 minutes
+    release(cursor, token)
+    assert sync_object(connection, "Account").run is not None
