@@ -7,6 +7,15 @@ import pytest
 API = "/services/data/v59.0"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _demo_org(sfsim):
+    """Each conformance module starts from the ``demo`` seed and the ``ready`` scenario.
+
+    The server is shared by every test on a worker, and which modules a worker ran before this one depends on
+    how xdist spread the tests (an integration test may have left the org empty), so the state is set here."""
+    sfsim.reset(seed="demo", scenario="ready")
+
+
 @pytest.fixture
 def sf(sfsim):
     """simple-salesforce connected as the integration user through a client-credentials token."""
