@@ -29,11 +29,19 @@ def _seed(data_dir: Path, spec: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sfsim", description="A simulated Salesforce org over HTTPS.",
-                                     epilog=_scenario_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sfsim",
+        description="A simulated Salesforce org over HTTPS.",
+        epilog=_scenario_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the API and the OAuth login pages over HTTPS",
-                           epilog=_scenario_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve = sub.add_parser(
+        "serve",
+        help="serve the API and the OAuth login pages over HTTPS",
+        epilog=_scenario_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host", default=defaults.HOST)
     serve.add_argument("--port", type=int, default=defaults.PORT)
     serve.add_argument("--data", default=defaults.DATA_DIR, help="data directory (default .sfsim/)")
@@ -43,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     seed = sub.add_parser("seed", help="fill the org with deterministic, realistic data")
     seed.add_argument("--data", default=defaults.DATA_DIR)
     seed.add_argument("size", help="demo, or about N records in total")
-    scen = sub.add_parser("scenario", help="switch the org's set-up (records are kept)", epilog=_scenario_help(),
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    scen = sub.add_parser(
+        "scenario",
+        help="switch the org's set-up (records are kept)",
+        epilog=_scenario_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     scen.add_argument("--data", default=defaults.DATA_DIR)
     scen.add_argument("name", choices=sorted(SCENARIOS), metavar="NAME")
     args = parser.parse_args(argv)
@@ -81,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  admin user     {defaults.ADMIN_USERNAME}")
         print(f"  admin password {defaults.ADMIN_PASSWORD}")
         print(f"  CA file        {(data_dir / 'ca.pem').resolve()}")
-        print(f"  control API    {'enabled at ' + urls['instance'] + '/_sfsim/' if control else 'disabled'}",
-              flush=True)
+        print(
+            f"  control API    {'enabled at ' + urls['instance'] + '/_sfsim/' if control else 'disabled'}", flush=True
+        )
 
     try:
         run(data_dir, args.host, args.port, control, ready=ready, scenario=args.scenario)

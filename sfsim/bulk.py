@@ -53,12 +53,15 @@ class Bulk:
 
     def save(self, info: dict) -> None:
         with self.org.store.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO _sfsim_bulk_jobs (id, kind, info) VALUES (?, ?, ?)",
-                         (info["id"], info["jobType"], json.dumps(info)))
+            conn.execute(
+                "INSERT OR REPLACE INTO _sfsim_bulk_jobs (id, kind, info) VALUES (?, ?, ?)",
+                (info["id"], info["jobType"], json.dumps(info)),
+            )
 
     def load(self, job_id: str, kind: str) -> dict:
-        row = self.org.store.conn.execute("SELECT info FROM _sfsim_bulk_jobs WHERE id = ? AND kind = ?",
-                                          (job_id, kind)).fetchone()
+        row = self.org.store.conn.execute(
+            "SELECT info FROM _sfsim_bulk_jobs WHERE id = ? AND kind = ?", (job_id, kind)
+        ).fetchone()
         if row is None:
             raise SFError("NOT_FOUND", "The requested resource does not exist", 404)
         return json.loads(row[0])
@@ -77,17 +80,42 @@ class Bulk:
         return path
 
     def all(self, kind: str) -> list[dict]:
-        return [json.loads(r[0]) for r in self.org.store.conn.execute(
-            "SELECT info FROM _sfsim_bulk_jobs WHERE kind = ? ORDER BY id", (kind,))]
+        return [
+            json.loads(r[0])
+            for r in self.org.store.conn.execute(
+                "SELECT info FROM _sfsim_bulk_jobs WHERE kind = ? ORDER BY id", (kind,)
+            )
+        ]
 
 
 def _public(info: dict, full: bool) -> dict:
-    keys = ["id", "operation", "object", "createdById", "createdDate", "systemModstamp", "state",
-            "externalIdFieldName", "concurrencyMode", "contentType", "apiVersion", "contentUrl", "lineEnding",
-            "columnDelimiter"]
+    keys = [
+        "id",
+        "operation",
+        "object",
+        "createdById",
+        "createdDate",
+        "systemModstamp",
+        "state",
+        "externalIdFieldName",
+        "concurrencyMode",
+        "contentType",
+        "apiVersion",
+        "contentUrl",
+        "lineEnding",
+        "columnDelimiter",
+    ]
     if full:
-        keys += ["jobType", "numberRecordsProcessed", "numberRecordsFailed", "retries", "totalProcessingTime",
-                 "apiActiveProcessingTime", "apexProcessingTime", "errorMessage"]
+        keys += [
+            "jobType",
+            "numberRecordsProcessed",
+            "numberRecordsFailed",
+            "retries",
+            "totalProcessingTime",
+            "apiActiveProcessingTime",
+            "apexProcessingTime",
+            "errorMessage",
+        ]
     return {k: info[k] for k in keys if k in info and (info[k] is not None or (k == "errorMessage" and full))}
 
 
@@ -95,12 +123,28 @@ def _new_job(ctx: Ctx, kind: str, body: dict, obj: str) -> dict:
     org = ctx.org
     now = org.now()
     job_id = org.bulk.new_id()
-    info = {"id": job_id, "operation": body["operation"], "object": obj, "createdById": ctx.user_id,
-            "createdDate": now, "systemModstamp": now, "state": "Open" if kind == "V2Ingest" else "UploadComplete",
-            "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(ctx.version),
-            "lineEnding": body.get("lineEnding", "LF"), "columnDelimiter": body.get("columnDelimiter", "COMMA"),
-            "jobType": kind, "numberRecordsProcessed": 0, "numberRecordsFailed": 0, "retries": 0,
-            "totalProcessingTime": 0, "apiActiveProcessingTime": 0, "apexProcessingTime": 0, "errorMessage": None}
+    info = {
+        "id": job_id,
+        "operation": body["operation"],
+        "object": obj,
+        "createdById": ctx.user_id,
+        "createdDate": now,
+        "systemModstamp": now,
+        "state": "Open" if kind == "V2Ingest" else "UploadComplete",
+        "concurrencyMode": "Parallel",
+        "contentType": "CSV",
+        "apiVersion": float(ctx.version),
+        "lineEnding": body.get("lineEnding", "LF"),
+        "columnDelimiter": body.get("columnDelimiter", "COMMA"),
+        "jobType": kind,
+        "numberRecordsProcessed": 0,
+        "numberRecordsFailed": 0,
+        "retries": 0,
+        "totalProcessingTime": 0,
+        "apiActiveProcessingTime": 0,
+        "apexProcessingTime": 0,
+        "errorMessage": None,
+    }
     if kind == "V2Ingest":
         info["externalIdFieldName"] = body.get("externalIdFieldName")
         info["contentUrl"] = f"services/data/v{ctx.version}/jobs/ingest/{job_id}/batches"
@@ -130,8 +174,9 @@ def ingest_create(ctx: Ctx) -> Result:
     if op == "upsert":
         f = o.field(body.get("externalIdFieldName") or "")
         if f is None or not (f.external_id or f.type == "id"):
-            raise SFError("INVALIDJOB", f"The field {body.get('externalIdFieldName')} is not an external id field "
-                                        f"on {o.name}")
+            raise SFError(
+                "INVALIDJOB", f"The field {body.get('externalIdFieldName')} is not an external id field on {o.name}"
+            )
     info = _new_job(ctx, "V2Ingest", body, o.name)
     ctx.org.bulk.save(info)
     return Result(200, _public(info, False))
@@ -142,8 +187,9 @@ def job_list(ctx: Ctx) -> Result:
     kind = {"ingest": "V2Ingest", "query": "V2Query"}.get(ctx.params["kind"])
     if kind is None:
         raise SFError("NOT_FOUND", "The requested resource does not exist", 404)
-    return Result(body={"done": True, "records": [_public(i, False) for i in ctx.org.bulk.all(kind)],
-                        "nextRecordsUrl": None})
+    return Result(
+        body={"done": True, "records": [_public(i, False) for i in ctx.org.bulk.all(kind)], "nextRecordsUrl": None}
+    )
 
 
 @API.add("PUT", "jobs/ingest/<job>/batches", "bulk")
@@ -245,8 +291,11 @@ def _process_ingest(org, job_id: str, perms) -> None:
     op = info["operation"]
     unknown = [h for h in header if o.field(h) is None]
     if unknown or (op in ("update", "delete", "hardDelete") and "id" not in [h.lower() for h in header]):
-        msg = f"InvalidBatch : Field name not found : {unknown[0]}" if unknown else \
-            "InvalidBatch : The 'Id' field is required"
+        msg = (
+            f"InvalidBatch : Field name not found : {unknown[0]}"
+            if unknown
+            else "InvalidBatch : The 'Id' field is required"
+        )
         bulk.update(job_id, "V2Ingest", state="Failed", errorMessage=msg)
         return
     ok_out = io.StringIO()
@@ -261,7 +310,7 @@ def _process_ingest(org, job_id: str, perms) -> None:
     for start in range(0, len(rows), CHUNK):
         if bulk.load(job_id, "V2Ingest")["state"] == "Aborted":
             return
-        chunk = rows[start:start + CHUNK]
+        chunk = rows[start : start + CHUNK]
         with org.store.transaction() as conn:
             writer = org.writer(conn, info["createdById"], perms)
             for raw in chunk:
@@ -281,8 +330,15 @@ def _process_ingest(org, job_id: str, perms) -> None:
     (folder / "failedResults.csv").write_text(bad_out.getvalue())
     (folder / "unprocessedrecords.csv").write_text(delim.join(header) + "\n")
     elapsed = int((time.monotonic() - started) * 1000)
-    bulk.update(job_id, "V2Ingest", state="JobComplete", numberRecordsProcessed=processed,
-                numberRecordsFailed=failed, totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed)
+    bulk.update(
+        job_id,
+        "V2Ingest",
+        state="JobComplete",
+        numberRecordsProcessed=processed,
+        numberRecordsFailed=failed,
+        totalProcessingTime=elapsed,
+        apiActiveProcessingTime=elapsed,
+    )
 
 
 def _ingest_one(org, writer, conn, o, op: str, values: dict, ext) -> tuple[str, bool]:
@@ -296,8 +352,11 @@ def _ingest_one(org, writer, conn, o, op: str, values: dict, ext) -> tuple[str, 
             raise SFError("MISSING_ARGUMENT", f"{ext.name} not specified", fields=[ext.name])
         matches = find_by_external_id(conn, o, ext, value)
         if len(matches) > 1:
-            raise SFError("DUPLICATE_EXTERNAL_ID", f"{ext.name}: more than one record found for external id field: "
-                                                   f"{matches}", fields=[ext.name])
+            raise SFError(
+                "DUPLICATE_EXTERNAL_ID",
+                f"{ext.name}: more than one record found for external id field: {matches}",
+                fields=[ext.name],
+            )
         if matches:
             writer.update(o, matches[0], {k: v for k, v in fields.items() if k.lower() != ext.name.lower()})
             return matches[0], False
@@ -453,7 +512,8 @@ def query_results(ctx: Ctx) -> Result:
                 yield block
 
     ctx.org.stats.add_records("bulk", end - start)
-    headers = {"Sforce-NumberOfRecords": str(end - start),
-               "Sforce-Locator": _encode_locator(end) if end < total else "null"}
+    headers = {
+        "Sforce-NumberOfRecords": str(end - start),
+        "Sforce-Locator": _encode_locator(end) if end < total else "null",
+    }
     return Result(200, stream(), headers=headers, content_type=CSV_TYPE, length=len(header) + last - first)
-

@@ -8,9 +8,11 @@ from .errors import SFError
 from .http import API, Ctx, Result
 from .rest import external_field, fetch_records, get_object, read_fields, upsert_one
 
-ROLLED_BACK = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-               "message": "Record rolled back because not all records were valid and the request was using "
-                          "AllOrNone header", "fields": []}
+ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+    "fields": [],
+}
 
 
 def _records(ctx: Ctx) -> tuple[list, bool]:
@@ -48,8 +50,9 @@ def _run(ctx: Ctx, items: list, all_or_none: bool, one) -> list[dict]:
             if failed and all_or_none:
                 raise _Abort
     except _Abort:
-        results = [r if not r["success"] else {"id": r.get("id"), "success": False, "errors": [ROLLED_BACK]}
-                   for r in results]
+        results = [
+            r if not r["success"] else {"id": r.get("id"), "success": False, "errors": [ROLLED_BACK]} for r in results
+        ]
         for r in results:
             if r.get("id") is None:
                 r.pop("id", None)
@@ -173,8 +176,12 @@ def collection_retrieve(ctx: Ctx) -> Result:
 
 # -- composite -------------------------------------------------------------------------------------------------------
 _REF = re.compile(r"@\{([A-Za-z0-9_]+)\.([^}]+)\}")
-HALTED = [{"errorCode": "PROCESSING_HALTED",
-           "message": "The transaction was rolled back since another operation in the same transaction failed."}]
+HALTED = [
+    {
+        "errorCode": "PROCESSING_HALTED",
+        "message": "The transaction was rolled back since another operation in the same transaction failed.",
+    }
+]
 
 
 def _lookup(body, path: str):
@@ -191,6 +198,7 @@ def _lookup(body, path: str):
 
 def _substitute(value, refs: dict):
     if isinstance(value, str):
+
         def repl(m):
             ref, path = m.group(1), m.group(2)
             if ref not in refs:
@@ -214,8 +222,11 @@ def composite(ctx: Ctx) -> Result:
         raise SFError("JSON_PARSER_ERROR", "compositeRequest is required")
     subs = body["compositeRequest"]
     if len(subs) > defaults.COMPOSITE_MAX_SUBREQUESTS:
-        raise SFError("INVALID_FIELD", f"Limit Exceeded: Your composite request has {len(subs)} subrequests. The "
-                                       f"maximum is {defaults.COMPOSITE_MAX_SUBREQUESTS}.")
+        raise SFError(
+            "INVALID_FIELD",
+            f"Limit Exceeded: Your composite request has {len(subs)} subrequests. The "
+            f"maximum is {defaults.COMPOSITE_MAX_SUBREQUESTS}.",
+        )
     queries = sum(1 for s in subs if "/query" in str(s.get("url", "")))
     if queries > defaults.COMPOSITE_MAX_QUERIES:
         raise SFError("INVALID_FIELD", "Limit Exceeded: Your composite request has more than 5 query operations.")
@@ -237,17 +248,28 @@ def composite(ctx: Ctx) -> Result:
                 url = _substitute(sub.get("url", ""), refs)
                 sub_body = _substitute(sub.get("body"), refs)
             except (KeyError, IndexError, ValueError) as e:
-                results.append({"body": [{"errorCode": "PROCESSING_HALTED",
-                                          "message": f"Invalid reference specified. No value for {e} found in "
-                                                     f"{ref_id}. Provided referenceId ({ref_id})."}],
-                                "httpHeaders": {}, "httpStatusCode": 400, "referenceId": ref_id})
+                results.append(
+                    {
+                        "body": [
+                            {
+                                "errorCode": "PROCESSING_HALTED",
+                                "message": f"Invalid reference specified. No value for {e} found in "
+                                f"{ref_id}. Provided referenceId ({ref_id}).",
+                            }
+                        ],
+                        "httpHeaders": {},
+                        "httpStatusCode": 400,
+                        "referenceId": ref_id,
+                    }
+                )
                 if all_or_none:
                     halted = True
                 continue
             res = dispatch_internal(ctx, sub.get("method", "GET").upper(), url, sub_body)
             headers = {k: v for k, v in res.headers.items() if k == "Location"}
-            results.append({"body": res.body, "httpHeaders": headers, "httpStatusCode": res.status,
-                            "referenceId": ref_id})
+            results.append(
+                {"body": res.body, "httpHeaders": headers, "httpStatusCode": res.status, "referenceId": ref_id}
+            )
             if res.status < 300 and ref_id:
                 refs[ref_id] = res.body
             elif res.status >= 400 and all_or_none:

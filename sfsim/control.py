@@ -200,16 +200,27 @@ def merge(app: "App", req: Request, body: dict) -> dict:
 def convert_lead(app: "App", req: Request, body: dict) -> dict:
     with _writer(app, body) as w:
         return w.convert_lead(
-            body["lead"], account_id=body.get("account"), contact_id=body.get("contact"),
-            create_opportunity=body.get("create_opportunity", True), opportunity_name=body.get("opportunity_name"))
+            body["lead"],
+            account_id=body.get("account"),
+            contact_id=body.get("contact"),
+            create_opportunity=body.get("create_opportunity", True),
+            opportunity_name=body.get("opportunity_name"),
+        )
 
 
 @route("POST", "/query")
 def query(app: "App", req: Request, body: dict) -> dict:
     """SOQL as the admin without permission checks or API counting."""
     org = _org(app)
-    ctx = Ctx(org=org, req=None, version="59.0", user_id=org.admin_id, perms=None,
-              tooling=bool(body.get("tooling")), headers={"sforce-query-options": "batchSize=2000"})
+    ctx = Ctx(
+        org=org,
+        req=None,
+        version="59.0",
+        user_id=org.admin_id,
+        perms=None,
+        tooling=bool(body.get("tooling")),
+        headers={"sforce-query-options": "batchSize=2000"},
+    )
     out = run_query(ctx, body["q"], bool(body.get("all")))
     if out.get("nextRecordsUrl"):
         org.locators.drop(out["nextRecordsUrl"].rsplit("/", 1)[1].split("-")[0])
@@ -232,9 +243,17 @@ def locators_close(app: "App", req: Request, body: dict) -> dict:
 def user_create(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.setup_transaction() as conn:
-        uid = create_user(org.store, conn, org.now(), body["username"], body.get("first_name", "Sim"),
-                          body.get("last_name", "User"), body.get("password", "sfsim-user-1"), body.get("title"),
-                          body.get("profile", "Standard User"))
+        uid = create_user(
+            org.store,
+            conn,
+            org.now(),
+            body["username"],
+            body.get("first_name", "Sim"),
+            body.get("last_name", "User"),
+            body.get("password", "sfsim-user-1"),
+            body.get("title"),
+            body.get("profile", "Standard User"),
+        )
     return {"id": uid}
 
 
@@ -242,8 +261,10 @@ def _set_active(app, user: str, active: bool) -> dict:
     org = _org(app)
     uid = _user(app, user)
     with org.store.setup_transaction() as conn:
-        conn.execute('UPDATE "User" SET "IsActive" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ? WHERE "Id" = ?',
-                     (int(active), org.now(), org.now(), uid))
+        conn.execute(
+            'UPDATE "User" SET "IsActive" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ? WHERE "Id" = ?',
+            (int(active), org.now(), org.now(), uid),
+        )
     if not active:
         org.revoke(user_id=uid)
     return {"id": uid, "active": active}
@@ -262,10 +283,16 @@ def user_activate(app: "App", req: Request, body: dict, user: str) -> dict:
 # -- permissions -----------------------------------------------------------------------------------------------------
 def _permission_set(conn, parent: str) -> str:
     """A permission set by Name, or the one a profile owns by the profile's Name."""
-    row = conn.execute('SELECT "Id" FROM "PermissionSet" WHERE "Name" = ? AND "IsOwnedByProfile" = 0',
-                       (parent,)).fetchone() or conn.execute(
-        'SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
-        'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" = ?', (parent,)).fetchone()
+    row = (
+        conn.execute(
+            'SELECT "Id" FROM "PermissionSet" WHERE "Name" = ? AND "IsOwnedByProfile" = 0', (parent,)
+        ).fetchone()
+        or conn.execute(
+            'SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
+            'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" = ?',
+            (parent,),
+        ).fetchone()
+    )
     if row is None:
         raise KeyError(f"no permission set or profile {parent}")
     return row[0]
@@ -276,13 +303,18 @@ def object_permissions(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["parent"])
-        conn.execute('DELETE FROM "ObjectPermissions" WHERE "ParentId" = ? AND "SobjectType" = ?',
-                     (ps, body["object"]))
+        conn.execute('DELETE FROM "ObjectPermissions" WHERE "ParentId" = ? AND "SobjectType" = ?', (ps, body["object"]))
         flags = [bool(body.get(k)) for k in ("read", "create", "edit", "delete")]
         if any(flags):
             SetupBuilder(org.store, conn, org.now()).object_perm(ps, body["object"], *flags)
-    return {"parent": ps, "object": body["object"], "read": flags[0], "create": flags[1], "edit": flags[2],
-            "delete": flags[3]}
+    return {
+        "parent": ps,
+        "object": body["object"],
+        "read": flags[0],
+        "create": flags[1],
+        "edit": flags[2],
+        "delete": flags[3],
+    }
 
 
 @route("PUT", "/field-permissions")
@@ -293,8 +325,9 @@ def field_permissions(app: "App", req: Request, body: dict) -> dict:
     with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["parent"])
         for target in ("Task", "Event") if obj == "Activity" else (obj,):
-            conn.execute('DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?',
-                         (ps, f"{target}.{name}"))
+            conn.execute(
+                'DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?', (ps, f"{target}.{name}")
+            )
             if read:
                 SetupBuilder(org.store, conn, org.now()).field_perm(ps, target, name, read, edit)
     return {"parent": ps, "field": body["field"], "read": read, "edit": edit}
@@ -306,8 +339,9 @@ def assign_permission_set(app: "App", req: Request, body: dict) -> dict:
     with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["permission_set"])
         uid = _user(app, body.get("user"))
-        rid = SetupBuilder(org.store, conn, org.now()).insert("PermissionSetAssignment", {
-            "AssigneeId": uid, "PermissionSetId": ps, "IsActive": True})
+        rid = SetupBuilder(org.store, conn, org.now()).insert(
+            "PermissionSetAssignment", {"AssigneeId": uid, "PermissionSetId": ps, "IsActive": True}
+        )
     return {"id": rid}
 
 
@@ -316,8 +350,10 @@ def unassign_permission_set(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     with org.store.setup_transaction() as conn:
         ps = _permission_set(conn, body["permission_set"])
-        n = conn.execute('DELETE FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "PermissionSetId" = ?',
-                         (_user(app, body.get("user")), ps)).rowcount
+        n = conn.execute(
+            'DELETE FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "PermissionSetId" = ?',
+            (_user(app, body.get("user")), ps),
+        ).rowcount
     return {"removed": n}
 
 
@@ -419,8 +455,13 @@ def faults_delete(app: "App", req: Request, body: dict, rule: str) -> dict:
 def stats_get(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
     out = org.stats.snapshot()
-    out.update({"api_usage": org.usage.used(), "daily_api_requests": org.daily_limit(),
-                "open_query_locators": org.locators.count()})
+    out.update(
+        {
+            "api_usage": org.usage.used(),
+            "daily_api_requests": org.daily_limit(),
+            "open_query_locators": org.locators.count(),
+        }
+    )
     return out
 
 
@@ -431,9 +472,24 @@ def stats_reset(app: "App", req: Request, body: dict) -> dict:
 
 
 # -- schema drift ----------------------------------------------------------------------------------------------------
-FIELD_KEYS = ("label", "type", "length", "precision", "scale", "externalId", "unique", "nillable", "picklistValues",
-              "restrictedPicklist", "referenceTo", "relationshipName", "calculatedFormula", "description",
-              "defaultValue", "caseSensitive")
+FIELD_KEYS = (
+    "label",
+    "type",
+    "length",
+    "precision",
+    "scale",
+    "externalId",
+    "unique",
+    "nillable",
+    "picklistValues",
+    "restrictedPicklist",
+    "referenceTo",
+    "relationshipName",
+    "calculatedFormula",
+    "description",
+    "defaultValue",
+    "caseSensitive",
+)
 
 
 def _grant_fls(app, conn, object_name: str, name: str, spec: dict) -> None:
@@ -443,12 +499,15 @@ def _grant_fls(app, conn, object_name: str, name: str, spec: dict) -> None:
     b = SetupBuilder(store, conn, org.now())
     targets = ["Task", "Event"] if object_name == "Activity" else [object_name]
     editable = not spec.get("calculatedFormula")
-    for (ps_id,) in conn.execute('SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
-                                 'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" IN (\'System Administrator\', '
-                                 '\'Standard User\')').fetchall():
+    for (ps_id,) in conn.execute(
+        'SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
+        'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" IN (\'System Administrator\', '
+        "'Standard User')"
+    ).fetchall():
         for target in targets:
-            conn.execute('DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?',
-                         (ps_id, f"{target}.{name}"))
+            conn.execute(
+                'DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?', (ps_id, f"{target}.{name}")
+            )
             b.field_perm(ps_id, target, name, True, editable)
 
 
@@ -476,8 +535,9 @@ def field_add(app: "App", req: Request, body: dict) -> dict:
 def field_change(app: "App", req: Request, body: dict, sobject: str, name: str) -> dict:
     org = _org(app)
     with org.store.setup_transaction() as conn:
-        row = conn.execute("SELECT spec FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
-                           (sobject, name)).fetchone()
+        row = conn.execute(
+            "SELECT spec FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (sobject, name)
+        ).fetchone()
         if row is None:
             raise KeyError(f"no custom field {sobject}.{name}")
         spec = json.loads(row[0])
@@ -493,8 +553,10 @@ def field_change(app: "App", req: Request, body: dict, sobject: str, name: str) 
 def field_delete(app: "App", req: Request, body: dict, sobject: str, name: str) -> dict:
     org = _org(app)
     with org.store.setup_transaction() as conn:
-        if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
-                        (sobject, name)).fetchone() is None:
+        if (
+            conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (sobject, name)).fetchone()
+            is None
+        ):
             raise KeyError(f"no custom field {sobject}.{name}")
         org.store.delete_custom_field(conn, sobject, name)
         targets = ["Task", "Event"] if sobject == "Activity" else [sobject]

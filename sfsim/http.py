@@ -16,8 +16,6 @@ def dumps(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-
-
 def json_response(obj, status: int = 200, headers: dict | None = None) -> Response:
     return Response(dumps(obj), status=status, headers=headers, content_type=JSON_TYPE)
 
@@ -52,8 +50,10 @@ class Ctx:
             try:
                 return json.loads(self.body)
             except ValueError as e:
-                raise SFError("JSON_PARSER_ERROR", f"Unexpected character: was expecting a value at [line:1, "
-                                                   f"column:{getattr(e, 'colno', 1)}]") from None
+                raise SFError(
+                    "JSON_PARSER_ERROR",
+                    f"Unexpected character: was expecting a value at [line:1, column:{getattr(e, 'colno', 1)}]",
+                ) from None
         return self.body
 
     @property
@@ -122,8 +122,13 @@ def to_response(result: Result) -> Response:
         data = dumps(result.body)
     else:
         data = result.body
-    resp = Response(data, status=result.status, headers=result.headers, content_type=result.content_type,
-                    direct_passthrough=not isinstance(data, (bytes, str)))
+    resp = Response(
+        data,
+        status=result.status,
+        headers=result.headers,
+        content_type=result.content_type,
+        direct_passthrough=not isinstance(data, (bytes, str)),
+    )
     if result.length is not None:
         resp.headers["Content-Length"] = str(result.length)
     return resp

@@ -64,9 +64,11 @@ class SfsimServer:
 
     def token(self) -> dict:
         """A client-credentials token for the integration user (the admin)."""
-        resp = self.session().post(f"{self.login_url}/services/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret},
-            timeout=30)
+        resp = self.session().post(
+            f"{self.login_url}/services/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.client_secret},
+            timeout=30,
+        )
         resp.raise_for_status()
         return resp.json()
 
@@ -75,8 +77,12 @@ class SfsimServer:
         from simple_salesforce import Salesforce
 
         token = token or self.token()
-        return Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
-                          session=self.session(), version=version)
+        return Salesforce(
+            instance_url=token["instance_url"],
+            session_id=token["access_token"],
+            session=self.session(),
+            version=version,
+        )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -95,20 +101,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_sfsim(data_dir: Path, seed: str = "demo", scenario: str = "ready", timeout: float = 60,
-                control: bool = True) -> SfsimServer:
+def start_sfsim(
+    data_dir: Path, seed: str = "demo", scenario: str = "ready", timeout: float = 60, control: bool = True
+) -> SfsimServer:
     port = free_port()
     log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sfsim", "serve", "--data", str(data_dir), "--port", str(port), "--seed", seed,
-         "--scenario", scenario, *(["--control"] if control else [])],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "SFSIM_EXIT_WITH_PARENT": "1"})
+        [
+            sys.executable,
+            "-m",
+            "sfsim",
+            "serve",
+            "--data",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--seed",
+            seed,
+            "--scenario",
+            scenario,
+            *(["--control"] if control else []),
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "SFSIM_EXIT_WITH_PARENT": "1"},
+    )
     server = SfsimServer(
-        instance_url=f"https://{defaults.INSTANCE_HOSTNAME}:{port}", login_url=f"https://{defaults.LOGIN_HOSTNAME}:{port}",
-        ca_path=str(data_dir / "ca.pem"), client_id=defaults.CLIENT_ID, client_secret=defaults.CLIENT_SECRET,
-        username=defaults.ADMIN_USERNAME, password=defaults.ADMIN_PASSWORD, data_dir=data_dir, port=port,
-        process=proc)
+        instance_url=f"https://{defaults.INSTANCE_HOSTNAME}:{port}",
+        login_url=f"https://{defaults.LOGIN_HOSTNAME}:{port}",
+        ca_path=str(data_dir / "ca.pem"),
+        client_id=defaults.CLIENT_ID,
+        client_secret=defaults.CLIENT_SECRET,
+        username=defaults.ADMIN_USERNAME,
+        password=defaults.ADMIN_PASSWORD,
+        data_dir=data_dir,
+        port=port,
+        process=proc,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -106,18 +106,34 @@ class Org:
         cur = self.store.conn.execute(
             'SELECT u."Id", u."Username", u."Email", u."FirstName", u."LastName", u."Name", u."IsActive", '
             'u."UserType", u."LanguageLocaleKey", u."LocaleSidKey", u."TimeZoneSidKey", u."LastModifiedDate", '
-            'p."Name" FROM "User" u LEFT JOIN "Profile" p ON p."Id" = u."ProfileId" WHERE u."Id" = ?', (user_id,))
+            'p."Name" FROM "User" u LEFT JOIN "Profile" p ON p."Id" = u."ProfileId" WHERE u."Id" = ?',
+            (user_id,),
+        )
         row = cur.fetchone()
         if row is None:
             return None
-        keys = ["Id", "Username", "Email", "FirstName", "LastName", "Name", "IsActive", "UserType",
-                "LanguageLocaleKey", "LocaleSidKey", "TimeZoneSidKey", "LastModifiedDate", "ProfileName"]
+        keys = [
+            "Id",
+            "Username",
+            "Email",
+            "FirstName",
+            "LastName",
+            "Name",
+            "IsActive",
+            "UserType",
+            "LanguageLocaleKey",
+            "LocaleSidKey",
+            "TimeZoneSidKey",
+            "LastModifiedDate",
+            "ProfileName",
+        ]
         return dict(zip(keys, row, strict=True))
 
     def find_user(self, ref: str) -> str | None:
         """A user Id from an Id or a username."""
-        row = self.store.conn.execute('SELECT "Id" FROM "User" WHERE "Id" = ? OR "Username" = ? COLLATE NOCASE',
-                                      (ref, ref)).fetchone()
+        row = self.store.conn.execute(
+            'SELECT "Id" FROM "User" WHERE "Id" = ? OR "Username" = ? COLLATE NOCASE', (ref, ref)
+        ).fetchone()
         return row[0] if row else None
 
     def check_password(self, username: str, password: str) -> str | None:
@@ -126,18 +142,28 @@ class Org:
         row = self.store.conn.execute(
             'SELECT u."Id" FROM "User" u JOIN _sfsim_passwords p ON p.user_id = u."Id" '
             'WHERE u."Username" = ? COLLATE NOCASE AND p.password = ? AND u."IsActive" = 1',
-            (username, hash_password(password))).fetchone()
+            (username, hash_password(password)),
+        ).fetchone()
         return row[0] if row else None
 
     # -- tokens ----------------------------------------------------------------------------------------------------
     def issue(self, kind: str, user_id: str, client_id: str, scope: str, extra: dict | None = None) -> Token:
         prefix = {"access": self.org_id[:15] + "!AQ", "refresh": "5Aep861", "code": "aPrx"}[kind]
-        tok = Token(prefix + secrets.token_urlsafe(48 if kind == "access" else 40), kind, user_id, client_id, scope,
-                    self.clock.now().timestamp(), extra=extra)
+        tok = Token(
+            prefix + secrets.token_urlsafe(48 if kind == "access" else 40),
+            kind,
+            user_id,
+            client_id,
+            scope,
+            self.clock.now().timestamp(),
+            extra=extra,
+        )
         with self.store.transaction() as conn:
-            conn.execute("INSERT INTO _sfsim_tokens (token, kind, user_id, client_id, scope, issued, extra) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (tok.token, kind, user_id, client_id, scope, tok.issued, json.dumps(extra)))
+            conn.execute(
+                "INSERT INTO _sfsim_tokens (token, kind, user_id, client_id, scope, issued, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tok.token, kind, user_id, client_id, scope, tok.issued, json.dumps(extra)),
+            )
         with self._tokens_lock:
             self._tokens[tok.token] = tok
         return tok
@@ -148,7 +174,9 @@ class Org:
         if tok is None:
             row = self.store.conn.execute(
                 "SELECT token, kind, user_id, client_id, scope, issued, revoked, extra FROM _sfsim_tokens "
-                "WHERE token = ?", (value,)).fetchone()
+                "WHERE token = ?",
+                (value,),
+            ).fetchone()
             if row is None:
                 return None
             tok = Token(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), json.loads(row[7] or "null"))
@@ -184,8 +212,9 @@ class Org:
             victims = [r[0] for r in conn.execute(f"SELECT token FROM _sfsim_tokens WHERE {where}", params)]
             conn.execute(f"UPDATE _sfsim_tokens SET revoked = 1 WHERE {where}", params)
             if token is not None:
-                conn.execute("UPDATE _sfsim_tokens SET revoked = 1 WHERE json_extract(extra, '$.refresh') = ?",
-                             (token,))
+                conn.execute(
+                    "UPDATE _sfsim_tokens SET revoked = 1 WHERE json_extract(extra, '$.refresh') = ?", (token,)
+                )
         with self._tokens_lock:
             self._tokens.clear()
         return len(victims)

@@ -10,8 +10,14 @@ from dataclasses import dataclass, field
 
 from .schema import Field, SObject
 
-USER_PERMS = ("PermissionsApiEnabled", "PermissionsModifyAllData", "PermissionsViewAllData", "PermissionsEditTask",
-              "PermissionsEditEvent", "PermissionsViewSetup")
+USER_PERMS = (
+    "PermissionsApiEnabled",
+    "PermissionsModifyAllData",
+    "PermissionsViewAllData",
+    "PermissionsEditTask",
+    "PermissionsEditEvent",
+    "PermissionsViewSetup",
+)
 ACTIVITY_PERM = {"Task": "PermissionsEditTask", "Event": "PermissionsEditEvent"}
 NO_GRANT = (False, False)  # (read, edit) of a field without FieldPermissions rows
 
@@ -68,12 +74,20 @@ def load_perms(conn: sqlite3.Connection, user_id: str) -> Perms | None:
     if row is None:
         return None
     profile_id, active = row
-    ps_ids = [r[0] for r in conn.execute(
-        'SELECT "Id" FROM "PermissionSet" WHERE "IsOwnedByProfile" = 1 AND "ProfileId" = ? AND "IsDeleted" = 0',
-        (profile_id,))]
-    ps_ids += [r[0] for r in conn.execute(
-        'SELECT "PermissionSetId" FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "IsDeleted" = 0',
-        (user_id,))]
+    ps_ids = [
+        r[0]
+        for r in conn.execute(
+            'SELECT "Id" FROM "PermissionSet" WHERE "IsOwnedByProfile" = 1 AND "ProfileId" = ? AND "IsDeleted" = 0',
+            (profile_id,),
+        )
+    ]
+    ps_ids += [
+        r[0]
+        for r in conn.execute(
+            'SELECT "PermissionSetId" FROM "PermissionSetAssignment" WHERE "AssigneeId" = ? AND "IsDeleted" = 0',
+            (user_id,),
+        )
+    ]
     perms = Perms(user_id=user_id, active=bool(active))
     if not ps_ids:
         return perms
@@ -84,7 +98,9 @@ def load_perms(conn: sqlite3.Connection, user_id: str) -> Perms | None:
     for sobj, r, c, e, d in conn.execute(
         f'SELECT "SobjectType", MAX("PermissionsRead"), MAX("PermissionsCreate"), MAX("PermissionsEdit"), '
         f'MAX("PermissionsDelete") FROM "ObjectPermissions" WHERE "ParentId" IN ({marks}) AND "IsDeleted" = 0 '
-        f'GROUP BY "SobjectType"', ps_ids):
+        f'GROUP BY "SobjectType"',
+        ps_ids,
+    ):
         ops = set()
         for flag, name in ((r, "read"), (c, "create"), (e, "edit"), (d, "delete")):
             if flag:
@@ -92,7 +108,9 @@ def load_perms(conn: sqlite3.Connection, user_id: str) -> Perms | None:
         perms.objects[sobj.lower()] = ops
     for sobj, fname, r, e in conn.execute(
         f'SELECT "SobjectType", "Field", MAX("PermissionsRead"), MAX("PermissionsEdit") FROM "FieldPermissions" '
-        f'WHERE "ParentId" IN ({marks}) AND "IsDeleted" = 0 GROUP BY "SobjectType", "Field"', ps_ids):
+        f'WHERE "ParentId" IN ({marks}) AND "IsDeleted" = 0 GROUP BY "SobjectType", "Field"',
+        ps_ids,
+    ):
         short = fname.split(".", 1)[1] if "." in fname else fname
         perms.fields[(sobj.lower(), short.lower())] = (bool(r or e), bool(e))
     return perms

@@ -56,8 +56,9 @@ def prefix_types(org: "Org") -> dict[str, str]:
 def compile_for(ctx: Ctx, q: str, query_all: bool) -> Compiled:
     if not q:
         raise SFError("MALFORMED_QUERY", "Invalid query: query string is empty")
-    return compile_soql(q, ctx.org.store.schema, ctx.perms, query_all=query_all, now=ctx.org.clock.now(),
-                        tooling=ctx.tooling)
+    return compile_soql(
+        q, ctx.org.store.schema, ctx.perms, query_all=query_all, now=ctx.org.clock.now(), tooling=ctx.tooling
+    )
 
 
 def _page(ctx: Ctx, compiled: Compiled, rows: list, total: int, done: bool, next_url: str | None) -> dict:

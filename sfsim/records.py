@@ -20,22 +20,39 @@ from .store import Store, quote
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 STAGES = {
     # stage: (probability, closed, won, forecast category)
-    "Prospecting": (10, 0, 0, "Pipeline"), "Qualification": (10, 0, 0, "Pipeline"),
-    "Needs Analysis": (20, 0, 0, "Pipeline"), "Value Proposition": (50, 0, 0, "Pipeline"),
-    "Id. Decision Makers": (60, 0, 0, "Pipeline"), "Perception Analysis": (70, 0, 0, "Pipeline"),
-    "Proposal/Price Quote": (75, 0, 0, "Pipeline"), "Negotiation/Review": (90, 0, 0, "Pipeline"),
-    "Closed Won": (100, 1, 1, "Closed"), "Closed Lost": (0, 1, 0, "Omitted"),
+    "Prospecting": (10, 0, 0, "Pipeline"),
+    "Qualification": (10, 0, 0, "Pipeline"),
+    "Needs Analysis": (20, 0, 0, "Pipeline"),
+    "Value Proposition": (50, 0, 0, "Pipeline"),
+    "Id. Decision Makers": (60, 0, 0, "Pipeline"),
+    "Perception Analysis": (70, 0, 0, "Pipeline"),
+    "Proposal/Price Quote": (75, 0, 0, "Pipeline"),
+    "Negotiation/Review": (90, 0, 0, "Pipeline"),
+    "Closed Won": (100, 1, 1, "Closed"),
+    "Closed Lost": (0, 1, 0, "Omitted"),
 }
-FORECAST_API = {"Pipeline": "Pipeline", "Best Case": "BestCase", "Commit": "Forecast", "Closed": "Closed",
-                "Omitted": "Omitted"}
+FORECAST_API = {
+    "Pipeline": "Pipeline",
+    "Best Case": "BestCase",
+    "Commit": "Forecast",
+    "Closed": "Closed",
+    "Omitted": "Omitted",
+}
 INSERT_DEFAULTS = {
     "Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task"},
     "Event": {"ShowAs": "Busy", "EventSubtype": "Event"},
     "Lead": {"Status": "Open - Not Contacted"},
     "Organization": {},
 }
-JSON_TYPE_NAMES = {"int": "int", "double": "double", "currency": "double", "percent": "double", "date": "Date",
-                   "datetime": "Datetime", "boolean": "boolean"}
+JSON_TYPE_NAMES = {
+    "int": "int",
+    "double": "double",
+    "currency": "double",
+    "percent": "double",
+    "date": "Date",
+    "datetime": "Datetime",
+    "boolean": "boolean",
+}
 
 
 @dataclass
@@ -51,9 +68,11 @@ class Actor:
 def _json_error(f: Field, value) -> SFError:
     typ = JSON_TYPE_NAMES.get(f.type, f.type)
     shown = "VALUE_STRING" if isinstance(value, str) else "VALUE_" + type(value).__name__.upper()
-    return SFError("JSON_PARSER_ERROR",
-                   f"Cannot deserialize instance of {typ} from {shown} value {value} or request may be missing a "
-                   f"required field at [line:1, column:1]")
+    return SFError(
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {typ} from {shown} value {value} or request may be missing a "
+        f"required field at [line:1, column:1]",
+    )
 
 
 class Writer:
@@ -75,18 +94,25 @@ class Writer:
             if s == "":
                 return None
             if len(s) > f.length > 0:
-                raise SFError("STRING_TOO_LONG", f"{f.label}: data value too large: {s} (max length={f.length})",
-                              fields=[f.name])
+                raise SFError(
+                    "STRING_TOO_LONG", f"{f.label}: data value too large: {s} (max length={f.length})", fields=[f.name]
+                )
             if t == "email" and not EMAIL_RE.match(s):
                 raise SFError("INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {s}", fields=[f.name])
             if f.restricted and t == "picklist" and s not in f.picklist:
-                raise SFError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                              f"{f.label}: bad value for restricted picklist field: {s}", fields=[f.name])
+                raise SFError(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{f.label}: bad value for restricted picklist field: {s}",
+                    fields=[f.name],
+                )
             if f.restricted and t == "multipicklist":
                 bad = [v for v in s.split(";") if v not in f.picklist]
                 if bad:
-                    raise SFError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                                  f"{f.label}: bad value for restricted picklist field: {bad[0]}", fields=[f.name])
+                    raise SFError(
+                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        f"{f.label}: bad value for restricted picklist field: {bad[0]}",
+                        fields=[f.name],
+                    )
             return s
         if t == "boolean":
             if isinstance(value, bool):
@@ -112,8 +138,11 @@ class Writer:
             except (TypeError, ValueError):
                 raise _json_error(f, value) from None
             if f.precision and abs(num) >= 10 ** (f.precision - f.scale):
-                raise SFError("NUMBER_OUTSIDE_VALID_RANGE",
-                              f"{f.label}: value outside of valid range on numeric field: {value}", fields=[f.name])
+                raise SFError(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"{f.label}: value outside of valid range on numeric field: {value}",
+                    fields=[f.name],
+                )
             return num
         if t == "date":
             if not isinstance(value, str):
@@ -171,10 +200,12 @@ class Writer:
                 continue
             out[f.name] = self.coerce(o, f, value)
         if readonly:
-            raise SFError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                          f"Unable to create/update fields: {', '.join(readonly)}. Please check the security settings "
-                          f"of this field and verify that it is read/write for your profile or permission set.",
-                          fields=readonly)
+            raise SFError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(readonly)}. Please check the security settings "
+                f"of this field and verify that it is read/write for your profile or permission set.",
+                fields=readonly,
+            )
         return out
 
     def _check_unique(self, o: SObject, row: dict, own_id: str | None) -> None:
@@ -183,24 +214,34 @@ class Writer:
                 continue
             hit = self.conn.execute(
                 f'SELECT "Id" FROM {quote(o.name)} WHERE {quote(f.name)} = ? AND "IsDeleted" = 0 AND "Id" IS NOT ?',
-                (row[f.name], own_id)).fetchone()
+                (row[f.name], own_id),
+            ).fetchone()
             if hit:
-                raise SFError("DUPLICATE_VALUE",
-                              f"duplicate value found: {f.name} duplicates value on record with id: {hit[0]}",
-                              fields=[f.name])
+                raise SFError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {f.name} duplicates value on record with id: {hit[0]}",
+                    fields=[f.name],
+                )
 
     def _check_required(self, o: SObject, row: dict) -> None:
-        missing = [f.name for f in o.stored_fields
-                   if not f.nillable and f.createable and not f.defaulted_on_create
-                   and f.type != "boolean" and row.get(f.name) is None]
+        missing = [
+            f.name
+            for f in o.stored_fields
+            if not f.nillable
+            and f.createable
+            and not f.defaulted_on_create
+            and f.type != "boolean"
+            and row.get(f.name) is None
+        ]
         if o.name == "Event" and not row.get("IsAllDayEvent"):
             if row.get("ActivityDateTime") is None:
                 missing.append("ActivityDateTime")
             elif row.get("DurationInMinutes") is None and row.get("EndDateTime") is None:
                 missing.append("DurationInMinutes")
         if missing:
-            raise SFError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                          fields=missing)
+            raise SFError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", fields=missing
+            )
 
     # -- derived fields --------------------------------------------------------------------------------------------
     def _lookup(self, table: str, rid, cols: str):
@@ -214,8 +255,9 @@ class Writer:
             row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
         elif name == "Opportunity":
             if "StageName" in changed or creating:
-                prob, closed, won, forecast = STAGES.get(row.get("StageName"), (row.get("Probability"), 0, 0,
-                                                                                 "Pipeline"))
+                prob, closed, won, forecast = STAGES.get(
+                    row.get("StageName"), (row.get("Probability"), 0, 0, "Pipeline")
+                )
                 if "Probability" not in changed:
                     row["Probability"] = float(prob) if prob is not None else None
                 row["IsClosed"], row["IsWon"] = closed, won
@@ -231,18 +273,23 @@ class Writer:
                 row["Fiscal"] = f"{d.year} {(d.month - 1) // 3 + 1}"
         elif name == "OpportunityLineItem":
             if creating:
-                pbe = self._lookup("PricebookEntry", row.get("PricebookEntryId"),
-                                   '"Product2Id", "UnitPrice", "ProductCode", "Name"')
+                pbe = self._lookup(
+                    "PricebookEntry", row.get("PricebookEntryId"), '"Product2Id", "UnitPrice", "ProductCode", "Name"'
+                )
                 if pbe is None and row.get("Product2Id"):
                     pbe = self.conn.execute(
                         'SELECT "Product2Id", "UnitPrice", "ProductCode", "Name", "Id" FROM "PricebookEntry" '
                         'WHERE "Product2Id" = ? AND "IsDeleted" = 0 ORDER BY "Id" LIMIT 1',
-                        (row["Product2Id"],)).fetchone()
+                        (row["Product2Id"],),
+                    ).fetchone()
                     if pbe is not None:
                         row["PricebookEntryId"] = pbe[4]
                 if pbe is None:
-                    raise SFError("REQUIRED_FIELD_MISSING", "Required fields are missing: [PricebookEntryId]",
-                                  fields=["PricebookEntryId"])
+                    raise SFError(
+                        "REQUIRED_FIELD_MISSING",
+                        "Required fields are missing: [PricebookEntryId]",
+                        fields=["PricebookEntryId"],
+                    )
                 row["Product2Id"], row["ListPrice"], row["ProductCode"] = pbe[0], pbe[1], pbe[2]
                 opp = self._lookup("Opportunity", row.get("OpportunityId"), '"Name"')
                 row["Name"] = f"{opp[0] if opp else ''} {pbe[3]}".strip()
@@ -289,8 +336,11 @@ class Writer:
                 if row.get("EndDateTime"):
                     row["EndDate"] = row["EndDateTime"][:10]
         if row.get("WhatId") and (row.get("WhoId") or "").startswith("00Q"):
-            raise SFError("FIELD_INTEGRITY_EXCEPTION", "Related To ID: You can't relate an activity on a lead to "
-                                                       "another record.", fields=["WhatId"])
+            raise SFError(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Related To ID: You can't relate an activity on a lead to another record.",
+                fields=["WhatId"],
+            )
         # Salesforce archives activities a year old (tasks once closed): only queryAll returns them.
         day = row.get("ActivityDate")
         cutoff = (parse_datetime(self.actor.now).date() - dt.timedelta(days=ARCHIVE_DAYS)).isoformat()
@@ -328,8 +378,7 @@ class Writer:
         if perms is not None and not perms.can(o, "create"):
             raise insufficient_access()
         if any(k.lower() == "id" for k in values):
-            raise SFError("INVALID_FIELD_FOR_INSERT_UPDATE", "Id: cannot specify Id in an insert call",
-                          fields=["Id"])
+            raise SFError("INVALID_FIELD_FOR_INSERT_UPDATE", "Id: cannot specify Id in an insert call", fields=["Id"])
         given = self._fields_of(o, values, creating=True)
         row: dict = {}
         for f in o.stored_fields:
@@ -350,14 +399,16 @@ class Writer:
         cols = [f.name for f in o.stored_fields if f.name in row]
         self.conn.execute(
             f"INSERT INTO {quote(o.name)} ({', '.join(map(quote, cols))}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols])
+            [row[c] for c in cols],
+        )
         self._after_write(o, row)
         return rid
 
     def _current(self, o: SObject, rid: str) -> dict:
         cols = [f.name for f in o.stored_fields]
-        cur = self.conn.execute(f"SELECT {', '.join(map(quote, cols))} FROM {quote(o.name)} WHERE \"Id\" = ?",
-                                (rid,)).fetchone()
+        cur = self.conn.execute(
+            f'SELECT {", ".join(map(quote, cols))} FROM {quote(o.name)} WHERE "Id" = ?', (rid,)
+        ).fetchone()
         if cur is None:
             raise not_found()
         return dict(zip(cols, cur, strict=True))
@@ -385,14 +436,17 @@ class Writer:
         row.update(given)
         nulled = [k for k, v in given.items() if v is None and not o.field(k).nillable]
         if nulled:
-            raise SFError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(nulled)}]",
-                          fields=nulled)
+            raise SFError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(nulled)}]", fields=nulled
+            )
         self._derive(o, row, set(given), creating=False)
         self._check_unique(o, row, rid)
         self._stamp(row, creating=False)
         changed = [c for c in row if row[c] != current.get(c) or c in AUDIT_FIELDS]
-        self.conn.execute(f"UPDATE {quote(o.name)} SET {', '.join(quote(c) + ' = ?' for c in changed)} "
-                          f"WHERE \"Id\" = ?", [row[c] for c in changed] + [rid])
+        self.conn.execute(
+            f'UPDATE {quote(o.name)} SET {", ".join(quote(c) + " = ?" for c in changed)} WHERE "Id" = ?',
+            [row[c] for c in changed] + [rid],
+        )
         self._after_write(o, row)
 
     def _after_write(self, o: SObject, row: dict) -> None:
@@ -403,13 +457,17 @@ class Writer:
     def _rollup_opportunity(self, opp_id: str) -> None:
         total, count = self.conn.execute(
             'SELECT SUM("TotalPrice"), COUNT(*) FROM "OpportunityLineItem" WHERE "OpportunityId" = ? '
-            'AND "IsDeleted" = 0', (opp_id,)).fetchone()
+            'AND "IsDeleted" = 0',
+            (opp_id,),
+        ).fetchone()
         when = self.actor.modstamp or self.actor.now
         self.conn.execute(
             'UPDATE "Opportunity" SET "Amount" = CASE WHEN ? > 0 THEN ? ELSE "Amount" END, '
             '"HasOpportunityLineItem" = ?, "ExpectedRevenue" = ROUND(CASE WHEN ? > 0 THEN ? ELSE "Amount" END * '
             '"Probability" / 100.0, 2), "SystemModstamp" = ?, "LastModifiedDate" = ?, "LastModifiedById" = ? '
-            'WHERE "Id" = ?', (count, total, int(count > 0), count, total, when, when, self.actor.user_id, opp_id))
+            'WHERE "Id" = ?',
+            (count, total, int(count > 0), count, total, when, when, self.actor.user_id, opp_id),
+        )
 
     def delete(self, o: SObject, rid: str, batch: str | None = None) -> None:
         perms = self.actor.perms
@@ -430,23 +488,31 @@ class Writer:
         marks = ", ".join("?" * len(rids))
         self.conn.execute(
             f'UPDATE {quote(o.name)} SET "IsDeleted" = 1, "SystemModstamp" = ?, "LastModifiedDate" = ?, '
-            f'"LastModifiedById" = ? WHERE "Id" IN ({marks})', [when, when, self.actor.user_id, *rids])
+            f'"LastModifiedById" = ? WHERE "Id" IN ({marks})',
+            [when, when, self.actor.user_id, *rids],
+        )
         self.conn.executemany(
             "INSERT OR REPLACE INTO _sfsim_deleted (id, object, deleted_date, batch) VALUES (?, ?, ?, ?)",
-            [(rid, o.name, when, batch) for rid in rids])
+            [(rid, o.name, when, batch) for rid in rids],
+        )
         for child_name, f in o.children:
             child = self.schema.get(child_name)
             if child is None or not child.writable:
                 continue
             if f.cascade_delete or (child.name in ("Task", "Event") and f.name in ("WhatId", "WhoId")):
-                kids = [r[0] for r in self.conn.execute(
-                    f'SELECT "Id" FROM {quote(child.name)} WHERE {quote(f.name)} IN ({marks}) AND "IsDeleted" = 0',
-                    rids)]
+                kids = [
+                    r[0]
+                    for r in self.conn.execute(
+                        f'SELECT "Id" FROM {quote(child.name)} WHERE {quote(f.name)} IN ({marks}) AND "IsDeleted" = 0',
+                        rids,
+                    )
+                ]
                 if kids:
                     self._soft_delete(child, kids, batch)
         if o.name == "OpportunityLineItem":
             for (opp,) in self.conn.execute(
-                    f'SELECT DISTINCT "OpportunityId" FROM "OpportunityLineItem" WHERE "Id" IN ({marks})', rids):
+                f'SELECT DISTINCT "OpportunityId" FROM "OpportunityLineItem" WHERE "Id" IN ({marks})', rids
+            ):
                 self._rollup_opportunity(opp)
 
     def undelete(self, o: SObject, rid: str) -> None:
@@ -458,14 +524,17 @@ class Writer:
             raise SFError("ENTITY_IS_DELETED", "entity is deleted", 404)
         batch = row[0]
         when = self.actor.modstamp or self.actor.now
-        for obj_name, rid_ in self.conn.execute("SELECT object, id FROM _sfsim_deleted WHERE batch = ? AND hard = 0",
-                                                (batch,)).fetchall():
+        for obj_name, rid_ in self.conn.execute(
+            "SELECT object, id FROM _sfsim_deleted WHERE batch = ? AND hard = 0", (batch,)
+        ).fetchall():
             self.conn.execute(
                 f'UPDATE {quote(obj_name)} SET "IsDeleted" = 0, "SystemModstamp" = ?, "LastModifiedDate" = ?, '
                 f'"LastModifiedById" = ?, "MasterRecordId" = NULL WHERE "Id" = ?'
-                if self.schema.get(obj_name).field("MasterRecordId") else
-                f'UPDATE {quote(obj_name)} SET "IsDeleted" = 0, "SystemModstamp" = ?, "LastModifiedDate" = ?, '
-                f'"LastModifiedById" = ? WHERE "Id" = ?', (when, when, self.actor.user_id, rid_))
+                if self.schema.get(obj_name).field("MasterRecordId")
+                else f'UPDATE {quote(obj_name)} SET "IsDeleted" = 0, "SystemModstamp" = ?, "LastModifiedDate" = ?, '
+                f'"LastModifiedById" = ? WHERE "Id" = ?',
+                (when, when, self.actor.user_id, rid_),
+            )
             self.conn.execute("DELETE FROM _sfsim_deleted WHERE id = ?", (rid_,))
             if obj_name == "OpportunityLineItem":
                 opp = self._lookup("OpportunityLineItem", rid_, '"OpportunityId"')
@@ -480,8 +549,9 @@ class Writer:
         if not row[0]:
             self._soft_delete(o, [rid], uuid.uuid4().hex)
         batch = self.conn.execute("SELECT batch FROM _sfsim_deleted WHERE id = ?", (rid,)).fetchone()[0]
-        for obj_name, rid_ in self.conn.execute("SELECT object, id FROM _sfsim_deleted WHERE batch = ? AND hard = 0",
-                                                (batch,)).fetchall():
+        for obj_name, rid_ in self.conn.execute(
+            "SELECT object, id FROM _sfsim_deleted WHERE batch = ? AND hard = 0", (batch,)
+        ).fetchall():
             self.conn.execute(f'DELETE FROM {quote(obj_name)} WHERE "Id" = ?', (rid_,))
         self.conn.execute("UPDATE _sfsim_deleted SET hard = 1 WHERE batch = ?", (batch,))
 
@@ -508,55 +578,102 @@ class Writer:
                 self.conn.execute(
                     f'UPDATE {quote(child.name)} SET {quote(f.name)} = ?, "SystemModstamp" = ?, '
                     f'"LastModifiedDate" = ?, "LastModifiedById" = ? WHERE {quote(f.name)} = ?',
-                    (master_id, when, when, self.actor.user_id, loser))
+                    (master_id, when, when, self.actor.user_id, loser),
+                )
             self.conn.execute(f'UPDATE {quote(o.name)} SET "MasterRecordId" = ? WHERE "Id" = ?', (master_id, loser))
             self._soft_delete(o, [loser], batch)
-        self.conn.execute(f'UPDATE {quote(o.name)} SET "SystemModstamp" = ?, "LastModifiedDate" = ?, '
-                          f'"LastModifiedById" = ? WHERE "Id" = ?', (when, when, self.actor.user_id, master_id))
+        self.conn.execute(
+            f'UPDATE {quote(o.name)} SET "SystemModstamp" = ?, "LastModifiedDate" = ?, '
+            f'"LastModifiedById" = ? WHERE "Id" = ?',
+            (when, when, self.actor.user_id, master_id),
+        )
 
-    def convert_lead(self, lead_id: str, *, account_id: str | None = None, contact_id: str | None = None,
-                     create_opportunity: bool = True, opportunity_name: str | None = None,
-                     converted_status: str = "Closed - Converted") -> dict:
+    def convert_lead(
+        self,
+        lead_id: str,
+        *,
+        account_id: str | None = None,
+        contact_id: str | None = None,
+        create_opportunity: bool = True,
+        opportunity_name: str | None = None,
+        converted_status: str = "Closed - Converted",
+    ) -> dict:
         lead_obj = self.schema.get("Lead")
         lead = self._current(lead_obj, lead_id)
         if lead["IsConverted"]:
             raise SFError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
         if account_id is None:
-            account_id = self.insert(self.schema.get("Account"), {
-                k: v for k, v in {"Name": lead["Company"], "Industry": lead["Industry"], "Phone": lead["Phone"],
-                                  "Website": lead["Website"], "BillingCity": lead["City"],
-                                  "BillingCountry": lead["Country"], "OwnerId": lead["OwnerId"]}.items()
-                if v is not None})
+            account_id = self.insert(
+                self.schema.get("Account"),
+                {
+                    k: v
+                    for k, v in {
+                        "Name": lead["Company"],
+                        "Industry": lead["Industry"],
+                        "Phone": lead["Phone"],
+                        "Website": lead["Website"],
+                        "BillingCity": lead["City"],
+                        "BillingCountry": lead["Country"],
+                        "OwnerId": lead["OwnerId"],
+                    }.items()
+                    if v is not None
+                },
+            )
         if contact_id is None:
-            contact_id = self.insert(self.schema.get("Contact"), {
-                k: v for k, v in {"AccountId": account_id, "FirstName": lead["FirstName"],
-                                  "LastName": lead["LastName"], "Email": lead["Email"], "Phone": lead["Phone"],
-                                  "Title": lead["Title"], "LeadSource": lead["LeadSource"],
-                                  "OwnerId": lead["OwnerId"]}.items() if v is not None})
+            contact_id = self.insert(
+                self.schema.get("Contact"),
+                {
+                    k: v
+                    for k, v in {
+                        "AccountId": account_id,
+                        "FirstName": lead["FirstName"],
+                        "LastName": lead["LastName"],
+                        "Email": lead["Email"],
+                        "Phone": lead["Phone"],
+                        "Title": lead["Title"],
+                        "LeadSource": lead["LeadSource"],
+                        "OwnerId": lead["OwnerId"],
+                    }.items()
+                    if v is not None
+                },
+            )
         opp_id = None
         if create_opportunity:
             close = (parse_datetime(self.actor.now) + dt.timedelta(days=30)).date().isoformat()
-            opp_id = self.insert(self.schema.get("Opportunity"), {
-                "AccountId": account_id, "Name": opportunity_name or f"{lead['Company']}-",
-                "StageName": "Prospecting", "CloseDate": close, "OwnerId": lead["OwnerId"]})
+            opp_id = self.insert(
+                self.schema.get("Opportunity"),
+                {
+                    "AccountId": account_id,
+                    "Name": opportunity_name or f"{lead['Company']}-",
+                    "StageName": "Prospecting",
+                    "CloseDate": close,
+                    "OwnerId": lead["OwnerId"],
+                },
+            )
         when = self.actor.modstamp or self.actor.now
         self.conn.execute(
             'UPDATE "Lead" SET "IsConverted" = 1, "Status" = ?, "ConvertedDate" = ?, "ConvertedAccountId" = ?, '
             '"ConvertedContactId" = ?, "ConvertedOpportunityId" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ?, '
             '"LastModifiedById" = ? WHERE "Id" = ?',
-            (converted_status, when[:10], account_id, contact_id, opp_id, when, when, self.actor.user_id, lead_id))
+            (converted_status, when[:10], account_id, contact_id, opp_id, when, when, self.actor.user_id, lead_id),
+        )
         for table in ("Task", "Event"):
-            self.conn.execute(f'UPDATE {quote(table)} SET "WhoId" = ?, "AccountId" = ?, "SystemModstamp" = ?, '
-                              f'"LastModifiedDate" = ? WHERE "WhoId" = ?',
-                              (contact_id, account_id, when, when, lead_id))
+            self.conn.execute(
+                f'UPDATE {quote(table)} SET "WhoId" = ?, "AccountId" = ?, "SystemModstamp" = ?, '
+                f'"LastModifiedDate" = ? WHERE "WhoId" = ?',
+                (contact_id, account_id, when, when, lead_id),
+            )
         return {"leadId": lead_id, "accountId": account_id, "contactId": contact_id, "opportunityId": opp_id}
 
 
-def find_by_external_id(conn: sqlite3.Connection, o: SObject, f: Field, value: str, include_deleted: bool = False
-                        ) -> list[str]:
+def find_by_external_id(
+    conn: sqlite3.Connection, o: SObject, f: Field, value: str, include_deleted: bool = False
+) -> list[str]:
     deleted = "" if include_deleted else ' AND "IsDeleted" = 0'
     if f.type in ("id",):
         norm = ids.normalize(value)
         value = norm or value
-    return [r[0] for r in conn.execute(
-        f'SELECT "Id" FROM {quote(o.name)} WHERE {quote(f.name)} = ?{deleted} LIMIT 10', (value,))]
+    return [
+        r[0]
+        for r in conn.execute(f'SELECT "Id" FROM {quote(o.name)} WHERE {quote(f.name)} = ?{deleted} LIMIT 10', (value,))
+    ]

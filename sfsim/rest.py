@@ -27,12 +27,26 @@ def get_object(ctx: Ctx, name: str) -> SObject:
 def resources(ctx: Ctx) -> Result:
     b = ctx.base
     ident = f"{ctx.req.host_url.rstrip('/') if ctx.req else ''}/id/{ctx.org.org_id}/{ctx.user_id}"
-    return Result(body={
-        "tooling": f"{b}/tooling", "metadata": f"{b}/metadata", "eclair": f"{b}/eclair", "folders": f"{b}/folders",
-        "jobs": f"{b}/jobs", "composite": f"{b}/composite", "query": f"{b}/query", "queryAll": f"{b}/queryAll",
-        "search": f"{b}/search", "recent": f"{b}/recent", "limits": f"{b}/limits", "sobjects": f"{b}/sobjects",
-        "identity": ident, "analytics": f"{b}/analytics", "theme": f"{b}/theme", "tabs": f"{b}/tabs",
-    })
+    return Result(
+        body={
+            "tooling": f"{b}/tooling",
+            "metadata": f"{b}/metadata",
+            "eclair": f"{b}/eclair",
+            "folders": f"{b}/folders",
+            "jobs": f"{b}/jobs",
+            "composite": f"{b}/composite",
+            "query": f"{b}/query",
+            "queryAll": f"{b}/queryAll",
+            "search": f"{b}/search",
+            "recent": f"{b}/recent",
+            "limits": f"{b}/limits",
+            "sobjects": f"{b}/sobjects",
+            "identity": ident,
+            "analytics": f"{b}/analytics",
+            "theme": f"{b}/theme",
+            "tabs": f"{b}/tabs",
+        }
+    )
 
 
 @API.add("GET", "limits", "limits")
@@ -44,26 +58,34 @@ def limits(ctx: Ctx) -> Result:
     def pair(mx: int, remaining: int) -> dict:
         return {"Max": mx, "Remaining": remaining}
 
-    return Result(body={
-        "ConcurrentAsyncGetReportInstances": pair(200, 200),
-        "DailyApiRequests": pair(limit, max(limit - used, 0)),
-        "DailyAsyncApexExecutions": pair(250000, 250000),
-        "DailyBulkApiBatches": pair(15000, 15000 - org.bulk.batches_today()),
-        "DailyBulkV2QueryFileStorageMB": pair(976562, 976562),
-        "DailyBulkV2QueryJobs": pair(10000, 10000 - org.bulk.query_jobs_today()),
-        "DataStorageMB": pair(5, 5),
-        "FileStorageMB": pair(20, 20),
-        "HourlyODataCallout": pair(20000, 20000),
-        "SingleEmail": pair(15, 15),
-    })
+    return Result(
+        body={
+            "ConcurrentAsyncGetReportInstances": pair(200, 200),
+            "DailyApiRequests": pair(limit, max(limit - used, 0)),
+            "DailyAsyncApexExecutions": pair(250000, 250000),
+            "DailyBulkApiBatches": pair(15000, 15000 - org.bulk.batches_today()),
+            "DailyBulkV2QueryFileStorageMB": pair(976562, 976562),
+            "DailyBulkV2QueryJobs": pair(10000, 10000 - org.bulk.query_jobs_today()),
+            "DataStorageMB": pair(5, 5),
+            "FileStorageMB": pair(20, 20),
+            "HourlyODataCallout": pair(20000, 20000),
+            "SingleEmail": pair(15, 15),
+        }
+    )
 
 
 # -- describe --------------------------------------------------------------------------------------------------------
 def describe_global(ctx: Ctx) -> dict:
-    objs = [o for o in ctx.org.store.schema.objects.values()
-            if o.tooling == ctx.tooling and (ctx.perms is None or ctx.perms.can_read(o))]
-    return {"encoding": "UTF-8", "maxBatchSize": defaults.COLLECTION_MAX_RECORDS,
-            "sobjects": [_summary(ctx, o) for o in sorted(objs, key=lambda o: o.name)]}
+    objs = [
+        o
+        for o in ctx.org.store.schema.objects.values()
+        if o.tooling == ctx.tooling and (ctx.perms is None or ctx.perms.can_read(o))
+    ]
+    return {
+        "encoding": "UTF-8",
+        "maxBatchSize": defaults.COLLECTION_MAX_RECORDS,
+        "sobjects": [_summary(ctx, o) for o in sorted(objs, key=lambda o: o.name)],
+    }
 
 
 def _summary(ctx: Ctx, o: SObject) -> dict:
@@ -89,18 +111,40 @@ def describe_object(ctx: Ctx, o: SObject) -> dict:
             d["createable"] = d["updateable"] = False
         fields.append(d)
     out = _summary(ctx, o)
-    out.update({
-        "actionOverrides": [], "childRelationships": child_relationships(o), "compactLayoutable": o.writable,
-        "defaultImplementation": None, "extendedBy": None, "extendsInterfaces": None, "fields": fields,
-        "implementedBy": None, "implementsInterfaces": None, "listviewable": None, "lookupLayoutable": None,
-        "namedLayoutInfos": [], "networkScopeFieldName": None,
-        "recordTypeInfos": [{"active": True, "available": True, "defaultRecordTypeMapping": True,
-                             "developerName": "Master", "master": True, "name": "Master",
-                             "recordTypeId": "012000000000000AAA",
-                             "urls": {"layout": f"{ctx.base}/sobjects/{o.name}/describe/layouts/012000000000000AAA"}}]
-        if o.writable else [],
-        "searchLayoutable": o.writable, "sobjectDescribeOption": "FULL", "supportedScopes": [],
-    })
+    out.update(
+        {
+            "actionOverrides": [],
+            "childRelationships": child_relationships(o),
+            "compactLayoutable": o.writable,
+            "defaultImplementation": None,
+            "extendedBy": None,
+            "extendsInterfaces": None,
+            "fields": fields,
+            "implementedBy": None,
+            "implementsInterfaces": None,
+            "listviewable": None,
+            "lookupLayoutable": None,
+            "namedLayoutInfos": [],
+            "networkScopeFieldName": None,
+            "recordTypeInfos": [
+                {
+                    "active": True,
+                    "available": True,
+                    "defaultRecordTypeMapping": True,
+                    "developerName": "Master",
+                    "master": True,
+                    "name": "Master",
+                    "recordTypeId": "012000000000000AAA",
+                    "urls": {"layout": f"{ctx.base}/sobjects/{o.name}/describe/layouts/012000000000000AAA"},
+                }
+            ]
+            if o.writable
+            else [],
+            "searchLayoutable": o.writable,
+            "sobjectDescribeOption": "FULL",
+            "supportedScopes": [],
+        }
+    )
     return out
 
 
@@ -130,18 +174,28 @@ def read_fields(ctx: Ctx, o: SObject, requested: str | None) -> list[str]:
     return [f.name for f in o.fields.values() if perms is None or perms.can_read_field(o, f)]
 
 
-def fetch_records(ctx: Ctx, o: SObject, rids: list[str], fields: list[str], include_deleted: bool = True
-                  ) -> dict[str, dict]:
+def fetch_records(
+    ctx: Ctx, o: SObject, rids: list[str], fields: list[str], include_deleted: bool = True
+) -> dict[str, dict]:
     """Records by Id through the SOQL compiler, so formulas and permissions apply exactly as in queries."""
     if not rids:
         return {}
     quoted = ", ".join("'" + r + "'" for r in rids)
-    names = list(dict.fromkeys(["Id", "IsDeleted", *fields])) if o.field("IsDeleted") else \
-        list(dict.fromkeys(["Id", *fields]))
+    names = (
+        list(dict.fromkeys(["Id", "IsDeleted", *fields]))
+        if o.field("IsDeleted")
+        else list(dict.fromkeys(["Id", *fields]))
+    )
     soql = f"SELECT {', '.join(names)} FROM {o.name} WHERE Id IN ({quoted})"
     try:
-        compiled = compile_soql(soql, ctx.org.store.schema, ctx.perms, query_all=include_deleted,
-                                now=ctx.org.clock.now(), tooling=ctx.tooling)
+        compiled = compile_soql(
+            soql,
+            ctx.org.store.schema,
+            ctx.perms,
+            query_all=include_deleted,
+            now=ctx.org.clock.now(),
+            tooling=ctx.tooling,
+        )
     except SFError as e:
         if e.code == "INVALID_FIELD":
             raise SFError("INVALID_FIELD", e.message.split("\n")[-1]) from None
@@ -190,8 +244,9 @@ def create(ctx: Ctx) -> Result:
     with ctx.org.store.transaction() as conn:
         rid = ctx.org.writer(conn, ctx.user_id, ctx.perms).insert(o, body)
     ctx.org.stats.add_records("sobjects", 1)
-    return Result(201, {"id": rid, "success": True, "errors": []},
-                  headers={"Location": f"{ctx.base}/sobjects/{o.name}/{rid}"})
+    return Result(
+        201, {"id": rid, "success": True, "errors": []}, headers={"Location": f"{ctx.base}/sobjects/{o.name}/{rid}"}
+    )
 
 
 @API.add("GET", "sobjects/<sobject>/<rid>", "sobjects")
@@ -223,8 +278,11 @@ def delete(ctx: Ctx) -> Result:
 
 def external_field(ctx: Ctx, o: SObject, name: str) -> Field:
     f = o.field(name)
-    if f is None or not (f.external_id or f.type == "id") or (
-            ctx.perms is not None and not ctx.perms.can_read_field(o, f)):
+    if (
+        f is None
+        or not (f.external_id or f.type == "id")
+        or (ctx.perms is not None and not ctx.perms.can_read_field(o, f))
+    ):
         raise SFError("NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {name}", 404)
     return f
 
@@ -249,8 +307,12 @@ def upsert_one(ctx: Ctx, conn: sqlite3.Connection, o: SObject, f: Field, value: 
     writer = ctx.org.writer(conn, ctx.user_id, ctx.perms)
     matches = find_by_external_id(conn, o, f, value)
     if len(matches) > 1:
-        raise SFError("MULTIPLE_CHOICES", f"{f.name}: more than one record found for external id field: {matches}",
-                      300, fields=[f.name])
+        raise SFError(
+            "MULTIPLE_CHOICES",
+            f"{f.name}: more than one record found for external id field: {matches}",
+            300,
+            fields=[f.name],
+        )
     fields = {k: v for k, v in body.items() if k != "attributes" and k.lower() != f.name.lower()}
     if matches:
         writer.update(o, matches[0], fields)
@@ -298,8 +360,7 @@ def _window(ctx: Ctx, max_days: int) -> tuple[dt.datetime, dt.datetime]:
         start = parse_datetime(ctx.query["start"]).replace(second=0, microsecond=0)
         end = parse_datetime(ctx.query["end"]).replace(second=0, microsecond=0)
     except (KeyError, ValueError):
-        raise SFError("MALFORMED_QUERY", "start and end must be valid dateTimes (e.g. 2024-01-01T00:00:00Z)") \
-            from None
+        raise SFError("MALFORMED_QUERY", "start and end must be valid dateTimes (e.g. 2024-01-01T00:00:00Z)") from None
     now = ctx.org.clock.now()
     if end <= start:
         raise SFError("INVALID_REPLICATION_DATE", "EndDate must be after StartDate")
@@ -315,10 +376,12 @@ def get_updated(ctx: Ctx) -> Result:
     rows = ctx.org.store.conn.execute(
         f'SELECT "Id" FROM {quote(o.name)} WHERE "SystemModstamp" >= ? AND "SystemModstamp" < ? AND "IsDeleted" = 0 '
         f'ORDER BY "SystemModstamp", "Id" LIMIT ?',
-        (format_datetime(start), format_datetime(end), defaults.GET_UPDATED_MAX_IDS + 1)).fetchall()
+        (format_datetime(start), format_datetime(end), defaults.GET_UPDATED_MAX_IDS + 1),
+    ).fetchall()
     if len(rows) > defaults.GET_UPDATED_MAX_IDS:
-        raise SFError("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 600000 records into this "
-                                           "call")
+        raise SFError(
+            "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 600000 records into this call"
+        )
     return Result(body={"ids": [r[0] for r in rows], "latestDateCovered": format_datetime(end)})
 
 
@@ -328,11 +391,17 @@ def get_deleted(ctx: Ctx) -> Result:
     start, end = _window(ctx, defaults.GET_DELETED_MAX_DAYS)
     rows = ctx.org.store.conn.execute(
         "SELECT id, deleted_date FROM _sfsim_deleted WHERE object = ? AND deleted_date >= ? AND deleted_date < ? "
-        "ORDER BY deleted_date, id", (o.name, format_datetime(start), format_datetime(end))).fetchall()
+        "ORDER BY deleted_date, id",
+        (o.name, format_datetime(start), format_datetime(end)),
+    ).fetchall()
     earliest = (ctx.org.clock.now() - dt.timedelta(days=defaults.GET_DELETED_MAX_DAYS)).replace(second=0)
-    return Result(body={"deletedRecords": [{"id": r[0], "deletedDate": r[1]} for r in rows],
-                        "earliestDateAvailable": format_datetime(earliest),
-                        "latestDateCovered": format_datetime(end)})
+    return Result(
+        body={
+            "deletedRecords": [{"id": r[0], "deletedDate": r[1]} for r in rows],
+            "earliestDateAvailable": format_datetime(earliest),
+            "latestDateCovered": format_datetime(end),
+        }
+    )
 
 
 # -- query -----------------------------------------------------------------------------------------------------------

@@ -86,10 +86,15 @@ class Stats:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"api_calls": sum(self.calls.values()), "api_calls_by_category": dict(self.calls),
-                    "requests_by_category": dict(self.requests), "records_by_category": dict(self.records),
-                    "faults_injected": dict(self.faults), "queries_by_object": dict(self.queries),
-                    "since": self.since}
+            return {
+                "api_calls": sum(self.calls.values()),
+                "api_calls_by_category": dict(self.calls),
+                "requests_by_category": dict(self.requests),
+                "records_by_category": dict(self.records),
+                "faults_injected": dict(self.faults),
+                "queries_by_object": dict(self.queries),
+                "since": self.since,
+            }
 
 
 FAULT_KINDS = ("latency", "unavailable", "lock", "limit", "expire_sessions", "drop")
@@ -107,8 +112,15 @@ class FaultRule:
     id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def describe(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "probability": self.probability, "count": self.count,
-                "endpoints": self.endpoints, "objects": self.objects, "latency_ms": self.latency_ms}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "probability": self.probability,
+            "count": self.count,
+            "endpoints": self.endpoints,
+            "objects": self.objects,
+            "latency_ms": self.latency_ms,
+        }
 
 
 class Faults:
@@ -121,10 +133,14 @@ class Faults:
         kind = spec.get("kind")
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        rule = FaultRule(kind=kind, probability=float(spec.get("probability", 1.0)), count=spec.get("count"),
-                         endpoints=list(spec.get("endpoints") or []),
-                         objects=[o.lower() for o in spec.get("objects") or []],
-                         latency_ms=int(spec.get("latency_ms", 0)))
+        rule = FaultRule(
+            kind=kind,
+            probability=float(spec.get("probability", 1.0)),
+            count=spec.get("count"),
+            endpoints=list(spec.get("endpoints") or []),
+            objects=[o.lower() for o in spec.get("objects") or []],
+            latency_ms=int(spec.get("latency_ms", 0)),
+        )
         if "seed" in spec:
             self.rng.seed(spec["seed"])
         with self._lock:
@@ -175,8 +191,17 @@ class Faults:
 class Locator:
     """An open query: its own SQLite connection in a read transaction (a snapshot) and a cursor on the rows."""
 
-    def __init__(self, locator_id: str, conn: sqlite3.Connection, cursor: sqlite3.Cursor, compiled, total: int,
-                 position: int, user_id: str, query_all: bool):
+    def __init__(
+        self,
+        locator_id: str,
+        conn: sqlite3.Connection,
+        cursor: sqlite3.Cursor,
+        compiled,
+        total: int,
+        position: int,
+        user_id: str,
+        query_all: bool,
+    ):
         self.id = locator_id
         self.conn = conn
         self.cursor = cursor
@@ -205,7 +230,7 @@ class Locators:
         self._open: collections.OrderedDict[str, Locator] = collections.OrderedDict()
         self._counter = 0
         # Locators of an earlier run of the server must not be mistaken for new ones.
-        self._base = random.randrange(62 ** 8)
+        self._base = random.randrange(62**8)
 
     def new_id(self) -> str:
         with self._lock:

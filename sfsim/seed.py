@@ -15,37 +15,193 @@ from .records import STAGES
 from .setup import create_user
 from .store import Store, quote
 
-FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-         "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Carlos", "Karen",
-         "Wei", "Aisha", "Lars", "Sofia", "Mateo", "Yuki", "Priya", "Omar", "Chloe", "Noah", "Emma", "Liam"]
-LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-        "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Lewis", "Robinson", "Walker", "Young"]
-WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell",
-         "Cyberdyne", "Aperture", "Wonka", "Gringotts", "Oscorp", "Massive", "Dynamic", "Blue", "Northwind",
-         "Contoso", "Fabrikam", "Litware", "Proseware", "Adventure", "Tailspin", "Fourth", "Coffee", "Summit",
-         "Pinnacle", "Vertex", "Quantum", "Nimbus", "Apex", "Lumen", "Orbit", "Harbor", "Cedar", "Granite"]
+FIRST = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Carlos",
+    "Karen",
+    "Wei",
+    "Aisha",
+    "Lars",
+    "Sofia",
+    "Mateo",
+    "Yuki",
+    "Priya",
+    "Omar",
+    "Chloe",
+    "Noah",
+    "Emma",
+    "Liam",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+]
+WORDS = [
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Aperture",
+    "Wonka",
+    "Gringotts",
+    "Oscorp",
+    "Massive",
+    "Dynamic",
+    "Blue",
+    "Northwind",
+    "Contoso",
+    "Fabrikam",
+    "Litware",
+    "Proseware",
+    "Adventure",
+    "Tailspin",
+    "Fourth",
+    "Coffee",
+    "Summit",
+    "Pinnacle",
+    "Vertex",
+    "Quantum",
+    "Nimbus",
+    "Apex",
+    "Lumen",
+    "Orbit",
+    "Harbor",
+    "Cedar",
+    "Granite",
+]
 SUFFIX = ["Inc", "LLC", "Corp", "Group", "Labs", "Systems", "Partners", "Holdings", "GmbH", "Ltd"]
-INDUSTRIES = ["Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
-              "Consulting", "Education", "Electronics", "Energy", "Engineering", "Entertainment", "Finance",
-              "Healthcare", "Hospitality", "Insurance", "Manufacturing", "Media", "Retail", "Technology",
-              "Telecommunications", "Transportation", "Utilities"]
-CITIES = [("San Francisco", "CA", "USA"), ("New York", "NY", "USA"), ("Austin", "TX", "USA"), ("Chicago", "IL", "USA"),
-          ("Seattle", "WA", "USA"), ("Boston", "MA", "USA"), ("London", None, "United Kingdom"),
-          ("Berlin", None, "Germany"), ("Paris", None, "France"), ("Toronto", "ON", "Canada"),
-          ("Sydney", "NSW", "Australia"), ("Tokyo", None, "Japan")]
-TITLES = ["CEO", "CTO", "VP Sales", "Head of Operations", "Procurement Manager", "IT Director", "Engineer",
-          "Account Manager", "CFO", "Marketing Lead"]
-PRODUCTS = [("Platform License", "PLAT", "Software", 12000.0), ("Seat Pack (10)", "SEAT10", "Software", 2500.0),
-            ("Premium Support", "SUP-P", "Services", 5000.0), ("Onboarding", "ONB", "Services", 3000.0),
-            ("Data Connector", "CONN", "Add-on", 1500.0), ("Analytics Module", "ANLT", "Add-on", 4000.0),
-            ("Training Day", "TRN", "Services", 1200.0), ("API Access", "API", "Add-on", 800.0)]
+INDUSTRIES = [
+    "Agriculture",
+    "Apparel",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Finance",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Manufacturing",
+    "Media",
+    "Retail",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+]
+CITIES = [
+    ("San Francisco", "CA", "USA"),
+    ("New York", "NY", "USA"),
+    ("Austin", "TX", "USA"),
+    ("Chicago", "IL", "USA"),
+    ("Seattle", "WA", "USA"),
+    ("Boston", "MA", "USA"),
+    ("London", None, "United Kingdom"),
+    ("Berlin", None, "Germany"),
+    ("Paris", None, "France"),
+    ("Toronto", "ON", "Canada"),
+    ("Sydney", "NSW", "Australia"),
+    ("Tokyo", None, "Japan"),
+]
+TITLES = [
+    "CEO",
+    "CTO",
+    "VP Sales",
+    "Head of Operations",
+    "Procurement Manager",
+    "IT Director",
+    "Engineer",
+    "Account Manager",
+    "CFO",
+    "Marketing Lead",
+]
+PRODUCTS = [
+    ("Platform License", "PLAT", "Software", 12000.0),
+    ("Seat Pack (10)", "SEAT10", "Software", 2500.0),
+    ("Premium Support", "SUP-P", "Services", 5000.0),
+    ("Onboarding", "ONB", "Services", 3000.0),
+    ("Data Connector", "CONN", "Add-on", 1500.0),
+    ("Analytics Module", "ANLT", "Add-on", 4000.0),
+    ("Training Day", "TRN", "Services", 1200.0),
+    ("API Access", "API", "Add-on", 800.0),
+]
 LEAD_STATUS = ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"]
 SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
 STAGE_NAMES = list(STAGES)
 TASK_SUBJECTS = [("Call", "Call"), ("Email", "Email"), ("Send Quote", "Task"), ("Follow up", "Task")]
-SEED_TABLES = ("Account", "Contact", "Opportunity", "OpportunityLineItem", "Product2", "Pricebook2", "PricebookEntry",
-               "Lead", "Task", "Event", "Project__c")
+SEED_TABLES = (
+    "Account",
+    "Contact",
+    "Opportunity",
+    "OpportunityLineItem",
+    "Product2",
+    "Pricebook2",
+    "PricebookEntry",
+    "Lead",
+    "Task",
+    "Event",
+    "Project__c",
+)
 
 
 def _fmt(ts: float) -> str:
@@ -83,8 +239,7 @@ class Seeder:
         return _fmt(created), _fmt(modified), r.choice(self.users), r.choice(self.users)
 
     def insert(self, table: str, columns: list[str], rows: Iterable[tuple], chunk: int = 20000) -> None:
-        sql = (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-               f"VALUES ({', '.join('?' * len(columns))})")
+        sql = f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES ({', '.join('?' * len(columns))})"
         batch = []
         for row in rows:
             batch.append(row)
@@ -108,15 +263,32 @@ def _sys(rid: str, stamps: tuple) -> tuple:
 
 def plan(spec: str) -> dict[str, int]:
     if spec == "demo":
-        return {"users": 8, "accounts": 300, "contacts_per_account": 2.5, "opps_per_account": 1.0,
-                "lines_per_opp": 1.5, "leads": 200, "tasks": 600, "events": 300, "projects": 40}
+        return {
+            "users": 8,
+            "accounts": 300,
+            "contacts_per_account": 2.5,
+            "opps_per_account": 1.0,
+            "lines_per_opp": 1.5,
+            "leads": 200,
+            "tasks": 600,
+            "events": 300,
+            "projects": 40,
+        }
     n = int(spec)
     if n <= 0:
         raise ValueError("N must be positive")
     accounts = max(n // 10, 1)
-    return {"users": min(max(n // 20000, 5), 50), "accounts": accounts, "contacts_per_account": 2.5,
-            "opps_per_account": 1.0, "lines_per_opp": 1.5, "leads": n // 10, "tasks": n // 5, "events": n // 10,
-            "projects": n // 100}
+    return {
+        "users": min(max(n // 20000, 5), 50),
+        "accounts": accounts,
+        "contacts_per_account": 2.5,
+        "opps_per_account": 1.0,
+        "lines_per_opp": 1.5,
+        "leads": n // 10,
+        "tasks": n // 5,
+        "events": n // 10,
+        "projects": n // 100,
+    }
 
 
 def seed(store: Store, spec: str, now: str) -> dict:
@@ -127,8 +299,17 @@ def seed(store: Store, spec: str, now: str) -> dict:
         s = Seeder(store, conn, now, rng)
         for i in range(p["users"]):
             first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
-            s.users.append(create_user(store, conn, now, f"{first.lower()}.{last.lower()}{i}@sfsim.example.com",
-                                       first, last, title="Account Executive"))
+            s.users.append(
+                create_user(
+                    store,
+                    conn,
+                    now,
+                    f"{first.lower()}.{last.lower()}{i}@sfsim.example.com",
+                    first,
+                    last,
+                    title="Account Executive",
+                )
+            )
         s.users.append(s.admin_id)
         products = _products(s)
         accounts = _accounts(s, p["accounts"])
@@ -144,40 +325,88 @@ def seed(store: Store, spec: str, now: str) -> dict:
 def _products(s: Seeder) -> list[tuple[str, str, float, str]]:
     pb = s.ids("01s", 1)[0]
     st = s.stamps()
-    s.insert("Pricebook2", [*SYS, "Name", "IsActive", "IsStandard", "Description"],
-             [(*_sys(pb, st), "Standard Price Book", 1, 1, "The standard price book")])
+    s.insert(
+        "Pricebook2",
+        [*SYS, "Name", "IsActive", "IsStandard", "Description"],
+        [(*_sys(pb, st), "Standard Price Book", 1, 1, "The standard price book")],
+    )
     ids = s.ids("01t", len(PRODUCTS))
     entries = s.ids("01u", len(PRODUCTS))
-    s.insert("Product2", [*SYS, "Name", "ProductCode", "Family", "IsActive", "IsArchived", "Description"],
-             [(*_sys(pid, s.stamps()), name, code, family, 1, 0, f"{name} ({family})")
-              for pid, (name, code, family, _) in zip(ids, PRODUCTS, strict=True)])
-    s.insert("PricebookEntry", [*SYS, "Name", "Pricebook2Id", "Product2Id", "UnitPrice", "IsActive",
-                                "UseStandardPrice", "ProductCode"],
-             [(*_sys(eid, s.stamps()), name, pb, pid, price, 1, 0, code)
-              for eid, pid, (name, code, _, price) in zip(entries, ids, PRODUCTS, strict=True)])
-    return [(pid, eid, price, f"{code}|{name}") for pid, eid, (name, code, _, price) in
-            zip(ids, entries, PRODUCTS, strict=True)]
+    s.insert(
+        "Product2",
+        [*SYS, "Name", "ProductCode", "Family", "IsActive", "IsArchived", "Description"],
+        [
+            (*_sys(pid, s.stamps()), name, code, family, 1, 0, f"{name} ({family})")
+            for pid, (name, code, family, _) in zip(ids, PRODUCTS, strict=True)
+        ],
+    )
+    s.insert(
+        "PricebookEntry",
+        [*SYS, "Name", "Pricebook2Id", "Product2Id", "UnitPrice", "IsActive", "UseStandardPrice", "ProductCode"],
+        [
+            (*_sys(eid, s.stamps()), name, pb, pid, price, 1, 0, code)
+            for eid, pid, (name, code, _, price) in zip(entries, ids, PRODUCTS, strict=True)
+        ],
+    )
+    return [
+        (pid, eid, price, f"{code}|{name}")
+        for pid, eid, (name, code, _, price) in zip(ids, entries, PRODUCTS, strict=True)
+    ]
 
 
 def _accounts(s: Seeder, n: int) -> list[str]:
     ids = s.ids("001", n)
     r = s.rng
-    cols = [*SYS, "Name", "Type", "Industry", "AnnualRevenue", "NumberOfEmployees", "Phone", "Website",
-            "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry", "OwnerId",
-            "Rating", "AccountSource", "IsPartner", "IsCustomerPortal", "External_Key__c", "Customer_Tier__c"]
+    cols = [
+        *SYS,
+        "Name",
+        "Type",
+        "Industry",
+        "AnnualRevenue",
+        "NumberOfEmployees",
+        "Phone",
+        "Website",
+        "BillingStreet",
+        "BillingCity",
+        "BillingState",
+        "BillingPostalCode",
+        "BillingCountry",
+        "OwnerId",
+        "Rating",
+        "AccountSource",
+        "IsPartner",
+        "IsCustomerPortal",
+        "External_Key__c",
+        "Customer_Tier__c",
+    ]
 
     def rows() -> Iterator[tuple]:
         for i, rid in enumerate(ids):
             name = f"{r.choice(WORDS)} {r.choice(WORDS)} {r.choice(SUFFIX)}"
             city, state, country = r.choice(CITIES)
             domain = name.split()[0].lower() + name.split()[1].lower() + str(i)
-            yield (*_sys(rid, s.stamps()), name, r.choice(["Prospect", "Customer - Direct", "Customer - Channel",
-                                                           "Other"]),
-                   r.choice(INDUSTRIES), float(r.randrange(1, 500) * 100000), r.randrange(5, 20000),
-                   f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}", f"https://www.{domain}.example.com",
-                   f"{r.randrange(1, 999)} Market St", city, state, f"{r.randrange(10000, 99999)}", country,
-                   r.choice(s.users), r.choice(["Hot", "Warm", "Cold"]), r.choice(SOURCES), 0, 0,
-                   f"ACC-{i:07d}", r.choice(["Gold", "Silver", "Bronze", None]))
+            yield (
+                *_sys(rid, s.stamps()),
+                name,
+                r.choice(["Prospect", "Customer - Direct", "Customer - Channel", "Other"]),
+                r.choice(INDUSTRIES),
+                float(r.randrange(1, 500) * 100000),
+                r.randrange(5, 20000),
+                f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}",
+                f"https://www.{domain}.example.com",
+                f"{r.randrange(1, 999)} Market St",
+                city,
+                state,
+                f"{r.randrange(10000, 99999)}",
+                country,
+                r.choice(s.users),
+                r.choice(["Hot", "Warm", "Cold"]),
+                r.choice(SOURCES),
+                0,
+                0,
+                f"ACC-{i:07d}",
+                r.choice(["Gold", "Silver", "Bronze", None]),
+            )
 
     s.insert("Account", cols, rows())
     return ids
@@ -189,8 +418,21 @@ def _contacts(s: Seeder, accounts: list[str], per: float) -> list[tuple[int, int
     sizes = [max(0, int(per + r.uniform(-1.5, 1.5) + 0.5)) for _ in accounts]
     ids = s.ids("003", sum(sizes))
     ranges = []
-    cols = [*SYS, "AccountId", "FirstName", "LastName", "Name", "Email", "Phone", "Title", "LeadSource",
-            "MailingCity", "MailingCountry", "OwnerId", "IsEmailBounced"]
+    cols = [
+        *SYS,
+        "AccountId",
+        "FirstName",
+        "LastName",
+        "Name",
+        "Email",
+        "Phone",
+        "Title",
+        "LeadSource",
+        "MailingCity",
+        "MailingCountry",
+        "OwnerId",
+        "IsEmailBounced",
+    ]
 
     def rows() -> Iterator[tuple]:
         pos = 0
@@ -200,10 +442,21 @@ def _contacts(s: Seeder, accounts: list[str], per: float) -> list[tuple[int, int
                 first, last = r.choice(FIRST), r.choice(LAST)
                 city, _, country = r.choice(CITIES)
                 rid = ids[pos]
-                yield (*_sys(rid, s.stamps()), acc, first, last, f"{first} {last}",
-                       f"{first.lower()}.{last.lower()}{pos}@example.com",
-                       f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}", r.choice(TITLES),
-                       r.choice(SOURCES), city, country, r.choice(s.users), 0)
+                yield (
+                    *_sys(rid, s.stamps()),
+                    acc,
+                    first,
+                    last,
+                    f"{first} {last}",
+                    f"{first.lower()}.{last.lower()}{pos}@example.com",
+                    f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}",
+                    r.choice(TITLES),
+                    r.choice(SOURCES),
+                    city,
+                    country,
+                    r.choice(s.users),
+                    0,
+                )
                 pos += 1
 
     s.insert("Contact", cols, rows())
@@ -215,18 +468,53 @@ def _opportunities(s: Seeder, accounts: list[str], per: float, lines_per: float,
     r = s.rng
     sizes = [max(0, int(per + r.uniform(-1, 1) + 0.5)) for _ in accounts]
     ids = s.ids("006", sum(sizes))
-    opp_cols = [*SYS, "AccountId", "Name", "StageName", "Amount", "Probability", "ExpectedRevenue", "CloseDate",
-                "Type", "LeadSource", "NextStep", "IsClosed", "IsWon", "ForecastCategory", "ForecastCategoryName",
-                "HasOpportunityLineItem", "OwnerId", "IsPrivate", "FiscalYear", "FiscalQuarter", "Fiscal",
-                "Pricebook2Id", "HasOpenActivity", "HasOverdueTask"]
-    line_cols = [*SYS, "OpportunityId", "PricebookEntryId", "Product2Id", "ProductCode", "Name", "Quantity",
-                 "UnitPrice", "ListPrice", "TotalPrice", "ServiceDate"]
+    opp_cols = [
+        *SYS,
+        "AccountId",
+        "Name",
+        "StageName",
+        "Amount",
+        "Probability",
+        "ExpectedRevenue",
+        "CloseDate",
+        "Type",
+        "LeadSource",
+        "NextStep",
+        "IsClosed",
+        "IsWon",
+        "ForecastCategory",
+        "ForecastCategoryName",
+        "HasOpportunityLineItem",
+        "OwnerId",
+        "IsPrivate",
+        "FiscalYear",
+        "FiscalQuarter",
+        "Fiscal",
+        "Pricebook2Id",
+        "HasOpenActivity",
+        "HasOverdueTask",
+    ]
+    line_cols = [
+        *SYS,
+        "OpportunityId",
+        "PricebookEntryId",
+        "Product2Id",
+        "ProductCode",
+        "Name",
+        "Quantity",
+        "UnitPrice",
+        "ListPrice",
+        "TotalPrice",
+        "ServiceDate",
+    ]
     lines: list[tuple] = []
     line_total = 0
     pb = s.conn.execute('SELECT "Id" FROM "Pricebook2" LIMIT 1').fetchone()[0]
     out = []
-    sql_lines = (f"INSERT INTO \"OpportunityLineItem\" ({', '.join(map(quote, line_cols))}) "
-                 f"VALUES ({', '.join('?' * len(line_cols))})")
+    sql_lines = (
+        f'INSERT INTO "OpportunityLineItem" ({", ".join(map(quote, line_cols))}) '
+        f"VALUES ({', '.join('?' * len(line_cols))})"
+    )
 
     def rows() -> Iterator[tuple]:
         nonlocal line_total
@@ -250,8 +538,21 @@ def _opportunities(s: Seeder, accounts: list[str], per: float, lines_per: float,
                         qty = float(r.randrange(1, 20))
                         total = round(qty * price, 2)
                         amount += total
-                        lines.append((*_sys(lid, st), rid, eid, pid, code, f"{name} {pname}", qty, price, price,
-                                      total, close.isoformat()))
+                        lines.append(
+                            (
+                                *_sys(lid, st),
+                                rid,
+                                eid,
+                                pid,
+                                code,
+                                f"{name} {pname}",
+                                qty,
+                                price,
+                                price,
+                                total,
+                                close.isoformat(),
+                            )
+                        )
                     if len(lines) >= 20000:
                         s.conn.executemany(sql_lines, lines)
                         line_total += len(lines)
@@ -259,13 +560,32 @@ def _opportunities(s: Seeder, accounts: list[str], per: float, lines_per: float,
                 else:
                     amount = float(r.randrange(1, 200) * 1000)
                 out.append((rid, acc))
-                yield (*_sys(rid, st), acc, name, stage, amount, float(prob), round(amount * prob / 100, 2),
-                       close.isoformat(), r.choice(["New Customer", "Existing Customer - Upgrade", None]),
-                       r.choice(SOURCES), r.choice(["Send proposal", "Schedule demo", "Negotiate terms", None]),
-                       closed, won, {"Omitted": "Omitted", "Closed": "Closed"}.get(forecast, "Pipeline"),
-                       {"Omitted": "Omitted", "Closed": "Closed"}.get(forecast, "Pipeline"), int(n_lines > 0),
-                       r.choice(s.users), 0, close.year, (close.month - 1) // 3 + 1,
-                       f"{close.year} {(close.month - 1) // 3 + 1}", pb, 0, 0)
+                yield (
+                    *_sys(rid, st),
+                    acc,
+                    name,
+                    stage,
+                    amount,
+                    float(prob),
+                    round(amount * prob / 100, 2),
+                    close.isoformat(),
+                    r.choice(["New Customer", "Existing Customer - Upgrade", None]),
+                    r.choice(SOURCES),
+                    r.choice(["Send proposal", "Schedule demo", "Negotiate terms", None]),
+                    closed,
+                    won,
+                    {"Omitted": "Omitted", "Closed": "Closed"}.get(forecast, "Pipeline"),
+                    {"Omitted": "Omitted", "Closed": "Closed"}.get(forecast, "Pipeline"),
+                    int(n_lines > 0),
+                    r.choice(s.users),
+                    0,
+                    close.year,
+                    (close.month - 1) // 3 + 1,
+                    f"{close.year} {(close.month - 1) // 3 + 1}",
+                    pb,
+                    0,
+                    0,
+                )
 
     s.insert("Opportunity", opp_cols, rows())
     if lines:
@@ -276,18 +596,49 @@ def _opportunities(s: Seeder, accounts: list[str], per: float, lines_per: float,
 def _leads(s: Seeder, n: int) -> None:
     r = s.rng
     ids = s.ids("00Q", n)
-    cols = [*SYS, "FirstName", "LastName", "Name", "Company", "Email", "Phone", "Title", "Status", "LeadSource",
-            "Industry", "Rating", "City", "Country", "OwnerId", "IsConverted", "IsUnreadByOwner"]
+    cols = [
+        *SYS,
+        "FirstName",
+        "LastName",
+        "Name",
+        "Company",
+        "Email",
+        "Phone",
+        "Title",
+        "Status",
+        "LeadSource",
+        "Industry",
+        "Rating",
+        "City",
+        "Country",
+        "OwnerId",
+        "IsConverted",
+        "IsUnreadByOwner",
+    ]
 
     def rows() -> Iterator[tuple]:
         for i, rid in enumerate(ids):
             first, last = r.choice(FIRST), r.choice(LAST)
             city, _, country = r.choice(CITIES)
-            yield (*_sys(rid, s.stamps()), first, last, f"{first} {last}",
-                   f"{r.choice(WORDS)} {r.choice(SUFFIX)}", f"{first.lower()}.{last.lower()}.lead{i}@example.org",
-                   f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}", r.choice(TITLES),
-                   r.choice(LEAD_STATUS), r.choice(SOURCES), r.choice(INDUSTRIES), r.choice(["Hot", "Warm", "Cold"]),
-                   city, country, r.choice(s.users), 0, 0)
+            yield (
+                *_sys(rid, s.stamps()),
+                first,
+                last,
+                f"{first} {last}",
+                f"{r.choice(WORDS)} {r.choice(SUFFIX)}",
+                f"{first.lower()}.{last.lower()}.lead{i}@example.org",
+                f"+1 555 {r.randrange(100, 999)} {r.randrange(1000, 9999)}",
+                r.choice(TITLES),
+                r.choice(LEAD_STATUS),
+                r.choice(SOURCES),
+                r.choice(INDUSTRIES),
+                r.choice(["Hot", "Warm", "Cold"]),
+                city,
+                country,
+                r.choice(s.users),
+                0,
+                0,
+            )
 
     s.insert("Lead", cols, rows())
 
@@ -298,15 +649,57 @@ def _activities(s: Seeder, table: str, prefix: str, n: int, accounts: list[str],
     archive_before = (s.today - dt.timedelta(days=defaults.ACTIVITY_ARCHIVE_DAYS)).isoformat()
     contact_ids = getattr(s, "contact_ids", [])
     if table == "Task":
-        cols = [*SYS, "Subject", "TaskSubtype", "Type", "ActivityDate", "Status", "Priority", "IsHighPriority",
-                "IsClosed", "WhatId", "WhoId", "AccountId", "OwnerId", "Description", "IsArchived", "IsReminderSet",
-                "IsRecurrence", "CallDurationInSeconds", "CallType"]
+        cols = [
+            *SYS,
+            "Subject",
+            "TaskSubtype",
+            "Type",
+            "ActivityDate",
+            "Status",
+            "Priority",
+            "IsHighPriority",
+            "IsClosed",
+            "WhatId",
+            "WhoId",
+            "AccountId",
+            "OwnerId",
+            "Description",
+            "IsArchived",
+            "IsReminderSet",
+            "IsRecurrence",
+            "CallDurationInSeconds",
+            "CallType",
+        ]
     else:
-        cols = [*SYS, "Subject", "EventSubtype", "Type", "ActivityDate", "ActivityDateTime", "StartDateTime",
-                "EndDateTime", "EndDate", "DurationInMinutes", "WhatId", "WhoId", "AccountId", "OwnerId",
-                "Description", "Location", "ShowAs", "IsAllDayEvent", "IsPrivate", "IsChild", "IsGroupEvent",
-                "IsArchived", "IsReminderSet", "IsRecurrence", "IsRecurrence2", "IsRecurrence2Exclusion",
-                "IsRecurrence2Exception"]
+        cols = [
+            *SYS,
+            "Subject",
+            "EventSubtype",
+            "Type",
+            "ActivityDate",
+            "ActivityDateTime",
+            "StartDateTime",
+            "EndDateTime",
+            "EndDate",
+            "DurationInMinutes",
+            "WhatId",
+            "WhoId",
+            "AccountId",
+            "OwnerId",
+            "Description",
+            "Location",
+            "ShowAs",
+            "IsAllDayEvent",
+            "IsPrivate",
+            "IsChild",
+            "IsGroupEvent",
+            "IsArchived",
+            "IsReminderSet",
+            "IsRecurrence",
+            "IsRecurrence2",
+            "IsRecurrence2Exclusion",
+            "IsRecurrence2Exception",
+        ]
 
     def rows() -> Iterator[tuple]:
         for rid in ids:
@@ -323,24 +716,64 @@ def _activities(s: Seeder, table: str, prefix: str, n: int, accounts: list[str],
             archived = int(day.isoformat() < archive_before)
             if table == "Task":
                 subject, subtype = r.choice(TASK_SUBJECTS)
-                status = "Completed" if day < s.today and r.random() < 0.8 else r.choice(["Not Started",
-                                                                                          "In Progress"])
+                status = "Completed" if day < s.today and r.random() < 0.8 else r.choice(["Not Started", "In Progress"])
                 priority = r.choice(["Normal", "Normal", "High", "Low"])
                 call = subtype == "Call"
-                yield (*_sys(rid, st), subject, subtype, "Call" if call else ("Email" if subtype == "Email" else
-                                                                             "Other"),
-                       day.isoformat(), status, priority, int(priority == "High"), int(status == "Completed"), what,
-                       who, acc, r.choice(s.users), f"{subject} about {what[:3]}", archived, 0, 0,
-                       r.randrange(30, 1800) if call else None, r.choice(["Outbound", "Inbound"]) if call else None)
+                yield (
+                    *_sys(rid, st),
+                    subject,
+                    subtype,
+                    "Call" if call else ("Email" if subtype == "Email" else "Other"),
+                    day.isoformat(),
+                    status,
+                    priority,
+                    int(priority == "High"),
+                    int(status == "Completed"),
+                    what,
+                    who,
+                    acc,
+                    r.choice(s.users),
+                    f"{subject} about {what[:3]}",
+                    archived,
+                    0,
+                    0,
+                    r.randrange(30, 1800) if call else None,
+                    r.choice(["Outbound", "Inbound"]) if call else None,
+                )
             else:
                 begin = dt.datetime.combine(day, dt.time(r.randrange(8, 18), r.choice([0, 30])), tzinfo=dt.UTC)
                 minutes = r.choice([15, 30, 45, 60, 90])
                 finish = begin + dt.timedelta(minutes=minutes)
                 b, f = begin.strftime("%Y-%m-%dT%H:%M:%S.000+0000"), finish.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-                yield (*_sys(rid, st), r.choice(["Meeting", "Demo", "Call", "Lunch"]), "Event", "Meeting",
-                       day.isoformat(), b, b, f, f[:10], minutes, what, who, acc, r.choice(s.users),
-                       "Agenda: review", r.choice(["Zoom", "Office", "Customer site"]), "Busy", 0, 0, 0, 0,
-                       archived, 0, 0, 0, 0, 0)
+                yield (
+                    *_sys(rid, st),
+                    r.choice(["Meeting", "Demo", "Call", "Lunch"]),
+                    "Event",
+                    "Meeting",
+                    day.isoformat(),
+                    b,
+                    b,
+                    f,
+                    f[:10],
+                    minutes,
+                    what,
+                    who,
+                    acc,
+                    r.choice(s.users),
+                    "Agenda: review",
+                    r.choice(["Zoom", "Office", "Customer site"]),
+                    "Busy",
+                    0,
+                    0,
+                    0,
+                    0,
+                    archived,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                )
 
     s.insert(table, cols, rows())
 
@@ -349,8 +782,19 @@ def _projects(s: Seeder, accounts: list[str], n: int) -> None:
     r = s.rng
     ids = s.ids("a01", n)
     cols = [*SYS, "Name", "OwnerId", "Account__c", "Status__c", "Budget__c", "Start_Date__c"]
-    s.insert("Project__c", cols, (
-        (*_sys(rid, s.stamps()), f"Project {i + 1}", r.choice(s.users), r.choice(accounts),
-         r.choice(["Planned", "Active", "Done"]), float(r.randrange(10, 500) * 1000),
-         (s.today - dt.timedelta(days=r.randrange(0, 300))).isoformat())
-        for i, rid in enumerate(ids)))
+    s.insert(
+        "Project__c",
+        cols,
+        (
+            (
+                *_sys(rid, s.stamps()),
+                f"Project {i + 1}",
+                r.choice(s.users),
+                r.choice(accounts),
+                r.choice(["Planned", "Active", "Done"]),
+                float(r.randrange(10, 500) * 1000),
+                (s.today - dt.timedelta(days=r.randrange(0, 300))).isoformat(),
+            )
+            for i, rid in enumerate(ids)
+        ),
+    )

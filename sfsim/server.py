@@ -71,22 +71,24 @@ class App:
         if path.startswith("/_sfsim"):
             return control.handle(self, req)
         if path in ("/", ""):
-            return Response(f"<!doctype html><title>sfsim</title><h1>sfsim</h1><p>A simulated Salesforce org. "
-                            f"<a href='{self.urls['login']}/services/oauth2/authorize?response_type=code&client_id="
-                            f"{urllib.parse.quote(defaults.CLIENT_ID)}&redirect_uri="
-                            f"{urllib.parse.quote(self.urls['login'] + '/')}'>Log in</a></p>",
-                            content_type="text/html; charset=utf-8")
+            return Response(
+                f"<!doctype html><title>sfsim</title><h1>sfsim</h1><p>A simulated Salesforce org. "
+                f"<a href='{self.urls['login']}/services/oauth2/authorize?response_type=code&client_id="
+                f"{urllib.parse.quote(defaults.CLIENT_ID)}&redirect_uri="
+                f"{urllib.parse.quote(self.urls['login'] + '/')}'>Log in</a></p>",
+                content_type="text/html; charset=utf-8",
+            )
         return json_response([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
 
     # -- the REST API ----------------------------------------------------------------------------------------------
     def api(self, req: Request) -> Response:
         m = API_PATH.match(req.path.rstrip("/") if req.path != "/services/data/" else req.path)
         if req.path.rstrip("/") == "/services/data":
-            return json_response([{"label": label, "url": f"/services/data/v{v}", "version": v}
-                                  for label, v in defaults.API_VERSIONS])
+            return json_response(
+                [{"label": label, "url": f"/services/data/v{v}", "version": v} for label, v in defaults.API_VERSIONS]
+            )
         if m is None:
-            return json_response([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
-                                 404)
+            return json_response([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
         version, rest_path = m.group(1), (m.group(2) or "").strip("/")
         route, params, other = API.match(req.method, rest_path)
         org = self.org
@@ -102,14 +104,16 @@ class App:
         if tok is None:
             return error_response(invalid_session())
         if not {"api", "full"} & set(tok.scope.split()):
-            return error_response(SFError("INVALID_SESSION_ID", "This session is not valid for use with the REST API",
-                                          401))
+            return error_response(
+                SFError("INVALID_SESSION_ID", "This session is not valid for use with the REST API", 401)
+            )
         perms = org.perms(tok.user_id)
         if perms is None or not perms.active:
             return error_response(invalid_session())
         if not org.api_enabled_for_org():
-            return error_response(SFError("API_DISABLED_FOR_ORG", "API is not enabled for this Organization or "
-                                                                  "Partner", 403))
+            return error_response(
+                SFError("API_DISABLED_FOR_ORG", "API is not enabled for this Organization or Partner", 403)
+            )
         if not perms.api_enabled:
             return error_response(SFError("API_CURRENTLY_DISABLED", "API is disabled for this User", 403))
         limit = org.daily_limit()
@@ -131,10 +135,19 @@ class App:
                 err = SFError("NOT_FOUND", "The requested resource does not exist", 404)
             resp = error_response(err)
         else:
-            ctx = Ctx(org=org, req=req, version=version, user_id=tok.user_id, perms=perms,
-                      tooling=rest_path.startswith("tooling"), params=params, body=req.get_data(),
-                      method=req.method, query=dict(req.args.items()),
-                      headers={k.lower(): v for k, v in req.headers.items()})
+            ctx = Ctx(
+                org=org,
+                req=req,
+                version=version,
+                user_id=tok.user_id,
+                perms=perms,
+                tooling=rest_path.startswith("tooling"),
+                params=params,
+                body=req.get_data(),
+                method=req.method,
+                query=dict(req.args.items()),
+                headers={k.lower(): v for k, v in req.headers.items()},
+            )
             resp = to_response(call(route.handler, ctx))
         resp.headers["Sforce-Limit-Info"] = header
         return resp
@@ -147,12 +160,22 @@ class App:
             if rule.kind == "latency":
                 time.sleep(rule.latency_ms / 1000)
             elif rule.kind == "unavailable":
-                return Response(dumps([{"errorCode": "SERVER_UNAVAILABLE",
-                                        "message": "Server is temporarily unavailable, please try again later"}]),
-                                503, content_type="application/json;charset=UTF-8")
+                return Response(
+                    dumps(
+                        [
+                            {
+                                "errorCode": "SERVER_UNAVAILABLE",
+                                "message": "Server is temporarily unavailable, please try again later",
+                            }
+                        ]
+                    ),
+                    503,
+                    content_type="application/json;charset=UTF-8",
+                )
             elif rule.kind == "lock":
-                return error_response(SFError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this "
-                                                                    "record or 1 records"))
+                return error_response(
+                    SFError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records")
+                )
             elif rule.kind == "limit":
                 return error_response(SFError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", 403))
             elif rule.kind == "drop":
@@ -192,10 +215,20 @@ def dispatch_internal(ctx: Ctx, method: str, url: str, body: object) -> Result:
     route, params, _ = API.match(method, rest_path)
     if route is None or route.category in ("composite", "bulk"):
         return Result(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
-    sub = Ctx(org=ctx.org, req=ctx.req, version=m.group(1), user_id=ctx.user_id, perms=ctx.perms,
-              tooling=rest_path.startswith("tooling"), params=params, internal=True, body=body, method=method,
-              query={k: v[0] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()},
-              headers=ctx.headers)
+    sub = Ctx(
+        org=ctx.org,
+        req=ctx.req,
+        version=m.group(1),
+        user_id=ctx.user_id,
+        perms=ctx.perms,
+        tooling=rest_path.startswith("tooling"),
+        params=params,
+        internal=True,
+        body=body,
+        method=method,
+        query={k: v[0] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()},
+        headers=ctx.headers,
+    )
     ctx.org.stats.count(route.category, False)
     return call(route.handler, sub)
 
@@ -208,10 +241,19 @@ def _exit_with_parent() -> None:
     os._exit(0)
 
 
-def serve(data_dir: Path, host: str, port: int, control_enabled: bool,
-          ready: Callable[[Org, dict], None] | None = None, scenario: str | None = None) -> None:
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    control_enabled: bool,
+    ready: Callable[[Org, dict], None] | None = None,
+    scenario: str | None = None,
+) -> None:
     org = Org(data_dir, scenario=scenario)
-    urls = {"login": f"https://{defaults.LOGIN_HOSTNAME}:{port}", "instance": f"https://{defaults.INSTANCE_HOSTNAME}:{port}"}
+    urls = {
+        "login": f"https://{defaults.LOGIN_HOSTNAME}:{port}",
+        "instance": f"https://{defaults.INSTANCE_HOSTNAME}:{port}",
+    }
     app = App(org, urls, control_enabled)
     server = Server(host, port, app, server_context(data_dir))
     stop = threading.Event()

@@ -16,16 +16,46 @@ from .store import Store, quote
 
 PACKAGE_DIR = Path(os.environ.get("SFSIM_PACKAGE_DIR", Path(__file__).resolve().parent.parent / "salesforce-package"))
 MD = "{http://soap.sforce.com/2006/04/metadata}"
-SETUP_TABLES = ("FieldPermissions", "ObjectPermissions", "PermissionSetAssignment", "PermissionSet", "Profile",
-                "UserLicense", "InstalledSubscriberPackage", "SubscriberPackageVersion", "SubscriberPackage")
+SETUP_TABLES = (
+    "FieldPermissions",
+    "ObjectPermissions",
+    "PermissionSetAssignment",
+    "PermissionSet",
+    "Profile",
+    "UserLicense",
+    "InstalledSubscriberPackage",
+    "SubscriberPackageVersion",
+    "SubscriberPackage",
+)
 # Objects whose access comes from ObjectPermissions (Tasks and Events use the Edit Tasks / Edit Events permissions).
-CRUD_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "OpportunityLineItem", "Pricebook2", "PricebookEntry",
-                "Product2", "Project__c")
+CRUD_OBJECTS = (
+    "Account",
+    "Contact",
+    "Lead",
+    "Opportunity",
+    "OpportunityLineItem",
+    "Pricebook2",
+    "PricebookEntry",
+    "Product2",
+    "Project__c",
+)
 FLS_OBJECTS = (*CRUD_OBJECTS, "Task", "Event")
-FIELD_TYPES = {"Text": "string", "LongTextArea": "textarea", "TextArea": "textarea", "Number": "double",
-               "Checkbox": "boolean", "Date": "date", "DateTime": "datetime", "Email": "email", "Phone": "phone",
-               "Url": "url", "Picklist": "picklist", "Currency": "currency", "Percent": "percent",
-               "Lookup": "reference"}
+FIELD_TYPES = {
+    "Text": "string",
+    "LongTextArea": "textarea",
+    "TextArea": "textarea",
+    "Number": "double",
+    "Checkbox": "boolean",
+    "Date": "date",
+    "DateTime": "datetime",
+    "Email": "email",
+    "Phone": "phone",
+    "Url": "url",
+    "Picklist": "picklist",
+    "Currency": "currency",
+    "Percent": "percent",
+    "Lookup": "reference",
+}
 
 
 @dataclass(frozen=True)
@@ -42,27 +72,55 @@ class Scenario:
     opportunity_edit: bool = True
 
 
-SCENARIOS = {s.name: s for s in [
-    Scenario("ready", "everything the Rox guide asks for: Enterprise Edition, System Administrator with a Salesforce "
-                      "licence and API Enabled, the package installed with Rox Integration assigned, "
-                      "RoxActivityId__c text(100) on Activity"),
-    Scenario("fresh", "connectable, but the package is not installed: no Rox Integration permission set, no "
-                      "RoxActivityId__c", package=False),
-    Scenario("integration-license", "the user has a Salesforce Integration licence (profile 'Salesforce API Only "
-                                    "System Integrations'); the Rox Integration permission set grants the objects",
-             license="Salesforce Integration", profile="Salesforce API Only System Integrations"),
-    Scenario("professional-no-api", "Professional Edition without API access: REST answers 403 "
-                                    "API_DISABLED_FOR_ORG (OAuth and userinfo still work)",
-             edition="Professional Edition", org_api=False),
-    Scenario("standard-user", "the integration user's profile is 'Standard User', not System Administrator",
-             profile="Standard User"),
-    Scenario("api-disabled", "the user's profile lacks API Enabled: REST answers 403 API_CURRENTLY_DISABLED "
-                             "(OAuth and userinfo still work)", profile_api=False),
-    Scenario("missing-edit-opportunity", "the user may read but not edit (or create) Opportunities",
-             opportunity_edit=False),
-    Scenario("short-activity-id", "RoxActivityId__c exists but is text(50) instead of text(100)",
-             activity_id_length=50),
-]}
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario(
+            "ready",
+            "everything the Rox guide asks for: Enterprise Edition, System Administrator with a Salesforce "
+            "licence and API Enabled, the package installed with Rox Integration assigned, "
+            "RoxActivityId__c text(100) on Activity",
+        ),
+        Scenario(
+            "fresh",
+            "connectable, but the package is not installed: no Rox Integration permission set, no RoxActivityId__c",
+            package=False,
+        ),
+        Scenario(
+            "integration-license",
+            "the user has a Salesforce Integration licence (profile 'Salesforce API Only "
+            "System Integrations'); the Rox Integration permission set grants the objects",
+            license="Salesforce Integration",
+            profile="Salesforce API Only System Integrations",
+        ),
+        Scenario(
+            "professional-no-api",
+            "Professional Edition without API access: REST answers 403 "
+            "API_DISABLED_FOR_ORG (OAuth and userinfo still work)",
+            edition="Professional Edition",
+            org_api=False,
+        ),
+        Scenario(
+            "standard-user",
+            "the integration user's profile is 'Standard User', not System Administrator",
+            profile="Standard User",
+        ),
+        Scenario(
+            "api-disabled",
+            "the user's profile lacks API Enabled: REST answers 403 API_CURRENTLY_DISABLED "
+            "(OAuth and userinfo still work)",
+            profile_api=False,
+        ),
+        Scenario(
+            "missing-edit-opportunity",
+            "the user may read but not edit (or create) Opportunities",
+            opportunity_edit=False,
+        ),
+        Scenario(
+            "short-activity-id", "RoxActivityId__c exists but is text(50) instead of text(100)", activity_id_length=50
+        ),
+    ]
+}
 
 
 def hash_password(password: str) -> str:
@@ -86,9 +144,16 @@ def read_package_fields(package_dir: Path = PACKAGE_DIR) -> list[dict]:
         root = ET.parse(path).getroot()
         obj = path.parent.parent.name
         typ = FIELD_TYPES[_text(root, "type")]
-        spec = {"object": obj, "name": _text(root, "fullName"), "label": _text(root, "label"), "type": typ,
-                "externalId": _bool(root, "externalId"), "unique": _bool(root, "unique"),
-                "nillable": not _bool(root, "required"), "description": _text(root, "description")}
+        spec = {
+            "object": obj,
+            "name": _text(root, "fullName"),
+            "label": _text(root, "label"),
+            "type": typ,
+            "externalId": _bool(root, "externalId"),
+            "unique": _bool(root, "unique"),
+            "nillable": not _bool(root, "required"),
+            "description": _text(root, "description"),
+        }
         if typ in ("string", "textarea"):
             spec["length"] = int(_text(root, "length", "255"))
         if typ in ("double", "currency", "percent"):
@@ -105,12 +170,22 @@ def read_permission_set(package_dir: Path = PACKAGE_DIR) -> dict:
         "name": path.name.split(".")[0],
         "label": _text(root, "label"),
         "description": _text(root, "description"),
-        "objects": [{"object": _text(op, "object"), "read": _bool(op, "allowRead"), "create": _bool(op, "allowCreate"),
-                     "edit": _bool(op, "allowEdit"), "delete": _bool(op, "allowDelete"),
-                     "view_all": _bool(op, "viewAllRecords"), "modify_all": _bool(op, "modifyAllRecords")}
-                    for op in root.findall(MD + "objectPermissions")],
-        "fields": [{"field": _text(fp, "field"), "read": _bool(fp, "readable"), "edit": _bool(fp, "editable")}
-                   for fp in root.findall(MD + "fieldPermissions")],
+        "objects": [
+            {
+                "object": _text(op, "object"),
+                "read": _bool(op, "allowRead"),
+                "create": _bool(op, "allowCreate"),
+                "edit": _bool(op, "allowEdit"),
+                "delete": _bool(op, "allowDelete"),
+                "view_all": _bool(op, "viewAllRecords"),
+                "modify_all": _bool(op, "modifyAllRecords"),
+            }
+            for op in root.findall(MD + "objectPermissions")
+        ],
+        "fields": [
+            {"field": _text(fp, "field"), "read": _bool(fp, "readable"), "edit": _bool(fp, "editable")}
+            for fp in root.findall(MD + "fieldPermissions")
+        ],
         "user_permissions": [_text(up, "name") for up in root.findall(MD + "userPermissions") if _bool(up, "enabled")],
     }
 
@@ -126,34 +201,89 @@ class SetupBuilder:
     def insert(self, table: str, values: dict) -> str:
         o = self.store.schema.get(table) or self.store.schema.get(table, tooling=True)
         rid = self.store.new_ids(self.conn, o.key_prefix)[0]
-        row = {"Id": rid, "IsDeleted": 0, "CreatedDate": self.now, "LastModifiedDate": self.now,
-               "SystemModstamp": self.now, "CreatedById": self.admin_id or rid,
-               "LastModifiedById": self.admin_id or rid, **values}
+        row = {
+            "Id": rid,
+            "IsDeleted": 0,
+            "CreatedDate": self.now,
+            "LastModifiedDate": self.now,
+            "SystemModstamp": self.now,
+            "CreatedById": self.admin_id or rid,
+            "LastModifiedById": self.admin_id or rid,
+            **values,
+        }
         row = {k: (int(v) if isinstance(v, bool) else v) for k, v in row.items()}
         cols = list(row)
-        self.conn.execute(f"INSERT INTO {quote(o.name)} ({', '.join(map(quote, cols))}) "
-                          f"VALUES ({', '.join('?' * len(cols))})", [row[c] for c in cols])
+        self.conn.execute(
+            f"INSERT INTO {quote(o.name)} ({', '.join(map(quote, cols))}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
         return rid
 
-    def permission_set(self, name: str, label: str, *, profile_id: str | None = None, license_id: str | None = None,
-                       namespace: str | None = None, user_perms: set[str] = frozenset(), description: str = "") -> str:
-        return self.insert("PermissionSet", {
-            "Name": name, "Label": label, "Description": description, "IsOwnedByProfile": profile_id is not None,
-            "ProfileId": profile_id, "LicenseId": license_id, "NamespacePrefix": namespace,
-            "Type": "Profile" if profile_id else "Regular",
-            **{f"Permissions{p}": p in user_perms for p in ("ApiEnabled", "ModifyAllData", "ViewAllData",
-                                                              "ViewSetup", "EditTask", "EditEvent")}})
+    def permission_set(
+        self,
+        name: str,
+        label: str,
+        *,
+        profile_id: str | None = None,
+        license_id: str | None = None,
+        namespace: str | None = None,
+        user_perms: set[str] = frozenset(),
+        description: str = "",
+    ) -> str:
+        return self.insert(
+            "PermissionSet",
+            {
+                "Name": name,
+                "Label": label,
+                "Description": description,
+                "IsOwnedByProfile": profile_id is not None,
+                "ProfileId": profile_id,
+                "LicenseId": license_id,
+                "NamespacePrefix": namespace,
+                "Type": "Profile" if profile_id else "Regular",
+                **{
+                    f"Permissions{p}": p in user_perms
+                    for p in ("ApiEnabled", "ModifyAllData", "ViewAllData", "ViewSetup", "EditTask", "EditEvent")
+                },
+            },
+        )
 
-    def object_perm(self, ps_id: str, obj: str, read: bool, create: bool, edit: bool, delete: bool,
-                    view_all: bool = False, modify_all: bool = False) -> None:
-        self.insert("ObjectPermissions", {
-            "ParentId": ps_id, "SobjectType": obj, "PermissionsRead": read, "PermissionsCreate": create,
-            "PermissionsEdit": edit, "PermissionsDelete": delete, "PermissionsViewAllRecords": view_all,
-            "PermissionsModifyAllRecords": modify_all})
+    def object_perm(
+        self,
+        ps_id: str,
+        obj: str,
+        read: bool,
+        create: bool,
+        edit: bool,
+        delete: bool,
+        view_all: bool = False,
+        modify_all: bool = False,
+    ) -> None:
+        self.insert(
+            "ObjectPermissions",
+            {
+                "ParentId": ps_id,
+                "SobjectType": obj,
+                "PermissionsRead": read,
+                "PermissionsCreate": create,
+                "PermissionsEdit": edit,
+                "PermissionsDelete": delete,
+                "PermissionsViewAllRecords": view_all,
+                "PermissionsModifyAllRecords": modify_all,
+            },
+        )
 
     def field_perm(self, ps_id: str, obj: str, field: str, read: bool, edit: bool) -> None:
-        self.insert("FieldPermissions", {"ParentId": ps_id, "SobjectType": obj, "Field": f"{obj}.{field}",
-                                         "PermissionsRead": read, "PermissionsEdit": edit})
+        self.insert(
+            "FieldPermissions",
+            {
+                "ParentId": ps_id,
+                "SobjectType": obj,
+                "Field": f"{obj}.{field}",
+                "PermissionsRead": read,
+                "PermissionsEdit": edit,
+            },
+        )
 
     def all_field_perms(self, ps_id: str) -> None:
         for name in FLS_OBJECTS:
@@ -171,8 +301,9 @@ def _wipe_setup(store: Store, conn: sqlite3.Connection) -> None:
 def _sync_activity_field(store: Store, conn: sqlite3.Connection, scenario: Scenario) -> None:
     package_fields = read_package_fields()
     for spec in package_fields:
-        existing = conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?",
-                                (spec["object"], spec["name"])).fetchone()
+        existing = conn.execute(
+            "SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (spec["object"], spec["name"])
+        ).fetchone()
         if scenario.package:
             if spec["name"] == "RoxActivityId__c" and scenario.activity_id_length:
                 spec = {**spec, "length": scenario.activity_id_length}
@@ -186,31 +317,57 @@ def ensure_org(store: Store, conn: sqlite3.Connection, now: str, edition: str) -
     if org_id is None:
         # Different data directories get different org ids, derived from where they live.
         seed = int(hashlib.sha256(str(store.data_dir.resolve()).encode()).hexdigest()[:8], 16)
-        org_id = SetupBuilder(store, conn, now).insert("Organization", {
-            "Name": defaults.ORG_NAME, "OrganizationType": edition, "IsSandbox": False, "InstanceName": "SFSIM1",
-            "Country": "US", "DefaultLocaleSidKey": "en_US", "LanguageLocaleKey": "en_US",
-            "TimeZoneSidKey": "GMT"})
+        org_id = SetupBuilder(store, conn, now).insert(
+            "Organization",
+            {
+                "Name": defaults.ORG_NAME,
+                "OrganizationType": edition,
+                "IsSandbox": False,
+                "InstanceName": "SFSIM1",
+                "Country": "US",
+                "DefaultLocaleSidKey": "en_US",
+                "LanguageLocaleKey": "en_US",
+                "TimeZoneSidKey": "GMT",
+            },
+        )
         conn.execute('UPDATE "Organization" SET "Id" = ? WHERE "Id" = ?', (_org_id(seed), org_id))
         org_id = _org_id(seed)
         conn.execute("INSERT OR REPLACE INTO _sfsim_settings (key, value) VALUES ('org_id', ?)", (f'"{org_id}"',))
-    conn.execute('UPDATE "Organization" SET "OrganizationType" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ? '
-                 'WHERE "Id" = ?', (edition, now, now, org_id))
+    conn.execute(
+        'UPDATE "Organization" SET "OrganizationType" = ?, "SystemModstamp" = ?, "LastModifiedDate" = ? WHERE "Id" = ?',
+        (edition, now, now, org_id),
+    )
     return org_id
 
 
 def _org_id(seed: int) -> str:
     from . import ids
 
-    return ids.make_id("00D", seed % (62 ** 6))
+    return ids.make_id("00D", seed % (62**6))
 
 
 def user_values(username: str, first: str, last: str, email: str, profile_id: str, title: str | None = None) -> dict:
     alias = (first[:1] + last)[:8].lower()
-    return {"Username": username, "FirstName": first, "LastName": last, "Name": f"{first} {last}", "Email": email,
-            "Alias": alias, "CommunityNickname": username.split("@")[0], "IsActive": True, "UserType": "Standard",
-            "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US", "EmailEncodingKey": "UTF-8",
-            "LanguageLocaleKey": "en_US", "ProfileId": profile_id, "Title": title, "CompanyName": defaults.ORG_NAME,
-            "DigestFrequency": "D", "DefaultGroupNotificationFrequency": "N"}
+    return {
+        "Username": username,
+        "FirstName": first,
+        "LastName": last,
+        "Name": f"{first} {last}",
+        "Email": email,
+        "Alias": alias,
+        "CommunityNickname": username.split("@")[0],
+        "IsActive": True,
+        "UserType": "Standard",
+        "TimeZoneSidKey": "GMT",
+        "LocaleSidKey": "en_US",
+        "EmailEncodingKey": "UTF-8",
+        "LanguageLocaleKey": "en_US",
+        "ProfileId": profile_id,
+        "Title": title,
+        "CompanyName": defaults.ORG_NAME,
+        "DigestFrequency": "D",
+        "DefaultGroupNotificationFrequency": "N",
+    }
 
 
 def apply_scenario(store: Store, name: str, now: str) -> None:
@@ -221,23 +378,48 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
         _sync_activity_field(store, conn, scenario)
         ensure_org(store, conn, now, scenario.edition)
         b = SetupBuilder(store, conn, now)
-        lic = {n: b.insert("UserLicense", {"Name": n, "MasterLabel": n, "LicenseDefinitionKey": key, "Status": "Active",
-                                           "TotalLicenses": total, "UsedLicenses": 0})
-               for n, key, total in (("Salesforce", "SFDC", 15), ("Salesforce Platform", "AUL", 5),
-                                     ("Salesforce Integration", "SFDC_INTEGRATION", 5))}
+        lic = {
+            n: b.insert(
+                "UserLicense",
+                {
+                    "Name": n,
+                    "MasterLabel": n,
+                    "LicenseDefinitionKey": key,
+                    "Status": "Active",
+                    "TotalLicenses": total,
+                    "UsedLicenses": 0,
+                },
+            )
+            for n, key, total in (
+                ("Salesforce", "SFDC", 15),
+                ("Salesforce Platform", "AUL", 5),
+                ("Salesforce Integration", "SFDC_INTEGRATION", 5),
+            )
+        }
         profiles = {}
-        for pname, plic in (("System Administrator", "Salesforce"), ("Standard User", "Salesforce"),
-                            ("Salesforce API Only System Integrations", "Salesforce Integration")):
+        for pname, plic in (
+            ("System Administrator", "Salesforce"),
+            ("Standard User", "Salesforce"),
+            ("Salesforce API Only System Integrations", "Salesforce Integration"),
+        ):
             is_target = pname == scenario.profile
             admin = pname == "System Administrator"
             api = scenario.profile_api if is_target else True
             modify_all = admin and (scenario.opportunity_edit or not is_target)
-            pid = b.insert("Profile", {
-                "Name": pname, "UserLicenseId": lic[plic], "UserType": "Standard", "PermissionsApiEnabled": api,
-                "PermissionsModifyAllData": modify_all, "PermissionsViewAllData": admin,
-                "PermissionsViewSetup": pname != "Standard User",
-                "PermissionsEditTask": pname != "Salesforce API Only System Integrations",
-                "PermissionsEditEvent": pname != "Salesforce API Only System Integrations"})
+            pid = b.insert(
+                "Profile",
+                {
+                    "Name": pname,
+                    "UserLicenseId": lic[plic],
+                    "UserType": "Standard",
+                    "PermissionsApiEnabled": api,
+                    "PermissionsModifyAllData": modify_all,
+                    "PermissionsViewAllData": admin,
+                    "PermissionsViewSetup": pname != "Standard User",
+                    "PermissionsEditTask": pname != "Salesforce API Only System Integrations",
+                    "PermissionsEditEvent": pname != "Salesforce API Only System Integrations",
+                },
+            )
             perms = {"ApiEnabled"} if api else set()
             if admin:
                 perms |= {"ViewAllData", "ViewSetup"} | ({"ModifyAllData"} if modify_all else set())
@@ -262,25 +444,34 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
         if scenario.package:
             _install_package(store, b, scenario, admin_id)
         for lid in lic.values():
-            conn.execute('UPDATE "UserLicense" SET "UsedLicenses" = (SELECT COUNT(*) FROM "User" u JOIN "Profile" p '
-                         'ON p."Id" = u."ProfileId" WHERE p."UserLicenseId" = ? AND u."IsActive" = 1) WHERE "Id" = ?',
-                         (lid, lid))
+            conn.execute(
+                'UPDATE "UserLicense" SET "UsedLicenses" = (SELECT COUNT(*) FROM "User" u JOIN "Profile" p '
+                'ON p."Id" = u."ProfileId" WHERE p."UserLicenseId" = ? AND u."IsActive" = 1) WHERE "Id" = ?',
+                (lid, lid),
+            )
         conn.execute("INSERT OR REPLACE INTO _sfsim_settings (key, value) VALUES ('scenario', ?)", (f'"{name}"',))
-        conn.execute("INSERT OR REPLACE INTO _sfsim_settings (key, value) VALUES ('org_api_enabled', ?)",
-                     ("true" if scenario.org_api else "false",))
+        conn.execute(
+            "INSERT OR REPLACE INTO _sfsim_settings (key, value) VALUES ('org_api_enabled', ?)",
+            ("true" if scenario.org_api else "false",),
+        )
 
 
 def _install_package(store: Store, b: SetupBuilder, scenario: Scenario, admin_id: str | None) -> None:
     spec = read_permission_set()
-    ps = b.permission_set(spec["name"], spec["label"], namespace=defaults.PACKAGE_NAMESPACE,
-                          user_perms=set(spec["user_permissions"]), description=spec["description"] or "")
+    ps = b.permission_set(
+        spec["name"],
+        spec["label"],
+        namespace=defaults.PACKAGE_NAMESPACE,
+        user_perms=set(spec["user_permissions"]),
+        description=spec["description"] or "",
+    )
     for op in spec["objects"]:
         edit = op["edit"] and not (op["object"] == "Opportunity" and not scenario.opportunity_edit)
         create = op["create"] and not (op["object"] == "Opportunity" and not scenario.opportunity_edit)
         b.object_perm(ps, op["object"], op["read"], create, edit, op["delete"], op["view_all"], op["modify_all"])
     for fp in spec["fields"]:
         obj, field = fp["field"].split(".", 1)
-        for target in (("Task", "Event") if obj == "Activity" else (obj,)):
+        for target in ("Task", "Event") if obj == "Activity" else (obj,):
             o = store.schema.get(target)
             f = o.field(field) if o is not None else None
             # Salesforce keeps no FieldPermissions rows for fields outside field-level security (required and
@@ -289,12 +480,28 @@ def _install_package(store: Store, b: SetupBuilder, scenario: Scenario, admin_id
                 b.field_perm(ps, target, field, fp["read"], fp["edit"])
     if admin_id:
         b.insert("PermissionSetAssignment", {"AssigneeId": admin_id, "PermissionSetId": ps, "IsActive": True})
-    pkg = b.insert("SubscriberPackage", {"Name": defaults.PACKAGE_NAME, "NamespacePrefix": defaults.PACKAGE_NAMESPACE,
-                                         "Description": spec["description"], "IsPackageValid": True})
+    pkg = b.insert(
+        "SubscriberPackage",
+        {
+            "Name": defaults.PACKAGE_NAME,
+            "NamespacePrefix": defaults.PACKAGE_NAMESPACE,
+            "Description": spec["description"],
+            "IsPackageValid": True,
+        },
+    )
     major, minor, patch, build = (int(x) for x in defaults.PACKAGE_VERSION_NUMBER.split("."))
-    ver = b.insert("SubscriberPackageVersion", {"Name": defaults.PACKAGE_VERSION_NAME, "SubscriberPackageId": pkg,
-                                                "MajorVersion": major, "MinorVersion": minor, "PatchVersion": patch,
-                                                "BuildNumber": build, "IsManaged": True})
+    ver = b.insert(
+        "SubscriberPackageVersion",
+        {
+            "Name": defaults.PACKAGE_VERSION_NAME,
+            "SubscriberPackageId": pkg,
+            "MajorVersion": major,
+            "MinorVersion": minor,
+            "PatchVersion": patch,
+            "BuildNumber": build,
+            "IsManaged": True,
+        },
+    )
     b.insert("InstalledSubscriberPackage", {"SubscriberPackageId": pkg, "SubscriberPackageVersionId": ver})
 
 
@@ -306,25 +513,49 @@ def ensure_admin(store: Store, now: str) -> str:
         if admin_id is None:
             ensure_org(store, conn, now, "Enterprise Edition")
             b = SetupBuilder(store, conn, now)
-            admin_id = b.insert("User", user_values(defaults.ADMIN_USERNAME, "Ada", "Admin",
-                                                    defaults.ADMIN_USERNAME, "", title="Salesforce Administrator"))
+            admin_id = b.insert(
+                "User",
+                user_values(
+                    defaults.ADMIN_USERNAME,
+                    "Ada",
+                    "Admin",
+                    defaults.ADMIN_USERNAME,
+                    "",
+                    title="Salesforce Administrator",
+                ),
+            )
             conn.execute('UPDATE "User" SET "CreatedById" = ?, "LastModifiedById" = ?', (admin_id, admin_id))
             conn.execute('UPDATE "Organization" SET "CreatedById" = ?, "LastModifiedById" = ?', (admin_id, admin_id))
-            conn.execute("INSERT OR REPLACE INTO _sfsim_settings (key, value) VALUES ('admin_user_id', ?)",
-                         (f'"{admin_id}"',))
-        conn.execute('UPDATE "User" SET "Username" = ?, "Email" = ? WHERE "Id" = ? AND "Username" != ?',
-                     (defaults.ADMIN_USERNAME, defaults.ADMIN_USERNAME, admin_id, defaults.ADMIN_USERNAME))
-        conn.execute("INSERT OR REPLACE INTO _sfsim_passwords (user_id, password) VALUES (?, ?)",
-                     (admin_id, hash_password(defaults.ADMIN_PASSWORD)))
+            conn.execute(
+                "INSERT OR REPLACE INTO _sfsim_settings (key, value) VALUES ('admin_user_id', ?)", (f'"{admin_id}"',)
+            )
+        conn.execute(
+            'UPDATE "User" SET "Username" = ?, "Email" = ? WHERE "Id" = ? AND "Username" != ?',
+            (defaults.ADMIN_USERNAME, defaults.ADMIN_USERNAME, admin_id, defaults.ADMIN_USERNAME),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO _sfsim_passwords (user_id, password) VALUES (?, ?)",
+            (admin_id, hash_password(defaults.ADMIN_PASSWORD)),
+        )
     return admin_id
 
 
-def create_user(store: Store, conn: sqlite3.Connection, now: str, username: str, first: str, last: str,
-                password: str = defaults.USER_PASSWORD, title: str | None = None,
-                profile: str = "Standard User") -> str:
+def create_user(
+    store: Store,
+    conn: sqlite3.Connection,
+    now: str,
+    username: str,
+    first: str,
+    last: str,
+    password: str = defaults.USER_PASSWORD,
+    title: str | None = None,
+    profile: str = "Standard User",
+) -> str:
     row = conn.execute('SELECT "Id" FROM "Profile" WHERE "Name" = ?', (profile,)).fetchone()
-    uid = SetupBuilder(store, conn, now).insert("User", user_values(username, first, last, username,
-                                                                    row[0] if row else "", title))
-    conn.execute("INSERT OR REPLACE INTO _sfsim_passwords (user_id, password) VALUES (?, ?)",
-                 (uid, hash_password(password)))
+    uid = SetupBuilder(store, conn, now).insert(
+        "User", user_values(username, first, last, username, row[0] if row else "", title)
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO _sfsim_passwords (user_id, password) VALUES (?, ?)", (uid, hash_password(password))
+    )
     return uid

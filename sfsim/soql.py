@@ -21,17 +21,24 @@ if TYPE_CHECKING:
     from .permissions import Perms
 
 _HERE = Path(__file__).parent
-PARSER = Lark((_HERE / "soql.grammar.lark").read_text(), parser="lalr", propagate_positions=True,
-              maybe_placeholders=False)
+PARSER = Lark(
+    (_HERE / "soql.grammar.lark").read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False
+)
 FORMULA_PARSER = Lark((_HERE / "formula.grammar.lark").read_text(), parser="lalr")
 MAX_OFFSET = 2000
 
-_NO_FIELD_TAIL = ("If you are attempting to use a custom field, be sure to append the '__c' after the custom field "
-                  "name. Please reference your WSDL or the describe call for the appropriate names.")
-_NO_TYPE_TAIL = ("If you are attempting to use a custom object, be sure to append the '__c' after the entity name. "
-                 "Please reference your WSDL or the describe call for the appropriate names.")
-_NO_REL_TAIL = ("If you are attempting to use a custom relationship, be sure to append the '__r' after the custom "
-                "relationship name. Please reference your WSDL or the describe call for the appropriate names.")
+_NO_FIELD_TAIL = (
+    "If you are attempting to use a custom field, be sure to append the '__c' after the custom field "
+    "name. Please reference your WSDL or the describe call for the appropriate names."
+)
+_NO_TYPE_TAIL = (
+    "If you are attempting to use a custom object, be sure to append the '__c' after the entity name. "
+    "Please reference your WSDL or the describe call for the appropriate names."
+)
+_NO_REL_TAIL = (
+    "If you are attempting to use a custom relationship, be sure to append the '__r' after the custom "
+    "relationship name. Please reference your WSDL or the describe call for the appropriate names."
+)
 
 
 def _located(text: str, line: int, column: int, message: str) -> str:
@@ -46,16 +53,18 @@ def parse(text: str) -> Tree:
         return PARSER.parse(text)
     except UnexpectedEOF:
         lines = text.split("\n")
-        raise SFError("MALFORMED_QUERY", _located(text, len(lines), len(lines[-1]) + 1,
-                                                  "unexpected token: '<EOF>'")) from None
+        raise SFError(
+            "MALFORMED_QUERY", _located(text, len(lines), len(lines[-1]) + 1, "unexpected token: '<EOF>'")
+        ) from None
     except UnexpectedToken as e:
         tok = e.token
         shown = "<EOF>" if tok.type == "$END" else str(tok)
         line, col = (e.line, e.column) if e.line and e.line > 0 else (1, len(text) + 1)
         raise SFError("MALFORMED_QUERY", _located(text, line, col, f"unexpected token: '{shown}'")) from None
     except UnexpectedCharacters as e:
-        raise SFError("MALFORMED_QUERY", _located(text, e.line, e.column,
-                                                  f"unexpected token: '{text[e.pos_in_stream]}'")) from None
+        raise SFError(
+            "MALFORMED_QUERY", _located(text, e.line, e.column, f"unexpected token: '{text[e.pos_in_stream]}'")
+        ) from None
     except UnexpectedInput as e:  # pragma: no cover - every lark error subclass is handled above
         raise SFError("MALFORMED_QUERY", str(e)) from None
 
@@ -95,9 +104,16 @@ class Node:
         return True
 
 
-_COMPOUND_KEYS = {"Street": "street", "City": "city", "State": "state", "PostalCode": "postalCode",
-                  "Country": "country", "Latitude": "latitude", "Longitude": "longitude",
-                  "GeocodeAccuracy": "geocodeAccuracy"}
+_COMPOUND_KEYS = {
+    "Street": "street",
+    "City": "city",
+    "State": "state",
+    "PostalCode": "postalCode",
+    "Country": "country",
+    "Latitude": "latitude",
+    "Longitude": "longitude",
+    "GeocodeAccuracy": "geocodeAccuracy",
+}
 
 
 @dataclass
@@ -164,8 +180,17 @@ def csv_row(compiled: Compiled, row: tuple) -> list:
 
 # -- compiler --------------------------------------------------------------------------------------------------------
 class Compiler:
-    def __init__(self, text: str, schema: Schema, perms, *, query_all: bool, now: dt.datetime,
-                 tooling: bool = False, prefix: str = ""):
+    def __init__(
+        self,
+        text: str,
+        schema: Schema,
+        perms,
+        *,
+        query_all: bool,
+        now: dt.datetime,
+        tooling: bool = False,
+        prefix: str = "",
+    ):
         self.text = text
         self.prefix = prefix  # alias prefix, so a semi-join's tables never clash with the outer query's
         self.t0 = prefix + "t0"
@@ -200,8 +225,9 @@ class Compiler:
         if alias is None:
             alias = f"{self.prefix}t{len(self.join_aliases) + 1}"
             self.join_aliases[key] = alias
-            self.joins.append(f"LEFT JOIN {quote(target.name)} AS {alias} ON {alias}.\"Id\" = "
-                              f"{from_alias}.{quote(column)}")
+            self.joins.append(
+                f'LEFT JOIN {quote(target.name)} AS {alias} ON {alias}."Id" = {from_alias}.{quote(column)}'
+            )
         return alias
 
     def _check_object(self, o: SObject | None, token) -> SObject:
@@ -221,35 +247,48 @@ class Compiler:
         for i, rel in enumerate(names[:-1]):
             ref = obj.relationships.get(rel.lower())
             if ref is None or (check and self.perms is not None and not self.perms.can_read_field(obj, ref)):
-                raise self._error("INVALID_FIELD", tokens[i],
-                                  f"Didn't understand relationship '{rel}' in field path. {_NO_REL_TAIL}")
+                raise self._error(
+                    "INVALID_FIELD", tokens[i], f"Didn't understand relationship '{rel}' in field path. {_NO_REL_TAIL}"
+                )
             targets = [self.schema.get(t, self.tooling) for t in ref.reference_to]
             targets = [t for t in targets if t is not None]
             if not targets:
-                raise self._error("INVALID_FIELD", tokens[i],
-                                  f"Didn't understand relationship '{rel}' in field path. {_NO_REL_TAIL}")
+                raise self._error(
+                    "INVALID_FIELD", tokens[i], f"Didn't understand relationship '{rel}' in field path. {_NO_REL_TAIL}"
+                )
             key = (*key, ref.relationship_name.lower())
             if len(targets) > 1:
-                return self._resolve_poly(ref, targets, alias, key, names[i + 1:], tokens[i + 1:], steps)
+                return self._resolve_poly(ref, targets, alias, key, names[i + 1 :], tokens[i + 1 :], steps)
             target = targets[0]
             if check and self.perms is not None and not self.perms.can_read(target):
-                raise self._error("INVALID_FIELD", tokens[i],
-                                  f"Didn't understand relationship '{rel}' in field path. {_NO_REL_TAIL}")
+                raise self._error(
+                    "INVALID_FIELD", tokens[i], f"Didn't understand relationship '{rel}' in field path. {_NO_REL_TAIL}"
+                )
             alias = self._join(key, target, alias, ref.name)
             steps.append((ref.relationship_name, target, f'{alias}."Id"', None))
             obj = target
         fname = names[-1]
         f = obj.field(fname)
         if f is None or (check and self.perms is not None and not self.perms.can_read_field(obj, f)):
-            raise self._error("INVALID_FIELD", tokens[-1],
-                              f"No such column '{fname}' on entity '{obj.name}'. {_NO_FIELD_TAIL}")
+            raise self._error(
+                "INVALID_FIELD", tokens[-1], f"No such column '{fname}' on entity '{obj.name}'. {_NO_FIELD_TAIL}"
+            )
         return self._field_expr(obj, f, alias, key), f, steps
 
-    def _resolve_poly(self, ref: Field, targets: list[SObject], alias: str, key: tuple, rest: list[str],
-                      tokens: list[Token], steps: list):
+    def _resolve_poly(
+        self,
+        ref: Field,
+        targets: list[SObject],
+        alias: str,
+        key: tuple,
+        rest: list[str],
+        tokens: list[Token],
+        steps: list,
+    ):
         if len(rest) != 1 or rest[0].lower() not in ("id", "name", "type"):
-            raise self._error("INVALID_FIELD", tokens[0],
-                              f"No such column '{rest[0]}' on entity 'Name'. {_NO_FIELD_TAIL}")
+            raise self._error(
+                "INVALID_FIELD", tokens[0], f"No such column '{rest[0]}' on entity 'Name'. {_NO_FIELD_TAIL}"
+            )
         fk = f"{alias}.{quote(ref.name)}"
         prefixes = {t.key_prefix: t.name for t in targets}
         steps.append((ref.relationship_name, None, fk, prefixes))
@@ -340,16 +379,20 @@ class Compiler:
         obj_tok = children["object_name"].children[0]
         self.root_obj = self._check_object(self.schema.get(str(obj_tok), self.tooling), obj_tok)
         select_list = children["select_list"]
-        is_count = bool(select_list.children) and isinstance(select_list.children[0], Tree) and \
-            select_list.children[0].data == "count_all"
+        is_count = (
+            bool(select_list.children)
+            and isinstance(select_list.children[0], Tree)
+            and select_list.children[0].data == "count_all"
+        )
         root = Node(self.root_obj.name, self._col(f'{self.t0}."Id"'))
         columns: list[str] = []
         column_paths: list[tuple] = []
         if not is_count:
             for item in select_list.children:
                 if item.data == "subquery":
-                    raise self._error("MALFORMED_QUERY", item.meta,
-                                      "sfsim does not support relationship subqueries (child records)")
+                    raise self._error(
+                        "MALFORMED_QUERY", item.meta, "sfsim does not support relationship subqueries (child records)"
+                    )
                 self._select_path(item, root, columns, column_paths)
         where_sql = ""
         where_params: list = []
@@ -372,8 +415,20 @@ class Compiler:
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             params += [limit if limit is not None else -1, offset]
-        return Compiled(self.root_obj, sql, params, count_sql, list(where_params), root, is_count, limit, offset,
-                        columns, column_paths, self.tooling)
+        return Compiled(
+            self.root_obj,
+            sql,
+            params,
+            count_sql,
+            list(where_params),
+            root,
+            is_count,
+            limit,
+            offset,
+            columns,
+            column_paths,
+            self.tooling,
+        )
 
     def _where_clause(self, where_sql: str) -> str:
         conds = []
@@ -388,19 +443,29 @@ class Compiler:
     def _semi_join(self, t: Tree, outer: Field) -> str:
         """``X IN (SELECT Y FROM Z WHERE ...)``: compiled with its own aliases into an SQL subquery."""
         path, obj_name = t.children[0], t.children[1]
-        sub = Compiler(self.text, self.schema, self.perms, query_all=False, now=self.now, tooling=self.tooling,
-                       prefix=f"{self.prefix}s{self.subqueries}_")
+        sub = Compiler(
+            self.text,
+            self.schema,
+            self.perms,
+            query_all=False,
+            now=self.now,
+            tooling=self.tooling,
+            prefix=f"{self.prefix}s{self.subqueries}_",
+        )
         self.subqueries += 1
         obj_tok = obj_name.children[0]
         sub.root_obj = sub._check_object(self.schema.get(str(obj_tok), self.tooling), obj_tok)
         (_, expr), f, _ = sub.resolve(list(path.children))
         if f.type not in ("id", "reference") or outer.type not in ("id", "reference"):
-            raise self._error("INVALID_FIELD", path.children[-1],
-                              "semi join sub-selects can only select an Id or a reference field")
+            raise self._error(
+                "INVALID_FIELD", path.children[-1], "semi join sub-selects can only select an Id or a reference field"
+            )
         where_sql = sub._cond(t.children[2].children[0]) if len(t.children) > 2 else ""
         self.params.extend(sub.params)
-        return (f"SELECT {expr} FROM {quote(sub.root_obj.name)} AS {sub.t0} {' '.join(sub.joins)}"
-                f"{sub._where_clause(where_sql)}")
+        return (
+            f"SELECT {expr} FROM {quote(sub.root_obj.name)} AS {sub.t0} {' '.join(sub.joins)}"
+            f"{sub._where_clause(where_sql)}"
+        )
 
     def _select_path(self, item: Tree, root: Node, columns: list, column_paths: list) -> None:
         tokens = list(item.children)
@@ -446,14 +511,14 @@ class Compiler:
         path = t.children[0]
         (kind, expr), f, _ = self.resolve(list(path.children))
         if kind == COMPOUND:
-            raise self._error("INVALID_FIELD", path.children[-1],
-                              f"field '{f.name}' can not be filtered in a query call")
+            raise self._error(
+                "INVALID_FIELD", path.children[-1], f"field '{f.name}' can not be filtered in a query call"
+            )
         if t.data == "compare":
             return self._compare(expr, f, str(t.children[1]), t.children[2], path)
         if t.data == "like":
             if f.type not in TEXT_TYPES and f.type not in ("id", "reference"):
-                raise self._error("INVALID_FIELD", path.children[-1],
-                                  f"invalid operator on {f.type} field: {f.name}")
+                raise self._error("INVALID_FIELD", path.children[-1], f"invalid operator on {f.type} field: {f.name}")
             value = self._value(t.children[1], f, path, like=True)
             self.params.append(value)
             return f"{expr} LIKE ? ESCAPE '\\'"
@@ -471,8 +536,11 @@ class Compiler:
                 if has_null:
                     parts.append(f"{expr} IS NULL")
                 return "(" + (" OR ".join(parts) or "0") + ")"
-            parts = [f"({expr} IS NULL OR {expr} NOT IN ({marks}))" if not has_null else f"{expr} NOT IN ({marks})"] \
-                if non_null else []
+            parts = (
+                [f"({expr} IS NULL OR {expr} NOT IN ({marks}))" if not has_null else f"{expr} NOT IN ({marks})"]
+                if non_null
+                else []
+            )
             if has_null:
                 parts.append(f"{expr} IS NOT NULL")
             return "(" + (" AND ".join(parts) or "1") + ")"
@@ -489,8 +557,11 @@ class Compiler:
         op = "!=" if op == "<>" else op
         if value_tree.data in ("date_literal", "date_n_literal") and f.type in ("date", "datetime"):
             start, end = date_literal_range(str(value_tree.children[0]), self.now.date())
-            fmt = format_date if f.type == "date" else (lambda d: format_datetime(
-                dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC)))
+            fmt = (
+                format_date
+                if f.type == "date"
+                else (lambda d: format_datetime(dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC)))
+            )
             s, e = fmt(start), fmt(end)
             if op == "=":
                 self.params += [s, e]
@@ -528,8 +599,9 @@ class Compiler:
                 return s
             norm = ids.normalize(s)
             if norm is None:
-                raise SFError("INVALID_QUERY_FILTER_OPERATOR", _located(self.text, tok.line, tok.column,
-                                                                         f"invalid ID field: {s}"))
+                raise SFError(
+                    "INVALID_QUERY_FILTER_OPERATOR", _located(self.text, tok.line, tok.column, f"invalid ID field: {s}")
+                )
             return norm
         if t in TEXT_TYPES:
             if kind != "string":
@@ -560,13 +632,14 @@ class Compiler:
 
     def _type_error(self, tok, f: Field, typ: str, quoted: bool) -> SFError:
         how = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
-        return self._error("INVALID_FIELD", tok,
-                           f"value of filter criterion for field '{f.name}' must be of type {typ} and {how}")
+        return self._error(
+            "INVALID_FIELD", tok, f"value of filter criterion for field '{f.name}' must be of type {typ} and {how}"
+        )
 
 
 def _compound_key(f: Field, part: str) -> str:
     prefix = f.name[: -len("Address")]
-    return _COMPOUND_KEYS[part[len(prefix):]]
+    return _COMPOUND_KEYS[part[len(prefix) :]]
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
@@ -619,21 +692,31 @@ def date_literal_range(literal: str, today: dt.date) -> tuple[dt.date, dt.date]:
             week = today - dt.timedelta(days=(today.weekday() + 1) % 7)
             return (week - 7 * n * day, week) if name.startswith("LAST") else (week + 7 * day, week + 7 * (n + 1) * day)
         if name in ("LAST_N_MONTHS", "NEXT_N_MONTHS"):
-            return (_month_start(today, -n), _month_start(today)) if name.startswith("LAST") else \
-                (_month_start(today, 1), _month_start(today, n + 1))
+            return (
+                (_month_start(today, -n), _month_start(today))
+                if name.startswith("LAST")
+                else (_month_start(today, 1), _month_start(today, n + 1))
+            )
         if name in ("LAST_N_YEARS", "NEXT_N_YEARS"):
             y = today.year
-            return (dt.date(y - n, 1, 1), dt.date(y, 1, 1)) if name.startswith("LAST") else \
-                (dt.date(y + 1, 1, 1), dt.date(y + n + 1, 1, 1))
+            return (
+                (dt.date(y - n, 1, 1), dt.date(y, 1, 1))
+                if name.startswith("LAST")
+                else (dt.date(y + 1, 1, 1), dt.date(y + n + 1, 1, 1))
+            )
     week = today - dt.timedelta(days=(today.weekday() + 1) % 7)  # weeks start on Sunday (en_US)
     table = {
-        "TODAY": (today, today + day), "YESTERDAY": (today - day, today), "TOMORROW": (today + day, today + 2 * day),
-        "THIS_WEEK": (week, week + 7 * day), "LAST_WEEK": (week - 7 * day, week),
+        "TODAY": (today, today + day),
+        "YESTERDAY": (today - day, today),
+        "TOMORROW": (today + day, today + 2 * day),
+        "THIS_WEEK": (week, week + 7 * day),
+        "LAST_WEEK": (week - 7 * day, week),
         "NEXT_WEEK": (week + 7 * day, week + 14 * day),
         "THIS_MONTH": (_month_start(today), _month_start(today, 1)),
         "LAST_MONTH": (_month_start(today, -1), _month_start(today)),
         "NEXT_MONTH": (_month_start(today, 1), _month_start(today, 2)),
-        "LAST_90_DAYS": (today - 90 * day, today + day), "NEXT_90_DAYS": (today + day, today + 91 * day),
+        "LAST_90_DAYS": (today - 90 * day, today + day),
+        "NEXT_90_DAYS": (today + day, today + 91 * day),
         "THIS_YEAR": (dt.date(today.year, 1, 1), dt.date(today.year + 1, 1, 1)),
         "LAST_YEAR": (dt.date(today.year - 1, 1, 1), dt.date(today.year, 1, 1)),
         "NEXT_YEAR": (dt.date(today.year + 1, 1, 1), dt.date(today.year + 2, 1, 1)),
@@ -641,6 +724,7 @@ def date_literal_range(literal: str, today: dt.date) -> tuple[dt.date, dt.date]:
     return table[lit]
 
 
-def compile_soql(text: str, schema: Schema, perms: "Perms | None", *, query_all: bool, now: dt.datetime,
-                 tooling: bool = False) -> Compiled:
+def compile_soql(
+    text: str, schema: Schema, perms: "Perms | None", *, query_all: bool, now: dt.datetime, tooling: bool = False
+) -> Compiled:
     return Compiler(text, schema, perms, query_all=query_all, now=now, tooling=tooling).compile()

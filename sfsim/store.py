@@ -16,8 +16,21 @@ from . import defaults, ids
 from .schema import Schema, SObject, activity_targets, build_schema, builtin_custom_fields
 
 # Lookups and match keys sync tools filter on (children by parent, contacts and leads by e-mail, accounts by name).
-INDEXED_COLUMNS = {"AccountId", "OpportunityId", "WhoId", "WhatId", "ParentId", "AssigneeId", "PermissionSetId",
-                   "Pricebook2Id", "Product2Id", "ProfileId", "ContactId", "ConvertedAccountId", "Email"}
+INDEXED_COLUMNS = {
+    "AccountId",
+    "OpportunityId",
+    "WhoId",
+    "WhatId",
+    "ParentId",
+    "AssigneeId",
+    "PermissionSetId",
+    "Pricebook2Id",
+    "Product2Id",
+    "ProfileId",
+    "ContactId",
+    "ConvertedAccountId",
+    "Email",
+}
 INDEXED_BY_OBJECT = {("Account", "Name"), ("Account", "Website")}
 
 META_DDL = """
@@ -155,8 +168,10 @@ class Store:
         start = self._seq.get(prefix, 0)
         end = start + count
         self._seq[prefix] = end
-        conn.execute("INSERT INTO _sfsim_seq (prefix, n) VALUES (?, ?) ON CONFLICT(prefix) DO UPDATE SET n = ?",
-                     (prefix, end, end))
+        conn.execute(
+            "INSERT INTO _sfsim_seq (prefix, n) VALUES (?, ?) ON CONFLICT(prefix) DO UPDATE SET n = ?",
+            (prefix, end, end),
+        )
         return [ids.make_id(prefix, n) for n in range(start + 1, end + 1)]
 
     def allocate_id(self, prefix: str) -> str:
@@ -170,8 +185,11 @@ class Store:
 
     def set_setting(self, key: str, value: object) -> None:
         with self.setup_transaction() as tx:
-            tx.execute("INSERT INTO _sfsim_settings (key, value) VALUES (?, ?) "
-                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+            tx.execute(
+                "INSERT INTO _sfsim_settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
 
     # -- schema ----------------------------------------------------------------------------------------------------
     def custom_field_specs(self, conn: sqlite3.Connection | None = None) -> list[dict]:
@@ -183,8 +201,10 @@ class Store:
             with self.write_lock:
                 conn.execute("BEGIN IMMEDIATE")
                 for spec in builtin_custom_fields():
-                    conn.execute("INSERT OR IGNORE INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?)",
-                                 (spec["object"], spec["name"], json.dumps(spec)))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?)",
+                        (spec["object"], spec["name"], json.dumps(spec)),
+                    )
                 conn.execute("INSERT INTO _sfsim_settings (key, value) VALUES ('initialized', 'true')")
                 conn.execute("COMMIT")
         return build_schema(self.custom_field_specs(conn))
@@ -216,9 +236,11 @@ class Store:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(table + '_' + column)} ON {quote(table)} ({quote(column)})")
 
     def save_custom_field(self, conn: sqlite3.Connection, spec: dict) -> None:
-        conn.execute("INSERT INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?) "
-                     "ON CONFLICT(object, name) DO UPDATE SET spec = excluded.spec",
-                     (spec["object"], spec["name"], json.dumps(spec)))
+        conn.execute(
+            "INSERT INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?) "
+            "ON CONFLICT(object, name) DO UPDATE SET spec = excluded.spec",
+            (spec["object"], spec["name"], json.dumps(spec)),
+        )
         self.reload_schema(conn)
 
     def delete_custom_field(self, conn: sqlite3.Connection, object_name: str, name: str) -> None:

@@ -14,24 +14,63 @@ from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).parent
-STANDARD_OBJECTS = ["Account", "Contact", "Event", "Lead", "Opportunity", "OpportunityLineItem", "Product2", "Task",
-                    "User"]
-SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-                 "SystemModstamp")
+STANDARD_OBJECTS = [
+    "Account",
+    "Contact",
+    "Event",
+    "Lead",
+    "Opportunity",
+    "OpportunityLineItem",
+    "Product2",
+    "Task",
+    "User",
+]
+SYSTEM_FIELDS = (
+    "Id",
+    "IsDeleted",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
 # Fields Salesforce maintains itself: never createable or updateable, never subject to field-level security.
 AUDIT_FIELDS = frozenset(SYSTEM_FIELDS)
 # The parts of a person's compound Name (Contact, Lead, User): like the Name itself, everyone who can read the record
 # sees them (a real Lead describe reports FirstName and Salutation "permissionable": false).
 PERSON_NAME_PARTS = frozenset({"Salutation", "FirstName", "MiddleName", "LastName", "Suffix"})
-TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
-                        "encryptedstring"})
+TEXT_TYPES = frozenset(
+    {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox", "encryptedstring"}
+)
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
 COMPOUND_TYPES = frozenset({"address", "location"})
-DEFAULT_LENGTH = {"id": 18, "reference": 18, "string": 255, "textarea": 32000, "email": 80, "phone": 40, "url": 255,
-                  "picklist": 255, "combobox": 255, "multipicklist": 4099, "encryptedstring": 175}
-SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
-              "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double", "date": "xsd:date",
-              "datetime": "xsd:dateTime", "time": "xsd:time", "address": "urn:address", "location": "urn:location"}
+DEFAULT_LENGTH = {
+    "id": 18,
+    "reference": 18,
+    "string": 255,
+    "textarea": 32000,
+    "email": 80,
+    "phone": 40,
+    "url": 255,
+    "picklist": 255,
+    "combobox": 255,
+    "multipicklist": 4099,
+    "encryptedstring": 175,
+}
+SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "int": "xsd:int",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "time": "xsd:time",
+    "address": "urn:address",
+    "location": "urn:location",
+}
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -124,8 +163,7 @@ class Field:
             "nillable": self.nillable,
             "permissionable": self.permissionable,
             "picklistValues": [
-                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
-                for v in self.picklist
+                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v} for v in self.picklist
             ],
             "precision": self.precision,
             "referenceTo": list(self.reference_to),
@@ -267,20 +305,46 @@ def field_from_describe(d: dict, custom: bool = False) -> Field:
 
 def _system_field(name: str, obj_name: str) -> Field:
     if name == "Id":
-        return Field("Id", f"{obj_name} ID", "id", length=18, nillable=False, createable=False, updateable=False,
-                     defaulted_on_create=True)
+        return Field(
+            "Id",
+            f"{obj_name} ID",
+            "id",
+            length=18,
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+        )
     if name == "IsDeleted":
-        return Field("IsDeleted", "Deleted", "boolean", nillable=False, createable=False, updateable=False,
-                     defaulted_on_create=True)
+        return Field(
+            "IsDeleted",
+            "Deleted",
+            "boolean",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+        )
     if name.endswith("ById"):
         rel = name[:-2]
-        return Field(name, "Created By ID" if rel == "CreatedBy" else "Last Modified By ID", "reference", length=18,
-                     nillable=False, createable=False, updateable=False, defaulted_on_create=True,
-                     reference_to=["User"], relationship_name=rel)
-    label = {"CreatedDate": "Created Date", "LastModifiedDate": "Last Modified Date",
-             "SystemModstamp": "System Modstamp"}[name]
-    return Field(name, label, "datetime", nillable=False, createable=False, updateable=False,
-                 defaulted_on_create=True)
+        return Field(
+            name,
+            "Created By ID" if rel == "CreatedBy" else "Last Modified By ID",
+            "reference",
+            length=18,
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+            reference_to=["User"],
+            relationship_name=rel,
+        )
+    label = {
+        "CreatedDate": "Created Date",
+        "LastModifiedDate": "Last Modified Date",
+        "SystemModstamp": "System Modstamp",
+    }[name]
+    return Field(name, label, "datetime", nillable=False, createable=False, updateable=False, defaulted_on_create=True)
 
 
 # Compound address fields: the components they gather, by prefix.
@@ -302,8 +366,15 @@ def _base_objects() -> tuple[dict, ...]:
                 merged.setdefault("permissionable", False)
             fields.append(merged)
         fields.extend(overlay["added_fields"].get(name, []))
-        out.append({"name": name, "keyPrefix": d["keyPrefix"], "label": d["label"],
-                    **overlay["objects"].get(name, {}), "fields": fields})
+        out.append(
+            {
+                "name": name,
+                "keyPrefix": d["keyPrefix"],
+                "label": d["label"],
+                **overlay["objects"].get(name, {}),
+                "fields": fields,
+            }
+        )
     for d in json.loads((HERE / "sfsim_objects.json").read_text())["objects"]:
         out.append(d)
     return tuple(out)
@@ -340,8 +411,12 @@ def build_schema(custom_fields: list[dict]) -> Schema:
     for d in copy.deepcopy(list(_base_objects())):
         name = d["name"]
         o = SObject(
-            name=name, label=d.get("label", name), label_plural=d.get("labelPlural", d.get("label", name) + "s"),
-            key_prefix=d["keyPrefix"], custom=d.get("custom", False), setup=d.get("setup", False),
+            name=name,
+            label=d.get("label", name),
+            label_plural=d.get("labelPlural", d.get("label", name) + "s"),
+            key_prefix=d["keyPrefix"],
+            custom=d.get("custom", False),
+            setup=d.get("setup", False),
             tooling=d.get("tooling", False),
             flags={k: d[k] for k in ("mergeable", "deletable", "undeletable") if k in d},
         )
@@ -351,8 +426,18 @@ def build_schema(custom_fields: list[dict]) -> Schema:
         for fd in d["fields"]:
             o.add(field_from_describe(fd))
         if d.get("owned") and "OwnerId" not in given:
-            o.add(Field("OwnerId", "Owner ID", "reference", length=18, nillable=False, defaulted_on_create=True,
-                        reference_to=["User"], relationship_name="Owner"))
+            o.add(
+                Field(
+                    "OwnerId",
+                    "Owner ID",
+                    "reference",
+                    length=18,
+                    nillable=False,
+                    defaulted_on_create=True,
+                    reference_to=["User"],
+                    relationship_name="Owner",
+                )
+            )
         for sys_name in SYSTEM_FIELDS[1:]:
             if sys_name not in given:
                 o.add(_system_field(sys_name, o.label))
@@ -371,13 +456,23 @@ def build_schema(custom_fields: list[dict]) -> Schema:
 
 
 # Salesforce's cascade deletes among the objects sfsim has: deleting the parent deletes these children.
-CASCADES = {("Contact", "AccountId"), ("Opportunity", "AccountId"), ("OpportunityLineItem", "OpportunityId"),
-            ("PricebookEntry", "Product2Id"), ("PricebookEntry", "Pricebook2Id")}
+CASCADES = {
+    ("Contact", "AccountId"),
+    ("Opportunity", "AccountId"),
+    ("OpportunityLineItem", "OpportunityId"),
+    ("PricebookEntry", "Product2Id"),
+    ("PricebookEntry", "Pricebook2Id"),
+}
 CHILD_RELATIONSHIP_NAMES = {
-    ("Contact", "AccountId"): "Contacts", ("Opportunity", "AccountId"): "Opportunities",
-    ("OpportunityLineItem", "OpportunityId"): "OpportunityLineItems", ("Task", "WhatId"): "Tasks",
-    ("Event", "WhatId"): "Events", ("Task", "WhoId"): "Tasks", ("Event", "WhoId"): "Events",
-    ("Project__c", "Account__c"): "Projects__r", ("Lead", "ConvertedAccountId"): None,
+    ("Contact", "AccountId"): "Contacts",
+    ("Opportunity", "AccountId"): "Opportunities",
+    ("OpportunityLineItem", "OpportunityId"): "OpportunityLineItems",
+    ("Task", "WhatId"): "Tasks",
+    ("Event", "WhatId"): "Events",
+    ("Task", "WhoId"): "Tasks",
+    ("Event", "WhoId"): "Events",
+    ("Project__c", "Account__c"): "Projects__r",
+    ("Lead", "ConvertedAccountId"): None,
 }
 
 
@@ -397,16 +492,18 @@ def _link_children(objects: dict[str, SObject]) -> None:
 def child_relationships(o: SObject) -> list[dict]:
     out = []
     for child_name, f in o.children:
-        out.append({
-            "cascadeDelete": f.cascade_delete,
-            "childSObject": child_name,
-            "deprecatedAndHidden": False,
-            "field": f.name,
-            "junctionIdListNames": [],
-            "junctionReferenceTo": [],
-            "relationshipName": CHILD_RELATIONSHIP_NAMES.get((child_name, f.name)),
-            "restrictedDelete": False,
-        })
+        out.append(
+            {
+                "cascadeDelete": f.cascade_delete,
+                "childSObject": child_name,
+                "deprecatedAndHidden": False,
+                "field": f.name,
+                "junctionIdListNames": [],
+                "junctionReferenceTo": [],
+                "relationshipName": CHILD_RELATIONSHIP_NAMES.get((child_name, f.name)),
+                "restrictedDelete": False,
+            }
+        )
     return out
 
 
