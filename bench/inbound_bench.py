@@ -43,6 +43,7 @@ def child(size: int) -> dict:
                 "SALESFORCE_CLIENT_ID": server.client_id,
                 "SALESFORCE_CLIENT_SECRET": server.client_secret,
                 "DJANGO_SETTINGS_MODULE": "roxcrm.settings",
+                "DEBUG": "False",  # as in production: no per-query logging
                 "LOG_LEVEL": "WARNING",
             }
         )

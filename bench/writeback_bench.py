@@ -59,6 +59,7 @@ def main() -> None:
                 "SALESFORCE_CLIENT_ID": server.client_id,
                 "SALESFORCE_CLIENT_SECRET": server.client_secret,
                 "DJANGO_SETTINGS_MODULE": "roxcrm.settings",
+                "DEBUG": "False",  # as in production: no per-query logging
                 "LOG_LEVEL": "WARNING",
                 "REDIS_URL": "",
                 "Q_SYNC": "False",

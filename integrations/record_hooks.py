@@ -47,7 +47,7 @@ def record_changed(change: Any, actor: Any) -> None:
         if change.created or not linked:
             if object_mapping.new_entity_writeback:
                 fields = dict.fromkeys(writing, now.isoformat())
-                enqueue(record, object_mapping.sobject, OutboxEntry.Operation.CREATE, fields)
+                enqueue(record, object_mapping.sobject, OutboxEntry.Operation.CREATE, fields, new_record=change.created)
                 queued.add(object_mapping.sobject)
             continue
         changed = {name: now.isoformat() for name in change.changes if name in writing}
@@ -58,7 +58,7 @@ def record_changed(change: Any, actor: Any) -> None:
         connection = SalesforceConnection.objects.filter(organization_id=organization_id).only("pk").first()
         if connection is not None:
             for sobject in queued:
-                transaction.on_commit(lambda s=sobject, c=connection.pk: _ask_worker(c, s))
+                _ask_on_commit(connection.pk, sobject)
 
 
 def _activity_changed(change: Any) -> None:
@@ -73,16 +73,38 @@ def _activity_changed(change: Any) -> None:
         return
     sobject = sobject_for(activity.type)
     stamp = timezone.now().isoformat()
-    enqueue(activity, sobject, OutboxEntry.Operation.UPDATE, dict.fromkeys(change.changes or ["created"], stamp))
+    fields = dict.fromkeys(change.changes or ["created"], stamp)
+    enqueue(activity, sobject, OutboxEntry.Operation.UPDATE, fields, new_record=change.created)
     connection = SalesforceConnection.objects.filter(organization_id=activity.organization_id).only("pk").first()
     if connection is not None:
-        transaction.on_commit(lambda: _ask_worker(connection.pk, sobject))
+        _ask_on_commit(connection.pk, sobject)
 
 
 def enqueue(
-    record: Any, sobject: str, operation: str, fields: dict[str, str], not_before: dt.datetime | None = None
+    record: Any,
+    sobject: str,
+    operation: str,
+    fields: dict[str, str],
+    not_before: dt.datetime | None = None,
+    *,
+    new_record: bool = False,
 ) -> OutboxEntry:
-    """Add the change to the record's pending row (one per record and operation), or open one."""
+    """Add the change to the record's pending row (one per record and operation), or open one. A record created in
+    this transaction (``new_record``) has no row yet, so none is looked for."""
+
+    def open_row() -> OutboxEntry:
+        return OutboxEntry.objects.create(
+            organization_id=record.organization_id,
+            sobject=sobject,
+            rox_object=record.object_type,
+            record_id=record.pk,
+            operation=operation,
+            fields=fields,
+            not_before=not_before,
+        )
+
+    if new_record:
+        return open_row()
     pending = OutboxEntry.objects.select_for_update().filter(
         organization_id=record.organization_id,
         sobject=sobject,
@@ -94,20 +116,35 @@ def enqueue(
     if entry is None:
         try:
             with transaction.atomic():
-                return OutboxEntry.objects.create(
-                    organization_id=record.organization_id,
-                    sobject=sobject,
-                    rox_object=record.object_type,
-                    record_id=record.pk,
-                    operation=operation,
-                    fields=fields,
-                    not_before=not_before,
-                )
+                return open_row()
         except IntegrityError:
             entry = pending.get()  # another transaction opened it a moment ago
     entry.fields = {**entry.fields, **fields}
     entry.save(update_fields=["fields", "updated_at"])
     return entry
+
+
+def _ask_on_commit(connection_id: int, sobject: str) -> None:
+    """Ask a worker for the object once the transaction commits: once per transaction, however many of its records
+    changed (a request not yet made is found among the transaction's on-commit callbacks, which drop those of a
+    rolled-back savepoint)."""
+    db = transaction.get_connection()
+    key = (connection_id, sobject)
+    if db.in_atomic_block and any(
+        isinstance(func, _AskWorker) and func.key == key and not func.done for _, func, _ in db.run_on_commit
+    ):
+        return
+    transaction.on_commit(_AskWorker(key))
+
+
+class _AskWorker:
+    def __init__(self, key: tuple[int, str]) -> None:
+        self.key = key
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        _ask_worker(*self.key)
 
 
 def _ask_worker(connection_id: int, sobject: str) -> None:

@@ -3,16 +3,23 @@
 Every Task/Event carries ``RoxActivityId__c`` = the activity's stable Rox id and is written with an upsert on that
 field (``PATCH /composite/sobjects/Task/RoxActivityId__c``, 200 a call), so a retry, a crash, a restarted worker or
 two workers at once never make a second one; edits update the same Task. Per chunk of 200 activities there is at
-most one query each for contacts, leads and users by e-mail. The Activities tab's switches are checked when
-writing: a type switched off is not written (its earlier Tasks stay).
+most one query each for contacts and leads by e-mail (users: once per drain). The Activities tab's switches are
+checked when writing: a type switched off is not written (its earlier Tasks stay).
+
+A drain is a pipeline: while this thread builds a chunk and records the one before it (all the database work), a
+helper thread looks up the next chunks' people and another sends the current chunk, so the API's latency and the
+database's overlap instead of adding up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.utils import timezone
 
@@ -40,11 +47,20 @@ from integrations.models import (
 )
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import BudgetExhaustedError, ConfigurationError, SalesforceError, TransientError
+from integrations.salesforce.errors import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    SalesforceError,
+    SessionExpiredError,
+    TransientError,
+)
 from mappings.models import ActivitySettings, ObjectMapping, StaticValue
 from roxcrm.bulk import bulk_insert
+from roxcrm.models import User
 
+T = TypeVar("T")
 CHUNK = 200
+ADDRESSES_PER_QUERY = 300  # e-mail addresses in one look-up's IN list
 EXTERNAL_ID = "RoxActivityId__c"
 TRUNCATED = "\n… [cut by Rox to fit Salesforce's length]"
 SUBJECTS = {
@@ -74,6 +90,7 @@ class Prepared:
     activity: Activity
     record: dict[str, Any] = field(default_factory=dict)
     who: Who | None = None
+    linked_to: str | None = None  # the Task/Event the activity was already linked to
 
 
 def drain_activities(
@@ -147,54 +164,91 @@ class ActivityWriter:
         self.statics = list(StaticValue.objects.filter(object_mapping=plan.object_mapping))
         self.describe = plan.describe.fields
         self._user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
+        self._owner_emails: dict[int, str] = {}  # Rox user e-mail (lower case) by id
         self._looked_up: set[str] = set()
+        # Activities with an unresolved writeback error (resolved when written), read once per drain.
+        self._open_errors = set(
+            SyncError.objects.filter(
+                organization=self.organization, direction="outbound", rox_object="activity", resolved_at=None
+            ).values_list("record_id", flat=True)
+        )
 
     def write(self, entries: list[OutboxEntry]) -> None:
-        activities = Activity.objects.select_related("owner").in_bulk([e.record_id for e in entries])
-        for start in range(0, len(entries), CHUNK):
-            chunk = entries[start : start + CHUNK]
-            prepared: list[Prepared] = []
-            for entry in chunk:
-                activity = activities.get(entry.record_id)
-                if activity is None or activity.origin != Activity.Origin.ROX:
-                    self._finish(
-                        entry, OutboxEntry.State.DISCARDED, "The activity is gone or was logged in Salesforce."
-                    )
-                    continue
-                if not self.switches.writes(activity.type):
-                    label = ActivitySettings._meta.get_field(
-                        ActivitySettings.SWITCHES.get(activity.type, "email_writeback")
-                    ).verbose_name
-                    self._finish(entry, OutboxEntry.State.DISCARDED, f"{label} is off on the Activities tab.")
-                    continue
-                prepared.append(Prepared(entry, activity))
-            if prepared:
-                self._write_chunk(prepared)
+        # Per-field change times and the removal columns are never written to Salesforce: not loaded.
+        activities = Activity.objects.defer("field_times", "removed_at", "removed_reason").in_bulk(
+            [e.record_id for e in entries]
+        )
+        owner_ids = {a.owner_id for a in activities.values() if a.owner_id}
+        self._owner_emails.update(
+            (pk, email.lower())
+            for pk, email in User.objects.filter(pk__in=owner_ids - set(self._owner_emails)).values_list("pk", "email")
+        )
+        ready: list[Prepared] = []
+        for entry in entries:
+            activity = activities.get(entry.record_id)
+            if activity is None or activity.origin != Activity.Origin.ROX:
+                self._finish(entry, OutboxEntry.State.DISCARDED, "The activity is gone or was logged in Salesforce.")
+                continue
+            if not self.switches.writes(activity.type):
+                label = ActivitySettings._meta.get_field(
+                    ActivitySettings.SWITCHES.get(activity.type, "email_writeback")
+                ).verbose_name
+                self._finish(entry, OutboxEntry.State.DISCARDED, f"{label} is off on the Activities tab.")
+                continue
+            ready.append(Prepared(entry, activity))
+        if not ready:
+            return
+        self._owners([p.activity for p in ready])
+        chunks = [ready[start : start + CHUNK] for start in range(0, len(ready), CHUNK)]
+        # A pipeline over three threads: this one does the database work (building a chunk, recording the one sent
+        # before it), one looks up the next chunks' people by e-mail, one sends the current chunk. Only this thread
+        # touches the database; the others make API calls.
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="rox-activity-lookup") as lookups,
+            ThreadPoolExecutor(1, thread_name_prefix="rox-activity-send") as sends,
+        ):
+            found = [lookups.submit(self._resolve_who, [p.activity for p in chunk]) for chunk in chunks]
+            in_flight: list[tuple[list[Prepared], Future[list[dict[str, Any]]]]] = []
+            try:
+                for chunk, who_future in zip(chunks, found, strict=True):
+                    whos = _result(who_future, lambda c=chunk: self._resolve_who([p.activity for p in c]))
+                    self._prepare(chunk, whos)
+                    in_flight.append((chunk, sends.submit(self._send, chunk)))
+                    if len(in_flight) > 1:
+                        self._record(*in_flight.pop(0))
+                while in_flight:
+                    self._record(*in_flight.pop(0))
+            finally:
+                for future in found:
+                    future.cancel()
+                # The drain stops (the budget, the connection); a chunk already sent is still recorded, so that
+                # what Salesforce took is known. Its failure leaves its rows in flight, which the drain puts back.
+                for chunk, future in in_flight:
+                    with contextlib.suppress(SalesforceError):
+                        self._record(chunk, future)
 
     # -- building the Tasks and Events ---------------------------------------------------------------------------
 
-    def _write_chunk(self, prepared: list[Prepared]) -> None:
-        whos = self._resolve_who([p.activity for p in prepared])
-        owners = self._owners([p.activity for p in prepared])
+    def _prepare(self, prepared: list[Prepared], whos: dict[int, Who]) -> None:
         whats = self._whats([p.activity for p in prepared])
-        linked = set(
+        linked = dict(
             SalesforceLink.objects.filter(
                 organization=self.organization,
                 rox_object="activity",
                 sobject=self.plan.sobject,
                 record_id__in=[p.activity.pk for p in prepared],
-            ).values_list("record_id", flat=True)
+            ).values_list("record_id", "sf_id")
         )
         for item in prepared:
             activity = item.activity
+            item.linked_to = linked.get(activity.pk)
             item.who = whos.get(activity.pk, Who(None, "no contact or lead has these addresses"))
-            item.record = self._build(activity, item.who, owners, whats, creating=activity.pk not in linked)
-        self._upsert(prepared)
+            item.record = self._build(activity, item.who, self._user_ids, whats, creating=item.linked_to is None)
 
     def _build(
         self, activity: Activity, who: Who, owners: dict[str, str], whats: dict[int, str | None], *, creating: bool
     ) -> dict[str, Any]:
-        owner_email = activity.owner.email.lower() if activity.owner_id and activity.owner else ""
+        owner_email = self._owner_emails.get(activity.owner_id, "") if activity.owner_id else ""
         record: dict[str, Any] = {
             EXTERNAL_ID: str(activity.code),
             "Description": self._fit("Description", activity.body) or None,
@@ -281,25 +335,31 @@ class ActivityWriter:
         return result
 
     def _by_email(self, sobject: str, emails: list[str], condition: str) -> dict[str, list[dict[str, Any]]]:
-        where = f"Email IN {soql.literal_list(emails)}" + (f" AND {condition}" if condition else "")
-        rows = self.client.query_all(
-            soql.select(["Id", "Email", "LastModifiedDate"], sobject, where=where, order_by="LastModifiedDate DESC")
-        )
+        """Records by e-mail, most recently modified first: one query per 300 addresses (one per chunk, unless its
+        activities have many participants), keeping the query's URL well inside Salesforce's limit."""
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            found[(row.get("Email") or "").lower()].append(row)
+        for start in range(0, len(emails), ADDRESSES_PER_QUERY):
+            batch = emails[start : start + ADDRESSES_PER_QUERY]
+            where = f"Email IN {soql.literal_list(batch)}" + (f" AND {condition}" if condition else "")
+            rows = self.client.query_all(
+                soql.select(["Id", "Email", "LastModifiedDate"], sobject, where=where, order_by="LastModifiedDate DESC")
+            )
+            for row in rows:
+                found[(row.get("Email") or "").lower()].append(row)
         return found
 
     def _owners(self, activities: list[Activity]) -> dict[str, str]:
-        """Salesforce users by the e-mail of the activities' Rox owners: one query for the addresses this drain has
-        not looked up yet (usually one for the whole drain)."""
-        emails = sorted({a.owner.email.lower() for a in activities if a.owner_id and a.owner} - self._looked_up)
-        if emails:
+        """Salesforce users by the e-mail of the activities' Rox owners, looked up once per drain (one query per 300
+        addresses, usually one in all)."""
+        emails = {self._owner_emails.get(a.owner_id, "") for a in activities if a.owner_id}
+        emails = sorted(emails - {""} - self._looked_up)
+        for start in range(0, len(emails), ADDRESSES_PER_QUERY):
+            batch = emails[start : start + ADDRESSES_PER_QUERY]
             rows = self.client.query_all(
-                soql.select(["Id", "Email"], "User", where=f"Email IN {soql.literal_list(emails)} AND IsActive = true")
+                soql.select(["Id", "Email"], "User", where=f"Email IN {soql.literal_list(batch)} AND IsActive = true")
             )
             self._user_ids.update((row["Email"].lower(), row["Id"]) for row in rows)
-            self._looked_up.update(emails)
+            self._looked_up.update(batch)
         return self._user_ids
 
     def _whats(self, activities: list[Activity]) -> dict[int, str | None]:
@@ -323,14 +383,21 @@ class ActivityWriter:
 
     # -- writing ----------------------------------------------------------------------------------------------
 
-    def _upsert(self, prepared: list[Prepared], *, retrying: bool = False) -> None:
+    def _send(self, prepared: list[Prepared]) -> list[dict[str, Any]]:
+        """One upsert call for the chunk (API only: it may run on the send thread)."""
         records = [{"attributes": {"type": self.plan.sobject}, **p.record} for p in prepared]
+        return self.client.request(
+            "PATCH",
+            f"composite/sobjects/{self.plan.sobject}/{EXTERNAL_ID}/",
+            json={"allOrNone": False, "records": records},
+        )
+
+    def _record(
+        self, prepared: list[Prepared], sent: Future[list[dict[str, Any]]] | None = None, *, retrying: bool = False
+    ) -> None:
+        """Record the outcome of a chunk's upsert (sent on the send thread, or now when ``sent`` is None)."""
         try:
-            results = self.client.request(
-                "PATCH",
-                f"composite/sobjects/{self.plan.sobject}/{EXTERNAL_ID}/",
-                json={"allOrNone": False, "records": records},
-            )
+            results = _result(sent, lambda: self._send(prepared)) if sent else self._send(prepared)
         except TransientError as exc:
             for item in prepared:
                 self._retry(item.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
@@ -356,7 +423,7 @@ class ActivityWriter:
                 self._error(item, code, message, fields)
         self._succeeded(done)
         if again:
-            self._upsert(again, retrying=True)
+            self._record(again, retrying=True)
         if self.progress:
             from integrations.engine.inbound import Counts
 
@@ -382,11 +449,16 @@ class ActivityWriter:
                 for p, o in done
             ],
         )
-        existing = dict(
-            SalesforceLink.objects.filter(
-                organization=self.organization, sobject=self.plan.sobject, sf_id__in=[o["id"] for _, o in done]
-            ).values_list("sf_id", "pk")
-        )
+        # A created Task is new, and an updated one usually the activity's linked Task; only the rest (written before
+        # a crash, say) are looked up.
+        unsure = [o["id"] for p, o in done if not o.get("created") and o["id"] != p.linked_to]
+        existing = {o["id"] for p, o in done if not o.get("created") and o["id"] == p.linked_to}
+        if unsure:
+            existing.update(
+                SalesforceLink.objects.filter(
+                    organization=self.organization, sobject=self.plan.sobject, sf_id__in=unsure
+                ).values_list("sf_id", flat=True)
+            )
         bulk_insert(
             SalesforceLink,
             [
@@ -411,13 +483,15 @@ class ActivityWriter:
             error_code="",
             error_message="",
         )
-        SyncError.objects.filter(
-            organization=self.organization,
-            direction="outbound",
-            rox_object="activity",
-            record_id__in=[p.activity.pk for p, _ in done],
-            resolved_at=None,
-        ).update(resolved_at=now)
+        resolved = [p.activity.pk for p, _ in done if p.activity.pk in self._open_errors]
+        if resolved:
+            SyncError.objects.filter(
+                organization=self.organization,
+                direction="outbound",
+                rox_object="activity",
+                record_id__in=resolved,
+                resolved_at=None,
+            ).update(resolved_at=now)
         self.result.created += sum(1 for _, o in done if o.get("created"))
         self.result.written += sum(1 for _, o in done if not o.get("created"))
 
@@ -449,6 +523,15 @@ class ActivityWriter:
 
     def _finish(self, entry: OutboxEntry, state: str, message: str) -> None:
         OutboxEntry.objects.filter(pk=entry.pk).update(state=state, in_flight_since=None, error_message=message)
+
+
+def _result(future: Future[T], again: Callable[[], T]) -> T:
+    """A helper thread's result; a call it could not make because the access token expired is made again here,
+    on the client's own thread, which refreshes the token."""
+    try:
+        return future.result()
+    except SessionExpiredError:
+        return again()
 
 
 def _call_label(activity: Activity) -> str:

@@ -211,9 +211,9 @@ def _claim(connection: SalesforceConnection, sobject: str, limit: int) -> list[O
     OutboxEntry.objects.filter(pk__in=Subquery(ready.order_by("id").values("pk")[:limit])).update(
         state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, attempts=F("attempts") + 1
     )
-    return list(
-        OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, **mine).order_by("id")
-    )
+    claimed = OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, **mine)
+    # Columns a drain never reads stay in the database (a deferred column still loads if something asks for it).
+    return list(claimed.defer("candidates", "error_fields", "created_at", "updated_at", "done_at").order_by("id"))
 
 
 def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc: Exception) -> None:

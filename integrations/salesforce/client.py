@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -35,6 +36,7 @@ from integrations.salesforce.errors import (
     ConfigurationError,
     PermanentError,
     SalesforceError,
+    SessionExpiredError,
     TransientError,
     error_for,
 )
@@ -50,7 +52,12 @@ T = TypeVar("T")
 
 
 class SalesforceClient:
-    """API calls for one connection. Not thread-safe: make one per task or request."""
+    """API calls for one connection; make one per task or request.
+
+    The thread that made it may hand calls to helper threads (to overlap network waits with database work): their
+    counting is locked, and a helper thread never refreshes the access token (that writes the connection row from
+    a thread with no database connection of its own): an expired session there raises ``SessionExpiredError`` and
+    the owning thread repeats the call."""
 
     def __init__(self, connection: SalesforceConnection, *, enforce_budget: bool = True) -> None:
         if not connection.access_token or not connection.instance_url:
@@ -58,6 +65,8 @@ class SalesforceClient:
         self.connection = connection
         self.enforce_budget = enforce_budget
         self.calls = 0
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
         self._session = new_session()
         self._sf = self._build()
 
@@ -95,7 +104,7 @@ class SalesforceClient:
         pages = handler.query_all(soql, max_records=page_size, wait=0.2)
         while True:
             try:
-                self.calls += 1
+                self._count()
                 page = next(pages)
             except StopIteration:
                 return
@@ -123,7 +132,7 @@ class SalesforceClient:
             results = getattr(handler, operation)(records=rows, wait=0.2)
             failed: list[dict[str, str]] = []
             for job in results:
-                self.calls += 4  # create, upload, close, poll (at least)
+                self._count(4)  # create, upload, close, poll (at least)
                 if int(job.get("numberRecordsFailed") or 0):
                     text = handler.get_failed_records(job["job_id"])
                     failed.extend(csv.DictReader(io.StringIO(text)))
@@ -182,12 +191,16 @@ class SalesforceClient:
         refreshed = False
         while True:
             try:
-                self.calls += 1
+                self._count()
                 result = operation(self._sf)
                 self._record_usage()
                 return result
             except SalesforceExpiredSession:
                 self._record_usage()
+                if threading.get_ident() != self._owner:
+                    raise SessionExpiredError(
+                        "The access token expired; the call is repeated after a refresh.", code="INVALID_SESSION_ID"
+                    ) from None
                 if refreshed:
                     raise AuthRevokedError(
                         "Salesforce keeps refusing fresh access tokens for this connection.", code="INVALID_SESSION_ID"
@@ -201,12 +214,17 @@ class SalesforceClient:
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
 
+    def _count(self, calls: int = 1) -> None:
+        with self._lock:
+            self.calls += calls
+
     def _record_usage(self) -> None:
         usage = (self._sf.api_usage or {}).get("api-usage")
         if usage is None:
             return
-        self.connection.api_used, self.connection.api_max = usage.used, usage.total
-        self.connection.api_usage_at = timezone.now()
+        with self._lock:
+            self.connection.api_used, self.connection.api_max = usage.used, usage.total
+            self.connection.api_usage_at = timezone.now()
 
     def _check_budget(self) -> None:
         if not self.enforce_budget:

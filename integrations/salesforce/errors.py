@@ -22,6 +22,11 @@ class TransientError(SalesforceError):
     """Worth retrying later: timeouts, dropped connections, 5xx, UNABLE_TO_LOCK_ROW."""
 
 
+class SessionExpiredError(TransientError):
+    """The access token expired during a call made off the client's own thread, which never refreshes it (a refresh
+    writes the connection row): the caller repeats the call on the client's thread, which does."""
+
+
 class PermanentError(SalesforceError):
     """Retrying the same request will fail the same way: validation rules, bad values, no access to a record."""
 

@@ -294,3 +294,65 @@ def test_the_activities_tab_has_the_switches_and_explains_when_they_cannot_be_on
     )
     assert not ActivitySettings.objects.get(organization=org).call_writeback
     sfsim.reset(seed="empty", scenario="ready")
+
+
+def test_an_expired_session_on_the_send_thread_is_refreshed_and_every_chunk_written_once(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_user: User, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("integrations.engine.activity_writeback.CHUNK", 4)  # 10 activities: three chunks
+    switches(org, email_writeback=True)
+    for n in range(10):
+        log(org, admin_user, type="email", subject=f"Mail {n}")
+    generation = connection.token_generation
+    sfsim.control("POST", "faults", {"kind": "expire_sessions", "count": 1, "endpoints": ["collections"]})
+    result = drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    assert result.created == 10 and result.retry == 0 and result.run.outcome == "succeeded"
+    assert sorted(t["Subject"] for t in tasks(sfsim)) == sorted(f"Email: Mail {n}" for n in range(10))
+    assert OutboxEntry.objects.filter(state="done").count() == 10
+    connection.refresh_from_db()
+    assert connection.token_generation == generation + 1  # refreshed once, on the drain's own thread
+
+
+def test_a_failed_look_up_stops_the_drain_but_chunks_already_sent_are_recorded(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_user: User, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("integrations.engine.activity_writeback.CHUNK", 4)
+    switches(org, email_writeback=True)
+    create(sfsim, "Contact", LastName="Jones", Email="jones@acme.example")
+    # Two chunks need no look-up (no participants, no owner); the third's contact query meets an outage.
+    for n in range(8):
+        log(org, admin_user, type="email", subject=f"Plain {n}", owner=None)
+    for n in range(2):
+        log(
+            org,
+            admin_user,
+            type="email",
+            subject=f"To Jones {n}",
+            owner=None,
+            participant_emails=["jones@acme.example"],
+        )
+    sfsim.control("POST", "faults", {"kind": "unavailable", "count": 1, "endpoints": ["query"]})
+    first = drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    assert first.run.outcome == "failed" and first.created == 8
+    assert sorted(t["Subject"] for t in tasks(sfsim)) == sorted(f"Email: Plain {n}" for n in range(8))
+    assert OutboxEntry.objects.filter(state="done").count() == 8
+    assert OutboxEntry.objects.filter(state="pending").count() == 2  # waiting for their retry, nothing lost
+    OutboxEntry.objects.filter(state="pending").update(not_before=None)
+    second = drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    assert second.created == 2 and len(tasks(sfsim)) == 10
+    jones = sfsim.control("POST", "query", {"q": "SELECT Id FROM Contact"})["records"][0]["Id"]
+    assert {t["WhoId"] for t in tasks(sfsim, "WHERE Subject LIKE 'Email: To Jones%'")} == {jones}
+
+
+def test_many_activities_in_one_transaction_ask_the_worker_once(
+    connection: SalesforceConnection, org: Organization, admin_user: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.db import transaction
+
+    switches(org, email_writeback=True, call_writeback=True)
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for n in range(5):
+            log(org, admin_user, type="email", subject=f"Mail {n}")
+            log(org, admin_user, type="call", subject=f"Call {n}")
+    assert OutboxEntry.objects.filter(state="pending", sobject="Task").count() == 10
+    assert len(callbacks) == 1
