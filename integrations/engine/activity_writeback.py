@@ -16,10 +16,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from django.utils import timezone
 
@@ -33,6 +32,7 @@ from integrations.engine.writeback import (
     _back_to_pending,
     _backoff,
     _claim,
+    helper_result,
     release_stuck,
     requeue,
 )
@@ -51,14 +51,12 @@ from integrations.salesforce.errors import (
     BudgetExhaustedError,
     ConfigurationError,
     SalesforceError,
-    SessionExpiredError,
     TransientError,
 )
 from mappings.models import ActivitySettings, ObjectMapping, StaticValue
 from roxcrm.bulk import bulk_insert
 from roxcrm.models import User
 
-T = TypeVar("T")
 CHUNK = 200
 ADDRESSES_PER_QUERY = 300  # e-mail addresses in one look-up's IN list
 EXTERNAL_ID = "RoxActivityId__c"
@@ -211,7 +209,7 @@ class ActivityWriter:
             in_flight: list[tuple[list[Prepared], Future[list[dict[str, Any]]]]] = []
             try:
                 for chunk, who_future in zip(chunks, found, strict=True):
-                    whos = _result(who_future, lambda c=chunk: self._resolve_who([p.activity for p in c]))
+                    whos = helper_result(who_future, lambda c=chunk: self._resolve_who([p.activity for p in c]))
                     self._prepare(chunk, whos)
                     in_flight.append((chunk, sends.submit(self._send, chunk)))
                     if len(in_flight) > 1:
@@ -397,7 +395,7 @@ class ActivityWriter:
     ) -> None:
         """Record the outcome of a chunk's upsert (sent on the send thread, or now when ``sent`` is None)."""
         try:
-            results = _result(sent, lambda: self._send(prepared)) if sent else self._send(prepared)
+            results = helper_result(sent, lambda: self._send(prepared)) if sent else self._send(prepared)
         except TransientError as exc:
             for item in prepared:
                 self._retry(item.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
@@ -523,15 +521,6 @@ class ActivityWriter:
 
     def _finish(self, entry: OutboxEntry, state: str, message: str) -> None:
         OutboxEntry.objects.filter(pk=entry.pk).update(state=state, in_flight_since=None, error_message=message)
-
-
-def _result(future: Future[T], again: Callable[[], T]) -> T:
-    """A helper thread's result; a call it could not make because the access token expired is made again here,
-    on the client's own thread, which refreshes the token."""
-    try:
-        return future.result()
-    except SessionExpiredError:
-        return again()
 
 
 def _call_label(activity: Activity) -> str:

@@ -12,12 +12,15 @@ success the shadow becomes what was written, so the echo in the next pull is rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -42,6 +45,7 @@ from integrations.salesforce.errors import (
     BudgetExhaustedError,
     ConfigurationError,
     SalesforceError,
+    SessionExpiredError,
     TransientError,
 )
 from mappings.models import ObjectMapping, StaticValue
@@ -49,7 +53,9 @@ from roxcrm.bulk import bulk_update
 from roxcrm.domains import normalize_domain
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CHUNK = 200
+WRITE_SLICE = 1000  # outbox rows read at once on the Collections path
 MAX_ATTEMPTS = 10
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
 
@@ -238,6 +244,15 @@ def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc
             requeue(entry, not_before=entry.not_before, error_code=entry.error_code, error_message=entry.error_message)
 
 
+def helper_result(future: Future[T], again: Callable[[], T]) -> T:
+    """A helper thread's API result; a call it could not make because the access token expired (helpers never
+    refresh it) is made again on this thread, which does."""
+    try:
+        return future.result()
+    except SessionExpiredError:
+        return again()
+
+
 def _backoff(attempts: int) -> dt.timedelta:
     base = min(5 * 2 ** max(attempts - 1, 0), 15 * 60)
     return dt.timedelta(seconds=base * (0.5 + random.random()) * settings.SALESFORCE_RETRY_SCALE)
@@ -257,9 +272,52 @@ class Writer:
         self.user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
         self._owner_emails: dict[int, str] = {}  # Rox user e-mail by id
         self._parents: dict[tuple[str, int], str | None] = {}
+        self._looked_up: set[str] = set()  # e-mails already looked up among Salesforce users
+        self._sends: ThreadPoolExecutor | None = None
+        self._in_flight: list[tuple[list[Outgoing], Future[list[dict[str, Any]]]]] = []
+        # Records with an unresolved writeback error (resolved when written), read once per drain.
+        self._open_errors = set(
+            SyncError.objects.filter(
+                organization=self.organization, direction="outbound", sobject=plan.sobject, resolved_at=None
+            ).values_list("record_id", flat=True)
+        )
 
     def write(self, entries: list[OutboxEntry]) -> None:
-        records = self.plan.model.objects.in_bulk([e.record_id for e in entries])
+        """Write the claimed rows: updates first, then creates. A drain small enough for sObject Collections is
+        read and sent slice by slice, so that sending the first chunks overlaps reading the next slice."""
+        step = len(entries) if len(entries) > settings.SALESFORCE_BULK_WRITE_THRESHOLD else WRITE_SLICE
+        creates: list[Outgoing] = []
+        updates: list[Outgoing] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="rox-writeback-send") as sends:
+            self._sends = sends
+            try:
+                for start in range(0, len(entries), step):
+                    more, new = self._prepare(entries[start : start + step])
+                    updates += more
+                    creates += new
+                    if start + step < len(entries):
+                        # Full chunks go now; the rest waits for the next slice (no call carries fewer than it could).
+                        cut = len(updates) - len(updates) % CHUNK
+                        if cut:
+                            self._send_updates(updates[:cut])
+                            updates = updates[cut:]
+                if updates:
+                    self._send_updates(updates)
+                while self._in_flight:
+                    self._record_updates(*self._in_flight.pop(0))
+            finally:
+                # The drain stops (the budget, the connection): a chunk already sent is still recorded.
+                while self._in_flight:
+                    with contextlib.suppress(SalesforceError):
+                        self._record_updates(*self._in_flight.pop(0))
+        if creates:
+            self._send_creates(creates)
+
+    def _prepare(self, entries: list[OutboxEntry]) -> tuple[list[Outgoing], list[Outgoing]]:
+        """The rows' records and links, read at once: what to update, what to create (rows with nothing left to
+        send are done here)."""
+        # Per-field change times are the pull's business, not the write's: not loaded.
+        records = self.plan.model.objects.defer("field_times").in_bulk([e.record_id for e in entries])
         links = {
             link.record_id: link
             for link in SalesforceLink.objects.filter(
@@ -288,10 +346,7 @@ class Writer:
             else:
                 nothing.append(entry)
         self._done(nothing)
-        if updates:
-            self._send_updates(updates)
-        if creates:
-            self._send_creates(creates)
+        return updates, creates
 
     # -- payloads ---------------------------------------------------------------------------------------------
 
@@ -386,8 +441,10 @@ class Writer:
                     continue
                 if link is None or (fp.rox_key in entry.fields and link.shadow.get(fp.sf_field) != email):
                     needed.add(email)
+        needed -= self._looked_up
         if not needed:
             return
+        self._looked_up |= needed
         emails = sorted(needed)
         for start in range(0, len(emails), CHUNK):
             where = f"Email IN {soql.literal_list(emails[start : start + CHUNK])} AND IsActive = true"
@@ -415,19 +472,30 @@ class Writer:
             return
         # After failures of a whole call, retry in smaller chunks.
         size = max(CHUNK >> (max(u.entry.attempts for u in updates) - 1), 10)
-        for start in range(0, len(updates), size):
-            chunk = updates[start : start + size]
-            try:
-                results = self.client.collections(
-                    "PATCH",
-                    [{"attributes": {"type": self.plan.sobject}, "Id": u.link.sf_id, **u.payload} for u in chunk],  # type: ignore[union-attr]
-                )
-            except TransientError as exc:
-                for outgoing in chunk:
-                    self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
-                continue
-            self._results(chunk, results, created=False)
-            self._report()
+        chunks = [updates[start : start + size] for start in range(0, len(updates), size)]
+        # Each chunk is sent on the send thread while this one records the chunk before it (the database work) or
+        # reads the next slice, so the API's latency and the database's overlap; at most three chunks are out at once.
+        for chunk in chunks:
+            self._in_flight.append((chunk, self._sends.submit(self._patch, chunk)))  # type: ignore[union-attr]
+            if len(self._in_flight) > 2:
+                self._record_updates(*self._in_flight.pop(0))
+
+    def _patch(self, chunk: list[Outgoing]) -> list[dict[str, Any]]:
+        """One sObject Collections update (API only: it may run on the send thread)."""
+        return self.client.collections(
+            "PATCH",
+            [{"attributes": {"type": self.plan.sobject}, "Id": u.link.sf_id, **u.payload} for u in chunk],  # type: ignore[union-attr]
+        )
+
+    def _record_updates(self, chunk: list[Outgoing], sent: Future[list[dict[str, Any]]]) -> None:
+        try:
+            results = helper_result(sent, lambda: self._patch(chunk))
+        except TransientError as exc:
+            for outgoing in chunk:
+                self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+            return
+        self._results(chunk, results, created=False)
+        self._report()
 
     def _send_bulk_updates(self, updates: list[Outgoing]) -> None:
         by_id = {u.link.sf_id: u for u in updates}  # type: ignore[union-attr]
@@ -496,13 +564,15 @@ class Writer:
                 outgoing.entry.batch = batch
             bulk_update(SalesforceLink, links, ["shadow", "synced_at"])
             self._done([o.entry for o in done], batch=batch)
-            SyncError.objects.filter(
-                organization=self.organization,
-                direction="outbound",
-                sobject=self.plan.sobject,
-                record_id__in=[o.record.pk for o in done],
-                resolved_at=None,
-            ).update(resolved_at=now)
+            resolved = [o.record.pk for o in done if o.record.pk in self._open_errors]
+            if resolved:
+                SyncError.objects.filter(
+                    organization=self.organization,
+                    direction="outbound",
+                    sobject=self.plan.sobject,
+                    record_id__in=resolved,
+                    resolved_at=None,
+                ).update(resolved_at=now)
         if created:
             self.result.created += len(done)
         else:

@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -49,6 +50,9 @@ AUTH_REFUSED_REASON = (
     "the connected app changed). Reconnect to resume; nothing waiting is lost."
 )
 T = TypeVar("T")
+BULK_FIRST_POLL = 0.25  # seconds before a Bulk API job's status is first read, and the shortest wait after
+BULK_MAX_POLL = 15.0  # the longest wait between two reads of a running job's status
+BULK_JOB_TIMEOUT = 24 * 3600  # as long as Salesforce lets a job run
 
 
 class SalesforceClient:
@@ -101,7 +105,8 @@ class SalesforceClient:
         """A Bulk API 2.0 ``queryAll`` job: its result pages as CSV text, one API call per page (plus creating and
         polling the job). Job failures raise ``PermanentError``."""
         handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
-        pages = handler.query_all(soql, max_records=page_size, wait=0.2)
+        self._pace_polls(handler)
+        pages = handler.query_all(soql, max_records=page_size)
         while True:
             try:
                 self._count()
@@ -127,12 +132,13 @@ class SalesforceClient:
         """A Bulk API 2.0 ingest job (``update`` or ``insert``); returns the failed rows (``sf__Id``,
         ``sf__Error`` and the columns sent), read back from the job."""
         handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
+        self._pace_polls(handler, expected=len(records))
         rows = [{k: "" if v is None else str(v) for k, v in record.items()} for record in records]
         try:
-            results = getattr(handler, operation)(records=rows, wait=0.2)
+            results = getattr(handler, operation)(records=rows)
             failed: list[dict[str, str]] = []
             for job in results:
-                self._count(4)  # create, upload, close, poll (at least)
+                self._count(4)  # create, upload, close and the last status read (polls count as they happen)
                 if int(job.get("numberRecordsFailed") or 0):
                     text = handler.get_failed_records(job["job_id"])
                     failed.extend(csv.DictReader(io.StringIO(text)))
@@ -145,6 +151,35 @@ class SalesforceClient:
         finally:
             self._record_usage()
         return failed
+
+    def _pace_polls(self, handler: Any, *, expected: int | None = None) -> None:
+        """Poll a Bulk API job's status sparingly: simple-salesforce polls every fraction of a second (each poll is
+        an API call), so its waiting is replaced on this handler. The first look is after a quarter of a second (a
+        small job is done by then); after that the wait is the time the job still needs at the rate it has shown
+        (``numberRecordsProcessed`` of the ``expected`` records), or twice the last wait while it shows none,
+        within 0.25 to 15 seconds."""
+        api = handler._client
+
+        def wait_for_job(job_id: str, is_query: bool, wait: float = 0.0) -> str:
+            started = time.monotonic()
+            delay = BULK_FIRST_POLL
+            while True:
+                time.sleep(delay)
+                self._count()
+                info = api.get_job(job_id, is_query)
+                state = info["state"]
+                if state == "JobComplete":
+                    return state
+                if state in ("Aborted", "Failed"):
+                    raise SalesforceOperationError(f"Job failure. Response content: {info.get('errorMessage') or info}")
+                elapsed = time.monotonic() - started
+                if elapsed > BULK_JOB_TIMEOUT:
+                    raise SalesforceOperationError(f"Job timeout. Job status: {state}")
+                done = int(info.get("numberRecordsProcessed") or 0)
+                delay = (expected - done) * elapsed / done if expected and done else delay * 2
+                delay = min(max(delay, BULK_FIRST_POLL), BULK_MAX_POLL)
+
+        api.wait_for_job = wait_for_job
 
     def tooling_query(self, soql: str) -> dict[str, Any]:
         return self.request("GET", f"tooling/query/?q={quote(soql)}")

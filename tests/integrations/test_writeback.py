@@ -495,3 +495,28 @@ def test_sync_health_shows_the_outbox_and_admins_act_on_it(
     assert count["totalSize"] == 3
     batch_page = admin_client.get(url).content.decode()
     assert "Recent writebacks" in batch_page
+
+
+def test_slices_and_chunks_send_full_calls_and_an_expired_session_on_the_send_thread_is_refreshed(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("integrations.engine.writeback.WRITE_SLICE", 3)  # 7 rows: slices of 3, 3, 1
+    for n in range(7):
+        create(sfsim, "Account", Name=f"Slice {n}")
+    sync_object(connection, "Account")
+    for n, account in enumerate(Account.objects.filter(organization=org).order_by("name")):
+        record_update(record=account, values={"phone": f"555 01{n:02}"}, actor=person)
+    generation = connection.token_generation
+    sfsim.control("POST", "stats/reset")
+    sfsim.control("POST", "faults", {"kind": "expire_sessions", "count": 1, "endpoints": ["collections"]})
+    result = drain(SalesforceConnection.objects.get(pk=connection.pk), "Account")
+    assert (result.written, result.retry, result.failed) == (7, 0, 0)
+    phones = sfsim.control("POST", "query", {"q": "SELECT Name, Phone FROM Account"})["records"]
+    assert {r["Name"]: r["Phone"] for r in phones} == {f"Slice {n}": f"555 01{n:02}" for n in range(7)}
+    # A slice's leftovers wait for the next one: one call for the seven (the refused one is not counted as a call).
+    stats = sfsim.control("GET", "stats")
+    assert stats["faults_injected"] == {"expire_sessions": 1}
+    assert stats["api_calls_by_category"]["collections"] == 1
+    connection.refresh_from_db()
+    assert connection.token_generation == generation + 1
+    assert OutboxEntry.objects.filter(state="done").count() == 7
