@@ -33,6 +33,7 @@ from integrations.engine.writeback import (
     _backoff,
     _claim,
     helper_result,
+    open_error_ids,
     release_stuck,
     requeue,
 )
@@ -164,12 +165,7 @@ class ActivityWriter:
         self._user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
         self._owner_emails: dict[int, str] = {}  # Rox user e-mail (lower case) by id
         self._looked_up: set[str] = set()
-        # Activities with an unresolved writeback error (resolved when written), read once per drain.
-        self._open_errors = set(
-            SyncError.objects.filter(
-                organization=self.organization, direction="outbound", rox_object="activity", resolved_at=None
-            ).values_list("record_id", flat=True)
-        )
+        self._open_errors = open_error_ids(self.organization, rox_object="activity")
 
     def write(self, entries: list[OutboxEntry]) -> None:
         # Per-field change times and the removal columns are never written to Salesforce: not loaded.

@@ -244,6 +244,16 @@ def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc
             requeue(entry, not_before=entry.not_before, error_code=entry.error_code, error_message=entry.error_message)
 
 
+def open_error_ids(organization: Any, **filters: Any) -> set[int]:
+    """Rox records with an unresolved writeback error (to be resolved when written), read once per drain so that
+    a chunk's recording only touches errors that exist."""
+    return set(
+        SyncError.objects.filter(
+            organization=organization, direction="outbound", resolved_at=None, **filters
+        ).values_list("record_id", flat=True)
+    )
+
+
 def helper_result(future: Future[T], again: Callable[[], T]) -> T:
     """A helper thread's API result; a call it could not make because the access token expired (helpers never
     refresh it) is made again on this thread, which does."""
@@ -275,12 +285,7 @@ class Writer:
         self._looked_up: set[str] = set()  # e-mails already looked up among Salesforce users
         self._sends: ThreadPoolExecutor | None = None
         self._in_flight: list[tuple[list[Outgoing], Future[list[dict[str, Any]]]]] = []
-        # Records with an unresolved writeback error (resolved when written), read once per drain.
-        self._open_errors = set(
-            SyncError.objects.filter(
-                organization=self.organization, direction="outbound", sobject=plan.sobject, resolved_at=None
-            ).values_list("record_id", flat=True)
-        )
+        self._open_errors = open_error_ids(self.organization, sobject=plan.sobject)
 
     def write(self, entries: list[OutboxEntry]) -> None:
         """Write the claimed rows: updates first, then creates. A drain small enough for sObject Collections is
