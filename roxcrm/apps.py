@@ -6,4 +6,9 @@ class RoxcrmConfig(AppConfig):
     verbose_name = "Rox CRM"
 
     def ready(self) -> None:
-        from roxcrm import checks  # noqa: F401  (registers the deploy checks)
+        from roxcrm import (
+            checks,  # noqa: F401  (registers the deploy checks)
+            lookups,
+        )
+
+        lookups.register()

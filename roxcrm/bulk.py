@@ -13,11 +13,12 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.db.models.base import ModelState
 
 M = TypeVar("M", bound=models.Model)
 DJANGO_BATCH = 500
+_SEQUENCES: dict[str, str] = {}  # a table's id sequence, by table name (found once a process)
 
 
 def bulk_insert(model: type[M], objects: Sequence[M]) -> list[M]:
@@ -32,10 +33,11 @@ def bulk_insert(model: type[M], objects: Sequence[M]) -> list[M]:
     pk = model._meta.pk
     fields = [f for f in model._meta.concrete_fields if f is not pk]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [table, pk.column, len(objects)],
-        )
+        if table not in _SEQUENCES:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk.column])
+            _SEQUENCES[table] = cursor.fetchone()[0]
+        # The sequence named once, not looked up once a row (which costs more than taking the numbers).
+        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_SEQUENCES[table], len(objects)])
         ids = [row[0] for row in cursor.fetchall()]
         for obj, new_id in zip(objects, ids, strict=True):
             obj.pk = new_id
@@ -121,3 +123,34 @@ def bulk_update(model: type[M], objects: Sequence[M], field_names: Sequence[str]
         key = quote(pk.column)
         cursor.execute(f"UPDATE {table} SET {assignments} FROM {temporary} t WHERE {table}.{key} = t.{key}")
         cursor.execute(f"DROP TABLE {temporary}")
+
+
+def refresh_statistics(
+    *tables: type[models.Model], at_least: int = 5_000, grown_by: float = 1.0, detail: int = 10
+) -> list[str]:
+    """ANALYZE the tables of ``tables`` whose statistics have gone stale; returns the tables analyzed.
+
+    PostgreSQL plans every query by its table statistics, which autovacuum refreshes only now and then (and never
+    when it is off). A backfill grows tables from nothing to hundreds of thousands of rows within minutes; with
+    statistics that still say "empty" (or, for the links, "no rows of this object") the planner turns index look-ups
+    into scans of every row of the object, and a page that took milliseconds takes seconds. A table is analyzed when
+    the rows changed since its last analysis reach ``at_least`` and ``grown_by`` times the rows it was analyzed
+    with. ``detail`` is the statistics target used (PostgreSQL's default is 100): 10 samples 3,000 rows instead of
+    30,000, a tenth of the time, and is plenty to plan these look-ups; autovacuum's next full analysis refines it.
+    Other databases: nothing to do."""
+    connection = connections[tables[0].objects.db]
+    if connection.vendor != "postgresql":
+        return []
+    names = [model._meta.db_table for model in tables]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.relname, s.n_mod_since_analyze, GREATEST(c.reltuples, 0) FROM pg_stat_user_tables s "
+            "JOIN pg_class c ON c.oid = s.relid WHERE s.relname = ANY(%s)",
+            [names],
+        )
+        stale = [name for name, changed, rows in cursor.fetchall() if changed >= max(at_least, grown_by * rows)]
+        if stale:
+            cursor.execute(f"SET LOCAL default_statistics_target = {int(detail)}")
+        for name in stale:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(name)}")
+    return stale

@@ -38,9 +38,19 @@ def model_value_error(model_field: models.Field, value: Any) -> str | None:
     """Why ``value`` cannot be stored in ``model_field`` (the model's own validation), or None."""
     if isinstance(model_field, models.ForeignKey):
         return None
-    limit = _plain_text_limit(model_field)
-    if limit is not None and isinstance(value, str) and value and len(value) <= limit and "\x00" not in value:
-        return None  # what full validation would conclude, for the most common case, without its machinery
+    if value is None or value == "":
+        if _blank_allowed(model_field, value):
+            return None  # what full validation concludes for an allowed blank (validators never see blanks)
+    else:
+        limit, choices = _plain_text_limit(model_field)
+        if (
+            limit is not None
+            and isinstance(value, str)
+            and len(value) <= limit
+            and "\x00" not in value
+            and (choices is None or value in choices)
+        ):
+            return None  # what full validation would conclude, for the most common case, without its machinery
     try:
         model_field.clean(value, None)
     except ValidationError as exc:
@@ -49,14 +59,24 @@ def model_value_error(model_field: models.Field, value: Any) -> str | None:
 
 
 @functools.cache
-def _plain_text_limit(model_field: models.Field) -> int | None:
-    """The maximum length of a text field whose only validation is its length (no choices, no format), else None."""
-    if type(model_field) not in (models.CharField, models.TextField) or model_field.choices:
-        return None
+def _plain_text_limit(model_field: models.Field) -> tuple[int | None, frozenset[str] | None]:
+    """For a text field whose only validation is its length and its choices (no format): the maximum length and
+    the choices' values (None: any text). Other fields: (None, None)."""
+    if type(model_field) not in (models.CharField, models.TextField):
+        return None, None
     allowed = (validators.MaxLengthValidator, validators.ProhibitNullCharactersValidator)
     if any(not isinstance(v, allowed) for v in model_field.validators):
-        return None
-    return model_field.max_length or 10**9
+        return None, None
+    choices = frozenset(str(key) for key, _ in model_field.flatchoices) if model_field.choices else None
+    return model_field.max_length or 10**9, choices
+
+
+def _blank_allowed(model_field: models.Field, value: str | None) -> bool:
+    """Whether full validation accepts a blank (``None`` or ``""``) in this field: no validator runs on blanks,
+    only the field's ``blank`` and ``null``; ``""`` is a blank only for text fields."""
+    if value == "" and not isinstance(model_field, models.CharField | models.TextField):
+        return False
+    return model_field.blank and (value is not None or model_field.null)
 
 
 def _field_name(model: type[CrmRecord], key: str) -> str:

@@ -456,6 +456,8 @@ def _process_query(org, job_id: str, compiled) -> None:
                 offsets = array.array("Q")
                 if bulk.load(job_id, "V2Query")["state"] == "Aborted":
                     return
+                # As Salesforce does, a running job shows its progress (the state is kept: an abort can come between).
+                bulk.update(job_id, "V2Query", numberRecordsProcessed=count)
             array.array("Q", [pos]).tofile(idx)
     except Exception as e:  # a failed job reports why, as Salesforce does, instead of killing the thread silently
         bulk.update(job_id, "V2Query", state="Failed", errorMessage=str(e))

@@ -169,9 +169,12 @@ class ActivityWriter:
 
     def write(self, entries: list[OutboxEntry]) -> None:
         # Per-field change times and the removal columns are never written to Salesforce: not loaded.
-        activities = Activity.objects.defer("field_times", "removed_at", "removed_reason").in_bulk(
-            [e.record_id for e in entries]
-        )
+        activities = {
+            a.pk: a
+            for a in Activity.objects.defer("field_times", "removed_at", "removed_reason").filter(
+                pk__any=[e.record_id for e in entries]
+            )
+        }
         owner_ids = {a.owner_id for a in activities.values() if a.owner_id}
         self._owner_emails.update(
             (pk, email.lower())
@@ -230,7 +233,7 @@ class ActivityWriter:
                 organization=self.organization,
                 rox_object="activity",
                 sobject=self.plan.sobject,
-                record_id__in=[p.activity.pk for p in prepared],
+                record_id__any=[p.activity.pk for p in prepared],
             ).values_list("record_id", "sf_id")
         )
         for item in prepared:
@@ -367,7 +370,7 @@ class ActivityWriter:
                 found.update(
                     ((rox_object, record_id), sf_id)
                     for record_id, sf_id in SalesforceLink.objects.filter(
-                        organization=self.organization, rox_object=rox_object, record_id__in=ids, deleted_at=None
+                        organization=self.organization, rox_object=rox_object, record_id__any=ids, deleted_at=None
                     ).values_list("record_id", "sf_id")
                 )
         return {
@@ -450,7 +453,7 @@ class ActivityWriter:
         if unsure:
             existing.update(
                 SalesforceLink.objects.filter(
-                    organization=self.organization, sobject=self.plan.sobject, sf_id__in=unsure
+                    organization=self.organization, sobject=self.plan.sobject, sf_id__any=unsure
                 ).values_list("sf_id", flat=True)
             )
         bulk_insert(

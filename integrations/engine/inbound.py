@@ -183,7 +183,7 @@ class InboundPage:
         links = {
             link.sf_id: link
             for link in SalesforceLink.objects.filter(
-                organization=self.organization, sobject=plan.sobject, sf_id__in=sf_ids
+                organization=self.organization, sobject=plan.sobject, sf_id__any=sf_ids
             )
         }
         if plan.sobject in ACTIVITY_OBJECTS:
@@ -192,7 +192,7 @@ class InboundPage:
             self._adopt_matches(records, links)
         # Locked (in id order) until the page is written, unless it is a dry run.
         records_of = plan.model.objects if self.dry_run else plan.model.objects.select_for_update().order_by("pk")
-        rox_records = records_of.in_bulk([link.record_id for link in links.values()])
+        rox_records = {r.pk: r for r in records_of.filter(pk__any=[link.record_id for link in links.values()])}
         # Parents referred to by this page (lookups, polymorphic Who/What, lead conversion, merge targets).
         wanted: dict[str, set[str]] = defaultdict(set)
         for record in records:
@@ -209,7 +209,7 @@ class InboundPage:
             if sobject:
                 parents.update(
                     SalesforceLink.objects.filter(
-                        organization=self.organization, sobject=sobject, sf_id__in=ids
+                        organization=self.organization, sobject=sobject, sf_id__any=ids
                     ).values_list("sf_id", "record_id")
                 )
         # The Salesforce Ids of the parents the Rox records point at now (to tell whether Rox changed a lookup).
@@ -220,7 +220,7 @@ class InboundPage:
                 ids = {getattr(r, fp.model_field.attname) for r in rox_records.values()} - {None}
                 if ids:
                     for record_id, sf_id in SalesforceLink.objects.filter(
-                        organization=self.organization, rox_object=target, record_id__in=ids, sobject=fp.targets[0]
+                        organization=self.organization, rox_object=target, record_id__any=ids, sobject=fp.targets[0]
                     ).values_list("record_id", "sf_id"):
                         parent_sf_ids[(target, record_id)] = sf_id
         users_by_email, emails_by_user = self._users(records, rox_records)
@@ -258,7 +258,7 @@ class InboundPage:
                 valid[str(uuid.UUID(code))] = sf_id
             except ValueError:
                 continue  # not an id Rox wrote
-        for activity in Activity.objects.filter(organization=self.organization, code__in=list(valid)):
+        for activity in Activity.objects.filter(organization=self.organization, code__any=list(valid)):
             sf_id = valid[str(activity.code)]
             links[sf_id] = SalesforceLink(
                 organization=self.organization,
@@ -294,14 +294,14 @@ class InboundPage:
         # the ones already linked are left out (by the link index), without scanning either table.
         found = list(
             self.plan.model.objects.filter(
-                organization=self.organization, **{f"{rox_field}__in": list(wanted)}
+                organization=self.organization, **{f"{rox_field}__any": list(wanted)}
             ).values_list("pk", rox_field)
         )
         if not found:
             return
         linked = set(
             SalesforceLink.objects.filter(
-                organization=self.organization, rox_object=self.plan.rox_object, record_id__in=[pk for pk, _ in found]
+                organization=self.organization, rox_object=self.plan.rox_object, record_id__any=[pk for pk, _ in found]
             ).values_list("record_id", flat=True)
         )
         candidates: dict[str, list[int]] = defaultdict(list)
@@ -660,7 +660,7 @@ class InboundPage:
             return
         child_links = dict(
             SalesforceLink.objects.filter(
-                organization=self.organization, sobject=self.plan.sobject, sf_id__in={c for c, _, _ in pending}
+                organization=self.organization, sobject=self.plan.sobject, sf_id__any={c for c, _, _ in pending}
             ).values_list("sf_id", "pk")
         )
         rows = {
@@ -678,15 +678,15 @@ class InboundPage:
         if not new_sf_ids:
             return
         waiting = list(
-            PendingReference.objects.filter(organization=self.organization, parent_sf_id__in=new_sf_ids).select_related(
-                "child"
-            )
+            PendingReference.objects.filter(
+                organization=self.organization, parent_sf_id__any=new_sf_ids
+            ).select_related("child")
         )
         if not waiting:
             return
         parents = dict(
             SalesforceLink.objects.filter(
-                organization=self.organization, sobject=self.plan.sobject, sf_id__in={p.parent_sf_id for p in waiting}
+                organization=self.organization, sobject=self.plan.sobject, sf_id__any={p.parent_sf_id for p in waiting}
             ).values_list("sf_id", "record_id")
         )
         by_model: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))

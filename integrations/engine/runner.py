@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import logging
 import random
 import threading
@@ -14,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from django.conf import settings
 from django.db import connections
@@ -24,7 +23,7 @@ from django.utils import timezone
 from integrations.engine import values
 from integrations.engine.inbound import Counts, InboundPage, Preview
 from integrations.engine.plan import ObjectPlan, build_plan
-from integrations.models import SalesforceConnection, SyncCursor, SyncRun
+from integrations.models import PendingReference, SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import (
@@ -34,11 +33,14 @@ from integrations.salesforce.errors import (
     TransientError,
 )
 from mappings.models import ObjectMapping
+from roxcrm.bulk import refresh_statistics
 
 log = logging.getLogger(__name__)
 BUSY = "another run of this object is in progress"  # the skipped reason when the object's lock is held
 Progress = Callable[[Counts, int | None], None]
 RETRY_DELAYS = (0.5, 2.0, 5.0)
+BULK_BATCH = 2_000  # rows of a Bulk API result page applied at once (the size of a REST page)
+STATISTICS_AFTER = 10_000  # rows read before the database's statistics are first refreshed (then at each doubling)
 
 
 @dataclass
@@ -160,10 +162,16 @@ def pull(
         total = first["totalSize"]
         use_bulk = since is None and total > settings.SALESFORCE_BULK_THRESHOLD and not first.get("done", True)
         run.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
-        pages = _bulk_pages(client, plan, query, run) if use_bulk else _rest_pages(client, query, first)
+        pages = _bulk_pages(client, plan, query, run, total) if use_bulk else _rest_pages(client, query, first)
         newest: dt.datetime | None = None
+        analyze_at = STATISTICS_AFTER
         for records in pages:
             page.apply(records)
+            if page.counts.fetched >= analyze_at:
+                # A large read grows the tables the next pages look up in (by object: the links' statistics must
+                # know this object's rows): PostgreSQL's statistics are refreshed as the read doubles.
+                refresh_statistics(plan.model, SalesforceLink, PendingReference, at_least=1_000, grown_by=0)
+                analyze_at *= 2
             if records:
                 newest = values.parse_salesforce_datetime(records[-1]["SystemModstamp"])
                 # Every record stamped before the page's last one is read; equal stamps are re-read next time.
@@ -287,12 +295,14 @@ def _rest_pages(
         page = _with_retries(lambda url=next_url: client.query_more(url))
 
 
-def _bulk_pages(client: SalesforceClient, plan: ObjectPlan, query: str, run: SyncRun) -> Iterator[list[dict[str, Any]]]:
-    """A Bulk API 2.0 queryAll job read page by page (50,000 rows each); falls back to REST paging if the job
-    fails before its first page."""
+def _bulk_pages(
+    client: SalesforceClient, plan: ObjectPlan, query: str, run: SyncRun, total: int
+) -> Iterator[list[dict[str, Any]]]:
+    """A Bulk API 2.0 queryAll job read page by page (100,000 rows each); falls back to REST paging if the job
+    fails before its first page. ``total`` (the first REST page's count) paces the job's status polls."""
     converter = _CsvRows(plan)
     try:
-        chunks = client.bulk_query(plan.sobject, query)
+        chunks = client.bulk_query(plan.sobject, query, expected=total)
         first = next(chunks, None)
     except SalesforceError as exc:
         log.warning("Bulk query of %s failed (%s); reading it page by page instead", plan.sobject, exc)
@@ -302,9 +312,9 @@ def _bulk_pages(client: SalesforceClient, plan: ObjectPlan, query: str, run: Syn
         return
     if first is None:
         return
-    yield converter.rows(first)
+    yield from converter.rows(first)
     for chunk in chunks:
-        yield converter.rows(chunk)
+        yield from converter.rows(chunk)
 
 
 class _CsvRows:
@@ -314,9 +324,14 @@ class _CsvRows:
     def __init__(self, plan: ObjectPlan) -> None:
         self.types = {name: f.type for name, f in plan.describe.fields.items()}
 
-    def rows(self, text: str) -> list[dict[str, Any]]:
-        result = []
-        for row in csv.DictReader(io.StringIO(text)):
+    def rows(self, text: TextIO) -> Iterator[list[dict[str, Any]]]:
+        """A result page's rows, ``BULK_BATCH`` at a time: a page of 100,000 rows is read from its file and applied
+        in REST-page-sized batches, so the engine's memory does not grow with the page."""
+        result: list[dict[str, Any]] = []
+        for row in csv.DictReader(text):
+            if len(result) == BULK_BATCH:
+                yield result
+                result = []
             record: dict[str, Any] = {}
             for column, raw in row.items():
                 value = self._value(column, raw)
@@ -328,7 +343,8 @@ class _CsvRows:
                 else:
                     record[column] = value
             result.append(record)
-        return result
+        if result:
+            yield result
 
     def _value(self, column: str, raw: str) -> Any:
         if raw == "":

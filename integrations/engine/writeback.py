@@ -322,14 +322,16 @@ class Writer:
         """The rows' records and links, read at once: what to update, what to create (rows with nothing left to
         send are done here)."""
         # Per-field change times are the pull's business, not the write's: not loaded.
-        records = self.plan.model.objects.defer("field_times").in_bulk([e.record_id for e in entries])
+        records = {
+            r.pk: r for r in self.plan.model.objects.defer("field_times").filter(pk__any=[e.record_id for e in entries])
+        }
         links = {
             link.record_id: link
             for link in SalesforceLink.objects.filter(
                 organization=self.organization,
                 rox_object=self.plan.rox_object,
                 sobject=self.plan.sobject,
-                record_id__in=[e.record_id for e in entries],
+                record_id__any=[e.record_id for e in entries],
             )
         }
         self._owners(entries, records, links)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -21,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from simple_salesforce import Salesforce
+from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import (
     SalesforceError as SimpleSalesforceError,
 )
@@ -101,27 +104,46 @@ class SalesforceClient:
                 return
             page = self.query_more(page["nextRecordsUrl"])
 
-    def bulk_query(self, sobject: str, soql: str, *, page_size: int = 50_000) -> Iterator[str]:
-        """A Bulk API 2.0 ``queryAll`` job: its result pages as CSV text, one API call per page (plus creating and
-        polling the job). Job failures raise ``PermanentError``."""
+    def bulk_query(
+        self, sobject: str, soql: str, *, page_size: int = 100_000, expected: int | None = None
+    ) -> Iterator[TextIO]:
+        """A Bulk API 2.0 ``queryAll`` job's result pages, each streamed to a temporary file and handed over open for
+        reading (CSV text; the file goes when the next page is asked for), so that memory does not grow with the
+        page size. One API call per page, plus creating the job and polling it (``expected``, the rows a first
+        page or a ``COUNT()`` reported, paces the polls). Job failures raise ``PermanentError``."""
         handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
-        self._pace_polls(handler)
-        pages = handler.query_all(soql, max_records=page_size)
-        while True:
-            try:
-                self._count()
-                page = next(pages)
-            except StopIteration:
-                return
-            except SalesforceOperationError as exc:
-                raise PermanentError(f"The Bulk API job failed: {exc}", code="BULK_JOB_FAILED") from None
-            except SimpleSalesforceError as exc:
-                raise _typed(exc) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
-            finally:
-                self._record_usage()
-            yield page
+        self._pace_polls(handler, expected=expected)
+        api = handler._client
+        with tempfile.TemporaryDirectory(prefix="rox-bulk-") as folder:
+            job = self._bulk_call(
+                lambda: api.create_job(Operation.query_all, soql, ColumnDelimiter.COMMA, LineEnding.LF)
+            )
+            self._bulk_call(lambda: api.wait_for_job(job["id"], True), calls=0)  # each poll counts as it is made
+            locator = ""
+            while True:
+                page = self._bulk_call(
+                    lambda locator=locator: api.download_job_data(folder, job["id"], locator, page_size, 1 << 16)
+                )
+                with open(page["file"], encoding="utf-8", newline="") as text:
+                    yield text
+                os.unlink(page["file"])
+                locator = page["locator"]
+                if not locator:
+                    return
+
+    def _bulk_call(self, call: Callable[[], T], *, calls: int = 1) -> T:
+        """One Bulk API request through simple-salesforce, its errors typed as the rest of the client's."""
+        try:
+            self._count(calls)
+            return call()
+        except SalesforceOperationError as exc:
+            raise PermanentError(f"The Bulk API job failed: {exc}", code="BULK_JOB_FAILED") from None
+        except SimpleSalesforceError as exc:
+            raise _typed(exc) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
+        finally:
+            self._record_usage()
 
     def collections(self, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """sObject Collections (``POST`` create, ``PATCH`` update), at most 200 records, ``allOrNone`` false: one
@@ -134,23 +156,17 @@ class SalesforceClient:
         handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
         self._pace_polls(handler, expected=len(records))
         rows = [{k: "" if v is None else str(v) for k, v in record.items()} for record in records]
-        try:
-            results = getattr(handler, operation)(records=rows)
+
+        def run() -> list[dict[str, str]]:
             failed: list[dict[str, str]] = []
-            for job in results:
+            for job in getattr(handler, operation)(records=rows):
                 self._count(4)  # create, upload, close and the last status read (polls count as they happen)
                 if int(job.get("numberRecordsFailed") or 0):
                     text = handler.get_failed_records(job["job_id"])
                     failed.extend(csv.DictReader(io.StringIO(text)))
-        except SalesforceOperationError as exc:
-            raise PermanentError(f"The Bulk API job failed: {exc}", code="BULK_JOB_FAILED") from None
-        except SimpleSalesforceError as exc:
-            raise _typed(exc) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
-        finally:
-            self._record_usage()
-        return failed
+            return failed
+
+        return self._bulk_call(run, calls=0)
 
     def _pace_polls(self, handler: Any, *, expected: int | None = None) -> None:
         """Poll a Bulk API job's status sparingly: simple-salesforce polls every fraction of a second (each poll is

@@ -482,9 +482,14 @@ def test_values_are_converted_to_rox_types(connection: SalesforceConnection, sfs
 
 
 def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
-    connection: SalesforceConnection, sfsim: Any, settings: Any
+    connection: SalesforceConnection, sfsim: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from integrations.engine import runner
+
     settings.SALESFORCE_BULK_THRESHOLD = 1000
+    # A result page is applied in batches (and the database's statistics refreshed as the read grows).
+    monkeypatch.setattr(runner, "BULK_BATCH", 700)
+    monkeypatch.setattr(runner, "STATISTICS_AFTER", 1000)
     sfsim.reset(seed="12000", scenario="ready")
     expected = sfsim.control("GET", "counts")
     sfsim.control("POST", "stats/reset")
