@@ -10,6 +10,7 @@ Other databases (SQLite in development) use Django's own methods.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -111,18 +112,23 @@ def bulk_update(model: type[M], objects: Sequence[M], field_names: Sequence[str]
     table = quote(model._meta.db_table)
     pk = model._meta.pk
     fields = [model._meta.get_field(name) for name in field_names]
-    temporary = quote(f"bulk_{model._meta.db_table}")
     column_list = ", ".join(quote(f.column) for f in [pk, *fields])
     assignments = ", ".join(f"{quote(f.column)} = t.{quote(f.column)}" for f in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {temporary}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {temporary} AS SELECT {column_list} FROM {table} WITH NO DATA")
+    # One temporary table per session and set of columns, emptied at each commit: creating and dropping one per call
+    # costs more than the update itself.
+    temporary = quote(f"bulk_{model._meta.db_table}_{zlib.crc32(column_list.encode()):08x}")
+    with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+        # (Made again after a rollback that took it away: "if not exists" is a catalog look-up otherwise.)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {temporary} ON COMMIT DELETE ROWS AS "
+            f"SELECT {column_list} FROM {table} WITH NO DATA"
+        )
+        cursor.execute(f"DELETE FROM {temporary}")  # rows of an earlier call in the same transaction
         with cursor.cursor.copy(f"COPY {temporary} ({column_list}) FROM STDIN") as copy:
             for obj in objects:
                 copy.write_row([obj.pk, *(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields)])
         key = quote(pk.column)
         cursor.execute(f"UPDATE {table} SET {assignments} FROM {temporary} t WHERE {table}.{key} = t.{key}")
-        cursor.execute(f"DROP TABLE {temporary}")
 
 
 def refresh_statistics(

@@ -116,7 +116,7 @@ def collection_upsert(ctx: Ctx) -> Result:
         if value in (None, ""):
             raise SFError("MISSING_ARGUMENT", f"{f.name} not specified", fields=[f.name])
         try:
-            rid, created = upsert_one(ctx, conn, o, f, str(value), rec)
+            rid, created = upsert_one(ctx, conn, o, f, str(value), rec, writer)
         except SFError as e:
             if e.code == "MULTIPLE_CHOICES":
                 raise SFError("DUPLICATE_EXTERNAL_ID", e.message, fields=[f.name]) from None

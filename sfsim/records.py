@@ -4,6 +4,7 @@ permission checks, the fields Salesforce derives itself, audit fields, the recyc
 Every function runs inside the caller's transaction (``Store.transaction``)."""
 
 import datetime as dt
+import functools
 import re
 import sqlite3
 import uuid
@@ -80,6 +81,9 @@ class Writer:
         self.store = store
         self.conn = conn
         self.actor = actor
+        # Ids this writer found to be live records (a request's 200 records often name the same owner or parent);
+        # forgotten whenever this writer deletes, merges or converts anything.
+        self._live: set[str] = set()
         self.schema = store.schema
 
     # -- coercion --------------------------------------------------------------------------------------------------
@@ -174,11 +178,14 @@ class Writer:
             if f.name == "OwnerId" and norm[:3] == "00G":
                 return norm
             raise SFError("MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", fields=[f.name])
+        if norm in self._live:
+            return norm
         row = self.conn.execute(f'SELECT "IsDeleted" FROM {quote(target.name)} WHERE "Id" = ?', (norm,)).fetchone()
         if row is None:
             raise SFError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", fields=[f.name])
         if row[0]:
             raise SFError("ENTITY_IS_DELETED", "entity is deleted", fields=[f.name])
+        self._live.add(norm)
         return norm
 
     # -- checks ----------------------------------------------------------------------------------------------------
@@ -405,10 +412,8 @@ class Writer:
         return rid
 
     def _current(self, o: SObject, rid: str) -> dict:
-        cols = [f.name for f in o.stored_fields]
-        cur = self.conn.execute(
-            f'SELECT {", ".join(map(quote, cols))} FROM {quote(o.name)} WHERE "Id" = ?', (rid,)
-        ).fetchone()
+        cols = tuple(f.name for f in o.stored_fields)
+        cur = self.conn.execute(_select_current(o.name, cols), (rid,)).fetchone()
         if cur is None:
             raise not_found()
         return dict(zip(cols, cur, strict=True))
@@ -470,6 +475,7 @@ class Writer:
         )
 
     def delete(self, o: SObject, rid: str, batch: str | None = None) -> None:
+        self._live.clear()
         perms = self.actor.perms
         if not o.writable:
             raise insufficient_access(f"entity type {o.name} does not support delete")
@@ -484,6 +490,7 @@ class Writer:
         self._soft_delete(o, [rid], batch)
 
     def _soft_delete(self, o: SObject, rids: list[str], batch: str) -> None:
+        self._live.clear()
         when = self.actor.modstamp or self.actor.now
         marks = ", ".join("?" * len(rids))
         self.conn.execute(
@@ -516,6 +523,7 @@ class Writer:
                 self._rollup_opportunity(opp)
 
     def undelete(self, o: SObject, rid: str) -> None:
+        self._live.clear()
         row = self.conn.execute("SELECT batch, hard FROM _sfsim_deleted WHERE id = ?", (rid,)).fetchone()
         if row is None or row[1]:
             current = self.conn.execute(f'SELECT "IsDeleted" FROM {quote(o.name)} WHERE "Id" = ?', (rid,)).fetchone()
@@ -543,6 +551,7 @@ class Writer:
 
     def hard_delete(self, o: SObject, rid: str) -> None:
         """Removes the row for good; getDeleted keeps reporting it, as Salesforce does until its purge."""
+        self._live.clear()
         row = self.conn.execute(f'SELECT "IsDeleted" FROM {quote(o.name)} WHERE "Id" = ?', (rid,)).fetchone()
         if row is None:
             raise not_found()
@@ -556,6 +565,7 @@ class Writer:
         self.conn.execute("UPDATE _sfsim_deleted SET hard = 1 WHERE batch = ?", (batch,))
 
     def empty_recycle_bin(self) -> int:
+        self._live.clear()
         rows = self.conn.execute("SELECT object, id FROM _sfsim_deleted WHERE hard = 0").fetchall()
         for obj_name, rid in rows:
             self.conn.execute(f'DELETE FROM {quote(obj_name)} WHERE "Id" = ?', (rid,))
@@ -564,6 +574,7 @@ class Writer:
 
     def merge(self, o: SObject, master_id: str, loser_ids: list[str]) -> None:
         """Salesforce's merge: children move to the master, losers are deleted with MasterRecordId set."""
+        self._live.clear()
         if o.field("MasterRecordId") is None:
             raise SFError("INVALID_TYPE", f"{o.name} does not support merge")
         self._current(o, master_id)
@@ -598,6 +609,7 @@ class Writer:
         opportunity_name: str | None = None,
         converted_status: str = "Closed - Converted",
     ) -> dict:
+        self._live.clear()
         lead_obj = self.schema.get("Lead")
         lead = self._current(lead_obj, lead_id)
         if lead["IsConverted"]:
@@ -677,3 +689,9 @@ def find_by_external_id(
         r[0]
         for r in conn.execute(f'SELECT "Id" FROM {quote(o.name)} WHERE {quote(f.name)} = ?{deleted} LIMIT 10', (value,))
     ]
+
+
+@functools.lru_cache(maxsize=512)
+def _select_current(table: str, cols: tuple[str, ...]) -> str:
+    """The statement reading one record's stored columns (built once per object and set of fields)."""
+    return f'SELECT {", ".join(map(quote, cols))} FROM {quote(table)} WHERE "Id" = ?'

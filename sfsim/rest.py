@@ -9,7 +9,7 @@ from .clock import format_datetime, parse_datetime
 from .errors import SFError, not_found
 from .http import API, Ctx, Result
 from .query import prefix_types, query_more, run_query
-from .records import find_by_external_id
+from .records import Writer, find_by_external_id
 from .schema import Field, SObject, child_relationships
 from .soql import RecordBuilder, compile_soql
 from .store import quote
@@ -303,8 +303,10 @@ def read_by_external_id(ctx: Ctx) -> Result:
     return _one(ctx, o, matches[0])
 
 
-def upsert_one(ctx: Ctx, conn: sqlite3.Connection, o: SObject, f: Field, value: str, body: dict) -> tuple[str, bool]:
-    writer = ctx.org.writer(conn, ctx.user_id, ctx.perms)
+def upsert_one(
+    ctx: Ctx, conn: sqlite3.Connection, o: SObject, f: Field, value: str, body: dict, writer: Writer | None = None
+) -> tuple[str, bool]:
+    writer = writer or ctx.org.writer(conn, ctx.user_id, ctx.perms)
     matches = find_by_external_id(conn, o, f, value)
     if len(matches) > 1:
         raise SFError(

@@ -5,6 +5,7 @@ never fail on a busy database. sfsim's own bookkeeping lives in tables whose nam
 """
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
@@ -52,6 +53,7 @@ INSERT OR IGNORE INTO _sfsim_generation (id, n) VALUES (0, 0);
 """
 
 
+@functools.cache
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -86,6 +88,7 @@ class Store:
         # A small page cache per connection: memory must not grow with the org (the OS caches the file).
         conn.execute("PRAGMA cache_size=-4000")
         conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA wal_autocheckpoint=20000")
         return conn
 
     @property

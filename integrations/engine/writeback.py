@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import random
 from collections import defaultdict
@@ -318,21 +319,28 @@ class Writer:
         if creates:
             self._send_creates(creates)
 
+    @functools.cached_property
+    def _record_columns(self) -> list[str]:
+        """The columns of a record a write reads (the mapped fields, custom values, and the match keys of a create);
+        the rest (per-field change times, history, notes) stays in the database."""
+        model_fields = {f.name for f in self.plan.model._meta.concrete_fields}
+        names = {fp.model_field.name for fp in self.plan.fields if fp.model_field is not None}
+        names |= {"organization", "custom_values"} | (model_fields & {"owner", "name", "email", "domain", "account"})
+        return sorted(names & model_fields)
+
     def _prepare(self, entries: list[OutboxEntry]) -> tuple[list[Outgoing], list[Outgoing]]:
         """The rows' records and links, read at once: what to update, what to create (rows with nothing left to
         send are done here)."""
-        # Per-field change times are the pull's business, not the write's: not loaded.
-        records = {
-            r.pk: r for r in self.plan.model.objects.defer("field_times").filter(pk__any=[e.record_id for e in entries])
-        }
+        ids = [e.record_id for e in entries]
+        records = {r.pk: r for r in self.plan.model.objects.only(*self._record_columns).filter(pk__any=ids)}
         links = {
             link.record_id: link
             for link in SalesforceLink.objects.filter(
                 organization=self.organization,
                 rox_object=self.plan.rox_object,
                 sobject=self.plan.sobject,
-                record_id__any=[e.record_id for e in entries],
-            )
+                record_id__any=ids,
+            ).only("record_id", "sf_id", "shadow", "deleted_at")
         }
         self._owners(entries, records, links)
         updates: list[Outgoing] = []
@@ -589,7 +597,7 @@ class Writer:
         if not entries:
             return
         now = timezone.now()
-        OutboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        OutboxEntry.objects.filter(pk__any=[e.pk for e in entries]).update(
             state=OutboxEntry.State.DONE,
             done_at=now,
             in_flight_since=None,
