@@ -10,6 +10,7 @@ already processed are skipped at once, so re-reading the overlap costs nothing b
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections import defaultdict
@@ -192,6 +193,8 @@ class InboundPage:
             self._adopt_matches(records, links)
         # Locked (in id order) until the page is written, unless it is a dry run.
         records_of = plan.model.objects if self.dry_run else plan.model.objects.select_for_update().order_by("pk")
+        if plan.sobject not in ACTIVITY_OBJECTS:
+            records_of = records_of.only(*self._record_columns)
         rox_records = {r.pk: r for r in records_of.filter(pk__any=[link.record_id for link in links.values()])}
         # Parents referred to by this page (lookups, polymorphic Who/What, lead conversion, merge targets).
         wanted: dict[str, set[str]] = defaultdict(set)
@@ -225,6 +228,17 @@ class InboundPage:
                         parent_sf_ids[(target, record_id)] = sf_id
         users_by_email, emails_by_user = self._users(records, rox_records)
         return PageContext(links, rox_records, parents, parent_sf_ids, users_by_email, emails_by_user)
+
+    @functools.cached_property
+    def _record_columns(self) -> list[str]:
+        """The columns of a Rox record a page reads or writes: the mapped fields, custom values, change times and
+        version, and what is derived or converted; the rest (notes, history, removal) stays in the database."""
+        model_fields = {f.name for f in self.plan.model._meta.concrete_fields}
+        names = {fp.model_field.name for fp in self.plan.read_fields if fp.model_field is not None}
+        names |= {"organization", "custom_values", "field_times", "version", "updated_at", "website", "domain"}
+        if self.plan.sobject == "Lead":
+            names |= {"converted_at", "converted_account", "converted_contact", "converted_opportunity"}
+        return sorted(names & model_fields)
 
     def _users(
         self, records: list[dict[str, Any]], rox_records: dict[int, Any]

@@ -197,6 +197,8 @@ def pull(
     finally:
         run.finished_at = timezone.now()
         run.api_calls = client.calls if client else 0
+        if client:  # how long the run waited for Salesforce (the rest is the engine's own time)
+            run.details = {**(run.details or {}), "api_seconds": round(client.api_seconds, 3)}
         run.counts = {**page.counts.as_dict(), "total": run.counts.get("total") if run.counts else None}
         run.save()
         SyncCursor.objects.filter(pk=cursor.pk).update(last_run=run)

@@ -72,6 +72,7 @@ class SalesforceClient:
         self.connection = connection
         self.enforce_budget = enforce_budget
         self.calls = 0
+        self.api_seconds = 0.0  # time spent waiting for Salesforce's answers (the rest of a run is the engine's)
         self._owner = threading.get_ident()
         self._lock = threading.Lock()
         self._session = new_session()
@@ -133,6 +134,7 @@ class SalesforceClient:
 
     def _bulk_call(self, call: Callable[[], T], *, calls: int = 1) -> T:
         """One Bulk API request through simple-salesforce, its errors typed as the rest of the client's."""
+        started = time.perf_counter()
         try:
             self._count(calls)
             return call()
@@ -143,6 +145,7 @@ class SalesforceClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientError(f"Could not reach Salesforce: {exc.__class__.__name__}") from None
         finally:
+            self._waited(started)
             self._record_usage()
 
     def collections(self, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -243,7 +246,11 @@ class SalesforceClient:
         while True:
             try:
                 self._count()
-                result = operation(self._sf)
+                started = time.perf_counter()
+                try:
+                    result = operation(self._sf)
+                finally:
+                    self._waited(started)
                 self._record_usage()
                 return result
             except SalesforceExpiredSession:
@@ -268,6 +275,10 @@ class SalesforceClient:
     def _count(self, calls: int = 1) -> None:
         with self._lock:
             self.calls += calls
+
+    def _waited(self, since: float) -> None:
+        with self._lock:
+            self.api_seconds += time.perf_counter() - since
 
     def _record_usage(self) -> None:
         usage = (self._sf.api_usage or {}).get("api-usage")
