@@ -6,6 +6,7 @@ import re
 from . import defaults
 from .errors import SFError
 from .http import API, Ctx, Result
+from .records import find_by_external_ids
 from .rest import external_field, fetch_records, get_object, read_fields, upsert_one
 
 ROLLED_BACK = {
@@ -107,23 +108,39 @@ def collection_upsert(ctx: Ctx) -> Result:
     o = get_object(ctx, ctx.params["sobject"])
     f = external_field(ctx, o, ctx.params["field"])
     records, all_or_none = _records(ctx)
+    known: dict[str, list[str]] | None = None  # records by external id value, looked up once for the request
 
     def one(writer, conn, rec):
+        nonlocal known
         t = _type_of(ctx, rec)
         if t.name != o.name:
             raise SFError("INVALID_TYPE", f"Record type {t.name} does not match the URL's {o.name}")
         value = next((v for k, v in rec.items() if k.lower() == f.name.lower()), None)
         if value in (None, ""):
             raise SFError("MISSING_ARGUMENT", f"{f.name} not specified", fields=[f.name])
+        if known is None:
+            known = find_by_external_ids(conn, o, f, [_external_value(r, f) for r in records]) if f.type != "id" else {}
+            writer.remember_live(o, records)
         try:
-            rid, created = upsert_one(ctx, conn, o, f, str(value), rec, writer)
+            rid, created = upsert_one(
+                ctx, conn, o, f, str(value), rec, writer, None if f.type == "id" else known.get(str(value), [])
+            )
         except SFError as e:
             if e.code == "MULTIPLE_CHOICES":
                 raise SFError("DUPLICATE_EXTERNAL_ID", e.message, fields=[f.name]) from None
             raise
+        if created:
+            known.setdefault(str(value), []).append(rid)
         return {"id": rid, "created": created}
 
     return Result(body=_run(ctx, records, all_or_none, one))
+
+
+def _external_value(rec: object, f) -> str | None:
+    if not isinstance(rec, dict):
+        return None
+    value = next((v for k, v in rec.items() if k.lower() == f.name.lower()), None)
+    return None if value in (None, "") else str(value)
 
 
 @API.add("DELETE", "composite/sobjects", "collections")

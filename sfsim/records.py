@@ -76,6 +76,9 @@ def _json_error(f: Field, value) -> SFError:
     )
 
 
+ACTIVITIES = ("Task", "Event")
+
+
 class Writer:
     def __init__(self, store: Store, conn: sqlite3.Connection, actor: Actor):
         self.store = store
@@ -84,6 +87,7 @@ class Writer:
         # Ids this writer found to be live records (a request's 200 records often name the same owner or parent);
         # forgotten whenever this writer deletes, merges or converts anything.
         self._live: set[str] = set()
+        self._looked_up: dict[tuple[str, str, str], tuple | None] = {}  # parents' columns read for derived fields
         self.schema = store.schema
 
     # -- coercion --------------------------------------------------------------------------------------------------
@@ -188,6 +192,32 @@ class Writer:
         self._live.add(norm)
         return norm
 
+    def remember_live(self, o: SObject, records: list) -> None:
+        """Look up at once (one query per target object) whether the records a request refers to are live: each
+        record's own check then finds the answer remembered. Unknown or deleted ones are left to that check (and its
+        error)."""
+        wanted: dict[str, set[str]] = {}
+        for rec in records:
+            if not isinstance(rec, dict):
+                continue
+            for name, value in rec.items():
+                f = o.field(name) if name != "attributes" and isinstance(value, str) else None
+                norm = ids.normalize(value) if f is not None and f.type == "reference" else None
+                if norm:
+                    wanted.setdefault(norm[:3], set()).add(norm)
+        for prefix, group in wanted.items():
+            target = self.schema.by_prefix.get(prefix)
+            if target is None or target.tooling or not target.stored_fields:
+                continue
+            self._live.update(
+                row[0]
+                for row in self.conn.execute(
+                    f'SELECT "Id" FROM {quote(target.name)} WHERE "Id" IN ({", ".join("?" * len(group))}) '
+                    'AND "IsDeleted" = 0',
+                    sorted(group),
+                )
+            )
+
     # -- checks ----------------------------------------------------------------------------------------------------
     def _fields_of(self, o: SObject, values: dict, creating: bool) -> dict:
         perms = self.actor.perms
@@ -251,10 +281,21 @@ class Writer:
             )
 
     # -- derived fields --------------------------------------------------------------------------------------------
+    def _forget(self) -> None:
+        """What this writer remembers about other records (live ids, parents' columns), forgotten when it deletes,
+        merges or converts; parents' columns also whenever it writes anything but an activity."""
+        self._live.clear()
+        self._looked_up.clear()
+
     def _lookup(self, table: str, rid, cols: str):
         if rid is None:
             return None
-        return self.conn.execute(f'SELECT {cols} FROM {quote(table)} WHERE "Id" = ?', (rid,)).fetchone()
+        key = (table, rid, cols)
+        if key not in self._looked_up:
+            self._looked_up[key] = self.conn.execute(
+                f'SELECT {cols} FROM {quote(table)} WHERE "Id" = ?', (rid,)
+            ).fetchone()
+        return self._looked_up[key]
 
     def _derive(self, o: SObject, row: dict, changed: set, creating: bool) -> None:
         name = o.name
@@ -379,6 +420,8 @@ class Writer:
         row["SystemModstamp"] = when
 
     def insert(self, o: SObject, values: dict, new_id: str | None = None) -> str:
+        if o.name not in ACTIVITIES:
+            self._looked_up.clear()  # this write may change what was read of it
         perms = self.actor.perms
         if not o.writable:
             raise insufficient_access(f"entity type {o.name} does not support insert")
@@ -425,6 +468,8 @@ class Writer:
         return rid
 
     def update(self, o: SObject, rid: str, values: dict) -> None:
+        if o.name not in ACTIVITIES:
+            self._looked_up.clear()  # this write may change what was read of it
         perms = self.actor.perms
         if not o.writable:
             raise insufficient_access(f"entity type {o.name} does not support update")
@@ -475,7 +520,7 @@ class Writer:
         )
 
     def delete(self, o: SObject, rid: str, batch: str | None = None) -> None:
-        self._live.clear()
+        self._forget()
         perms = self.actor.perms
         if not o.writable:
             raise insufficient_access(f"entity type {o.name} does not support delete")
@@ -490,7 +535,7 @@ class Writer:
         self._soft_delete(o, [rid], batch)
 
     def _soft_delete(self, o: SObject, rids: list[str], batch: str) -> None:
-        self._live.clear()
+        self._forget()
         when = self.actor.modstamp or self.actor.now
         marks = ", ".join("?" * len(rids))
         self.conn.execute(
@@ -523,7 +568,7 @@ class Writer:
                 self._rollup_opportunity(opp)
 
     def undelete(self, o: SObject, rid: str) -> None:
-        self._live.clear()
+        self._forget()
         row = self.conn.execute("SELECT batch, hard FROM _sfsim_deleted WHERE id = ?", (rid,)).fetchone()
         if row is None or row[1]:
             current = self.conn.execute(f'SELECT "IsDeleted" FROM {quote(o.name)} WHERE "Id" = ?', (rid,)).fetchone()
@@ -551,7 +596,7 @@ class Writer:
 
     def hard_delete(self, o: SObject, rid: str) -> None:
         """Removes the row for good; getDeleted keeps reporting it, as Salesforce does until its purge."""
-        self._live.clear()
+        self._forget()
         row = self.conn.execute(f'SELECT "IsDeleted" FROM {quote(o.name)} WHERE "Id" = ?', (rid,)).fetchone()
         if row is None:
             raise not_found()
@@ -565,7 +610,7 @@ class Writer:
         self.conn.execute("UPDATE _sfsim_deleted SET hard = 1 WHERE batch = ?", (batch,))
 
     def empty_recycle_bin(self) -> int:
-        self._live.clear()
+        self._forget()
         rows = self.conn.execute("SELECT object, id FROM _sfsim_deleted WHERE hard = 0").fetchall()
         for obj_name, rid in rows:
             self.conn.execute(f'DELETE FROM {quote(obj_name)} WHERE "Id" = ?', (rid,))
@@ -574,7 +619,7 @@ class Writer:
 
     def merge(self, o: SObject, master_id: str, loser_ids: list[str]) -> None:
         """Salesforce's merge: children move to the master, losers are deleted with MasterRecordId set."""
-        self._live.clear()
+        self._forget()
         if o.field("MasterRecordId") is None:
             raise SFError("INVALID_TYPE", f"{o.name} does not support merge")
         self._current(o, master_id)
@@ -609,7 +654,7 @@ class Writer:
         opportunity_name: str | None = None,
         converted_status: str = "Closed - Converted",
     ) -> dict:
-        self._live.clear()
+        self._forget()
         lead_obj = self.schema.get("Lead")
         lead = self._current(lead_obj, lead_id)
         if lead["IsConverted"]:
@@ -676,6 +721,25 @@ class Writer:
                 (contact_id, account_id, when, when, lead_id),
             )
         return {"leadId": lead_id, "accountId": account_id, "contactId": contact_id, "opportunityId": opp_id}
+
+
+def find_by_external_ids(
+    conn: sqlite3.Connection, o: SObject, f: Field, values: list[str | None]
+) -> dict[str, list[str]]:
+    """``find_by_external_id`` for many values at once (live records only, at most 10 a value): one query."""
+    wanted = sorted({v for v in values if v is not None})
+    found: dict[str, list[str]] = {}
+    if wanted:
+        rows = conn.execute(
+            f'SELECT {quote(f.name)}, "Id" FROM {quote(o.name)} WHERE {quote(f.name)} IN '
+            f'({", ".join("?" * len(wanted))}) AND "IsDeleted" = 0 ORDER BY "Id"',
+            wanted,
+        )
+        for value, rid in rows:
+            matches = found.setdefault(str(value), [])
+            if len(matches) < 10:
+                matches.append(rid)
+    return found
 
 
 def find_by_external_id(

@@ -304,10 +304,20 @@ def read_by_external_id(ctx: Ctx) -> Result:
 
 
 def upsert_one(
-    ctx: Ctx, conn: sqlite3.Connection, o: SObject, f: Field, value: str, body: dict, writer: Writer | None = None
+    ctx: Ctx,
+    conn: sqlite3.Connection,
+    o: SObject,
+    f: Field,
+    value: str,
+    body: dict,
+    writer: Writer | None = None,
+    matches: list[str] | None = None,
 ) -> tuple[str, bool]:
+    """Update the record whose ``f`` is ``value``, or create it. ``matches``: the records found already (a collection
+    looks up all of its values at once)."""
     writer = writer or ctx.org.writer(conn, ctx.user_id, ctx.perms)
-    matches = find_by_external_id(conn, o, f, value)
+    if matches is None:
+        matches = find_by_external_id(conn, o, f, value)
     if len(matches) > 1:
         raise SFError(
             "MULTIPLE_CHOICES",

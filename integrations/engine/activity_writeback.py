@@ -472,7 +472,7 @@ class ActivityWriter:
                 if o["id"] not in existing
             ],
         )
-        OutboxEntry.objects.filter(pk__in=[p.entry.pk for p, _ in done]).update(
+        OutboxEntry.objects.filter(pk__any=[p.entry.pk for p, _ in done]).update(
             state=OutboxEntry.State.DONE,
             done_at=now,
             in_flight_since=None,

@@ -93,6 +93,30 @@ def test_upsert_collection_on_rox_activity_id(sf, unique):
     )
 
 
+def test_upsert_collection_looks_up_values_and_references_as_salesforce_would(sf, unique):
+    """One request: a value given twice is created once and then updated; a reference to a live record is taken,
+    one to a deleted record refused with Salesforce's error, and the rest of the request still goes through."""
+    key, other = unique("act"), unique("act")
+    live = sf.Contact.create({"LastName": unique("Live")})["id"]
+    gone = sf.Contact.create({"LastName": unique("Gone")})["id"]
+    sf.Contact.delete(gone)
+    body = {
+        "allOrNone": False,
+        "records": [
+            _rec("Task", RoxActivityId__c=key, Subject="first", WhoId=live),
+            _rec("Task", RoxActivityId__c=key, Subject="second", WhoId=live),
+            _rec("Task", RoxActivityId__c=other, Subject="to a deleted contact", WhoId=gone),
+        ],
+    }
+    results = sf.restful("composite/sobjects/Task/RoxActivityId__c", method="PATCH", json=body)
+    assert [r["success"] for r in results] == [True, True, False]
+    assert [r.get("created") for r in results[:2]] == [True, False] and results[0]["id"] == results[1]["id"]
+    assert results[2]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    task = sf.query(f"SELECT Subject, WhoId FROM Task WHERE RoxActivityId__c = '{key}'")["records"]
+    assert [(t["Subject"], t["WhoId"]) for t in task] == [("second", live)]
+    assert sf.query(f"SELECT COUNT() FROM Task WHERE RoxActivityId__c = '{other}'")["totalSize"] == 0
+
+
 def test_retrieve_collection(sf):
     ids = [sf.Account.create({"Name": f"Ret {i}"})["id"] for i in range(2)]
     res = sf.restful(

@@ -26,3 +26,20 @@ def test_a_reference_remembered_as_live_is_refused_once_the_same_writer_deletes_
             writer.insert(contact, {"LastName": "Three", "AccountId": parent[:3] + "0" * 12})
         assert unknown.value.code in ("INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID")
     assert first
+
+
+def test_an_activity_takes_its_parents_account_as_it_is_now_even_after_the_same_writer_moved_it(tmp_path: Path) -> None:
+    org = Org(tmp_path)
+    schema = org.store.schema
+    account, opportunity, task = schema.get("Account"), schema.get("Opportunity"), schema.get("Task")
+    with org.store.transaction() as conn:
+        writer = org.writer(conn, org.admin_id, None)
+        first, second = writer.insert(account, {"Name": "First"}), writer.insert(account, {"Name": "Second"})
+        deal = writer.insert(
+            opportunity, {"Name": "Deal", "AccountId": first, "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+        )
+        before = writer.insert(task, {"Subject": "Before", "WhatId": deal, "Status": "Completed"})
+        writer.update(opportunity, deal, {"AccountId": second})
+        after = writer.insert(task, {"Subject": "After", "WhatId": deal, "Status": "Completed"})
+        rows = dict(conn.execute('SELECT "Id", "AccountId" FROM "Task" WHERE "Id" IN (?, ?)', (before, after)))
+    assert rows == {before: first, after: second}
