@@ -88,7 +88,6 @@ class Store:
         # A small page cache per connection: memory must not grow with the org (the OS caches the file).
         conn.execute("PRAGMA cache_size=-4000")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute("PRAGMA wal_autocheckpoint=20000")
         return conn
 
     @property
