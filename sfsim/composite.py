@@ -115,22 +115,22 @@ def collection_upsert(ctx: Ctx) -> Result:
         t = _type_of(ctx, rec)
         if t.name != o.name:
             raise SFError("INVALID_TYPE", f"Record type {t.name} does not match the URL's {o.name}")
-        value = next((v for k, v in rec.items() if k.lower() == f.name.lower()), None)
-        if value in (None, ""):
+        value = _external_value(rec, f)
+        if value is None:
             raise SFError("MISSING_ARGUMENT", f"{f.name} not specified", fields=[f.name])
         if known is None:
             known = find_by_external_ids(conn, o, f, [_external_value(r, f) for r in records]) if f.type != "id" else {}
             writer.remember_live(o, records)
         try:
             rid, created = upsert_one(
-                ctx, conn, o, f, str(value), rec, writer, None if f.type == "id" else known.get(str(value), [])
+                ctx, conn, o, f, value, rec, writer, None if f.type == "id" else known.get(value, [])
             )
         except SFError as e:
             if e.code == "MULTIPLE_CHOICES":
                 raise SFError("DUPLICATE_EXTERNAL_ID", e.message, fields=[f.name]) from None
             raise
         if created:
-            known.setdefault(str(value), []).append(rid)
+            known.setdefault(value, []).append(rid)
         return {"id": rid, "created": created}
 
     return Result(body=_run(ctx, records, all_or_none, one))

@@ -506,8 +506,7 @@ class Writer:
         try:
             results = helper_result(sent, lambda: self._patch(chunk))
         except TransientError as exc:
-            for outgoing in chunk:
-                self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+            self._retry_all(chunk, exc)
             return
         self._results(chunk, results, created=False)
         self._report()
@@ -606,6 +605,11 @@ class Writer:
             batch=batch,
         )
 
+    def _retry_all(self, chunk: list[Outgoing], exc: TransientError) -> None:
+        """A whole call failed transiently: each of its rows waits for a retry."""
+        for outgoing in chunk:
+            self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+
     def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
         if entry.attempts >= MAX_ATTEMPTS:
             self._error(entry, code, f"Gave up after {entry.attempts} attempts: {message}", [])
@@ -696,8 +700,7 @@ class Writer:
                     "POST", [{"attributes": {"type": self.plan.sobject}, **o.payload} for o in to_create]
                 )
             except TransientError as exc:
-                for outgoing in to_create:
-                    self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+                self._retry_all(to_create, exc)
                 continue
             self._results(to_create, results, created=True)
             self._report()
