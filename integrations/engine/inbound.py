@@ -90,6 +90,7 @@ class InboundPage:
 
     def __init__(self, plan: ObjectPlan, run: SyncRun | None, *, dry_run: bool = False, force: bool = False) -> None:
         self.plan = plan
+        self.read_fields = plan.read_fields  # (a property that filters the plan's fields: once a page, not a record)
         self.run = run
         self.organization = plan.object_mapping.organization
         self.dry_run = dry_run
@@ -199,7 +200,7 @@ class InboundPage:
         # Parents referred to by this page (lookups, polymorphic Who/What, lead conversion, merge targets).
         wanted: dict[str, set[str]] = defaultdict(set)
         for record in records:
-            for fp in plan.read_fields:
+            for fp in self.read_fields:
                 if fp.is_reference or (fp.kind == "managed" and fp.targets):
                     parent = record.get(fp.sf_field)
                     if parent:
@@ -217,7 +218,7 @@ class InboundPage:
                 )
         # The Salesforce Ids of the parents the Rox records point at now (to tell whether Rox changed a lookup).
         parent_sf_ids: dict[tuple[str, int], str] = {}
-        for fp in plan.read_fields:
+        for fp in self.read_fields:
             if fp.is_reference and fp.model_field is not None:
                 target = fp.model_field.related_model.object_type  # type: ignore[union-attr]
                 ids = {getattr(r, fp.model_field.attname) for r in rox_records.values()} - {None}
@@ -234,7 +235,7 @@ class InboundPage:
         """The columns of a Rox record a page reads or writes: the mapped fields, custom values, change times and
         version, and what is derived or converted; the rest (notes, history, removal) stays in the database."""
         model_fields = {f.name for f in self.plan.model._meta.concrete_fields}
-        names = {fp.model_field.name for fp in self.plan.read_fields if fp.model_field is not None}
+        names = {fp.model_field.name for fp in self.read_fields if fp.model_field is not None}
         names |= {"organization", "custom_values", "field_times", "version", "updated_at", "website", "domain"}
         if self.plan.sobject == "Lead":
             names |= {"converted_at", "converted_account", "converted_contact", "converted_opportunity"}
@@ -243,7 +244,7 @@ class InboundPage:
     def _users(
         self, records: list[dict[str, Any]], rox_records: dict[int, Any]
     ) -> tuple[dict[str, User], dict[int, str]]:
-        owner_fields = [fp for fp in self.plan.read_fields if fp.kind == "owner"]
+        owner_fields = [fp for fp in self.read_fields if fp.kind == "owner"]
         if not owner_fields:
             return {}, {}
         emails = {fp.salesforce_value(r) for r in records for fp in owner_fields} - {None}
@@ -342,7 +343,7 @@ class InboundPage:
         custom: dict[str, Any] = {}
         shadow: dict[str, Any] = {}
         problems: list[tuple[str, str]] = []
-        for fp in self.plan.read_fields:
+        for fp in self.read_fields:
             sf_value = fp.salesforce_value(record)
             shadow[fp.sf_field] = sf_value
             if fp.kind == "managed":
@@ -356,7 +357,7 @@ class InboundPage:
         self._conversion(record, ctx, rox_values, pending)
         if problems:
             raise RecordRefused("; ".join(m for _, m in problems), [f for f, _ in problems])
-        for model_field in self._required_fields():
+        for model_field in self._required_fields:
             if rox_values.get(model_field.attname) in (None, ""):
                 what = (
                     "is not in Rox (not synced, or deleted)"
@@ -381,7 +382,7 @@ class InboundPage:
         change = SyncChange(record=rox_record)
         shadow = dict(link.shadow or {})
         problems: list[tuple[str, str]] = []
-        for fp in self.plan.read_fields:
+        for fp in self.read_fields:
             sf_value = fp.salesforce_value(record)
             known = fp.sf_field in shadow
             before = shadow.get(fp.sf_field)
@@ -569,6 +570,7 @@ class InboundPage:
         ):
             target[f"{name}_id"] = self._parent(name, record.get(sf_field), record, ctx, pending)
 
+    @functools.cached_property
     def _required_fields(self) -> list[models.Field]:
         """Fields a Rox record cannot be without (a contact's last name, a line item's opportunity)."""
         return [
@@ -762,7 +764,7 @@ class InboundPage:
         if not self.dry_run:
             return
         rows = []
-        for fp in self.plan.read_fields:
+        for fp in self.read_fields:
             key = fp.definition.api_name if fp.definition else (fp.model_field.name if fp.model_field else fp.rox_key)
             source = custom if fp.definition else rox_values
             if key in source or f"{key}_id" in source:
