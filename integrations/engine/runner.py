@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from django.conf import settings
 from django.db import connections
@@ -30,16 +32,19 @@ from integrations.salesforce.errors import (
     BudgetExhaustedError,
     ConfigurationError,
     SalesforceError,
+    SessionExpiredError,
     TransientError,
 )
 from mappings.models import ObjectMapping
 from roxcrm.bulk import refresh_statistics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BUSY = "another run of this object is in progress"  # the skipped reason when the object's lock is held
 Progress = Callable[[Counts, int | None], None]
 RETRY_DELAYS = (0.5, 2.0, 5.0)
 BULK_BATCH = 2_000  # rows of a Bulk API result page applied at once (the size of a REST page)
+BULK_PAGE = 100_000  # rows of a Bulk API result page (one call each)
 STATISTICS_AFTER = 10_000  # rows read before the database's statistics are first refreshed (then at each doubling)
 
 
@@ -273,10 +278,13 @@ def _query(plan: ObjectPlan, since: dt.datetime | None) -> str:
 
 
 def _with_retries(call: Callable[[], Any]) -> Any:
-    """Retry transient failures (timeouts, 5xx, UNABLE_TO_LOCK_ROW) with exponential backoff and jitter."""
+    """Retry transient failures (timeouts, 5xx, UNABLE_TO_LOCK_ROW) with exponential backoff and jitter. An expired
+    session on a helper thread is not retried there: the thread that owns the client repeats the call."""
     for attempt, delay in enumerate((*RETRY_DELAYS, None)):
         try:
             return call()
+        except SessionExpiredError:
+            raise
         except TransientError:
             if delay is None:
                 raise
@@ -285,16 +293,34 @@ def _with_retries(call: Callable[[], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
+def helper_result(future: Future[T], again: Callable[[], T]) -> T:
+    """A helper thread's API result; a call it could not make because the access token expired (helpers never
+    refresh it) is made again on this thread, which does."""
+    try:
+        return future.result()
+    except SessionExpiredError:
+        return again()
+
+
 def _rest_pages(
     client: SalesforceClient, query: str, first: dict[str, Any] | None = None
 ) -> Iterator[list[dict[str, Any]]]:
+    """A query's pages, each next one asked for on a helper thread while the caller applies the one before (the
+    API's answer and the database's work overlap instead of adding up)."""
     page = first or _with_retries(lambda: client.query(query, include_deleted=True))
-    while True:
-        yield page["records"]
-        if page.get("done", True):
-            return
-        next_url = page["nextRecordsUrl"]
-        page = _with_retries(lambda url=next_url: client.query_more(url))
+    with ThreadPoolExecutor(1, thread_name_prefix="rox-inbound-read") as reads:
+        while True:
+            if page.get("done", True):
+                yield page["records"]
+                return
+            fetch = functools.partial(_with_retries, functools.partial(client.query_more, page["nextRecordsUrl"]))
+            ahead = reads.submit(fetch)
+            try:
+                yield page["records"]
+            except BaseException:
+                ahead.cancel()  # the caller stopped: a call not started is not made (one started is waited for)
+                raise
+            page = helper_result(ahead, fetch)
 
 
 def _bulk_pages(
@@ -304,7 +330,7 @@ def _bulk_pages(
     fails before its first page. ``total`` (the first REST page's count) paces the job's status polls."""
     converter = _CsvRows(plan)
     try:
-        chunks = client.bulk_query(plan.sobject, query, expected=total)
+        chunks = client.bulk_query(plan.sobject, query, page_size=BULK_PAGE, expected=total)
         first = next(chunks, None)
     except SalesforceError as exc:
         log.warning("Bulk query of %s failed (%s); reading it page by page instead", plan.sobject, exc)
@@ -314,9 +340,32 @@ def _bulk_pages(
         return
     if first is None:
         return
-    yield from converter.rows(first)
-    for chunk in chunks:
-        yield from converter.rows(chunk)
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        yield from converter.rows(first)
+        for chunk in chunks:
+            yield from converter.rows(chunk)
+
+    yield from _read_ahead(batches())
+
+
+def _read_ahead(items: Generator[T, None, None]) -> Iterator[T]:
+    """What ``items`` yields, the next one made on a helper thread while the caller works on this one: a Bulk API
+    result's next rows are parsed (and its next page downloaded) while the database stores the rows before. Errors
+    reach the caller as they would without the helper; a caller that stops early closes ``items`` after it."""
+    end = object()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="rox-inbound-read") as reads:
+            ahead = reads.submit(next, items, end)
+            while (item := ahead.result()) is not end:
+                ahead = reads.submit(next, items, end)
+                try:
+                    yield item
+                except BaseException:
+                    ahead.cancel()  # as above
+                    raise
+    finally:
+        items.close()  # (the pool has waited for its last call: nothing runs ``items`` any more)
 
 
 class _CsvRows:

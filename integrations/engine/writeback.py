@@ -18,10 +18,9 @@ import functools
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -30,7 +29,15 @@ from django.utils import timezone
 
 from integrations.engine import values
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
-from integrations.engine.runner import BUSY, Progress, acquire, pull, refresh_children_formulas, release
+from integrations.engine.runner import (
+    BUSY,
+    Progress,
+    acquire,
+    helper_result,
+    pull,
+    refresh_children_formulas,
+    release,
+)
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
@@ -46,7 +53,6 @@ from integrations.salesforce.errors import (
     BudgetExhaustedError,
     ConfigurationError,
     SalesforceError,
-    SessionExpiredError,
     TransientError,
 )
 from mappings.models import ObjectMapping, StaticValue
@@ -54,7 +60,6 @@ from roxcrm.bulk import bulk_update
 from roxcrm.domains import normalize_domain
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 CHUNK = 200
 WRITE_SLICE = 1000  # outbox rows read at once on the Collections path
 MAX_ATTEMPTS = 10
@@ -253,15 +258,6 @@ def open_error_ids(organization: Any, **filters: Any) -> set[int]:
             organization=organization, direction="outbound", resolved_at=None, **filters
         ).values_list("record_id", flat=True)
     )
-
-
-def helper_result(future: Future[T], again: Callable[[], T]) -> T:
-    """A helper thread's API result; a call it could not make because the access token expired (helpers never
-    refresh it) is made again on this thread, which does."""
-    try:
-        return future.result()
-    except SessionExpiredError:
-        return again()
 
 
 def _backoff(attempts: int) -> dt.timedelta:

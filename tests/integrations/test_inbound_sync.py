@@ -487,14 +487,17 @@ def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
     from integrations.engine import runner
 
     settings.SALESFORCE_BULK_THRESHOLD = 1000
-    # A result page is applied in batches (and the database's statistics refreshed as the read grows).
+    # A result page is applied in batches (and the database's statistics refreshed as the read grows); the next
+    # batches and pages are read on a helper thread meanwhile.
     monkeypatch.setattr(runner, "BULK_BATCH", 700)
+    monkeypatch.setattr(runner, "BULK_PAGE", 1000)
     monkeypatch.setattr(runner, "STATISTICS_AFTER", 1000)
     sfsim.reset(seed="12000", scenario="ready")
     expected = sfsim.control("GET", "counts")
     sfsim.control("POST", "stats/reset")
     result = run(connection, "Contact")
     assert result.details["mode"] == "bulk" and result.counts["created"] == expected["Contact"] > 2000
+    assert SalesforceLink.objects.filter(sobject="Contact").count() == expected["Contact"]
     assert sfsim.control("GET", "stats")["api_calls"] <= 10
     sfsim.control("POST", "faults", {"kind": "unavailable", "count": 20, "endpoints": ["bulk"]})
     tasks = run(connection, "Task")
