@@ -330,7 +330,7 @@ def _bulk_pages(
     fails before its first page. ``total`` (the first REST page's count) paces the job's status polls."""
     converter = _CsvRows(plan)
     try:
-        chunks = client.bulk_query(plan.sobject, query, page_size=BULK_PAGE, expected=total)
+        chunks = client.bulk_query(plan.sobject, query, page_size=BULK_PAGE, expected=total, retry=_with_retries)
         first = next(chunks, None)
     except SalesforceError as exc:
         log.warning("Bulk query of %s failed (%s); reading it page by page instead", plan.sobject, exc)

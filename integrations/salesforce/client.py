@@ -106,12 +106,21 @@ class SalesforceClient:
             page = self.query_more(page["nextRecordsUrl"])
 
     def bulk_query(
-        self, sobject: str, soql: str, *, page_size: int = 100_000, expected: int | None = None
+        self,
+        sobject: str,
+        soql: str,
+        *,
+        page_size: int = 100_000,
+        expected: int | None = None,
+        retry: Callable[[Callable[[], Any]], Any] | None = None,
     ) -> Iterator[TextIO]:
         """A Bulk API 2.0 ``queryAll`` job's result pages, each streamed to a temporary file and handed over open for
         reading (CSV text; the file goes when the next page is asked for), so that memory does not grow with the
         page size. One API call per page, plus creating the job and polling it (``expected``, the rows a first
-        page or a ``COUNT()`` reported, paces the polls). Job failures raise ``PermanentError``."""
+        page or a ``COUNT()`` reported, paces the polls). Job failures raise ``PermanentError``. ``retry`` wraps
+        the calls that can be repeated safely (reading the job's status, downloading a page) to retry transient
+        failures; creating the job is not repeated (a lost answer would leave a second job running)."""
+        retry = retry or (lambda call: call())
         handler = self._call(lambda sf: getattr(sf.bulk2, sobject))
         self._pace_polls(handler, expected=expected)
         api = handler._client
@@ -119,11 +128,14 @@ class SalesforceClient:
             job = self._bulk_call(
                 lambda: api.create_job(Operation.query_all, soql, ColumnDelimiter.COMMA, LineEnding.LF)
             )
-            self._bulk_call(lambda: api.wait_for_job(job["id"], True), calls=0)  # each poll counts as it is made
+            # (each poll counts as it is made)
+            retry(lambda: self._bulk_call(lambda: api.wait_for_job(job["id"], True), calls=0))
             locator = ""
             while True:
-                page = self._bulk_call(
-                    lambda locator=locator: api.download_job_data(folder, job["id"], locator, page_size, 1 << 16)
+                page = retry(
+                    lambda locator=locator: self._bulk_call(
+                        lambda: api.download_job_data(folder, job["id"], locator, page_size, 1 << 16)
+                    )
                 )
                 with open(page["file"], encoding="utf-8", newline="") as text:
                     yield text

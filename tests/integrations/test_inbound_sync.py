@@ -510,6 +510,32 @@ def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
     )
 
 
+def test_a_bulk_result_page_that_fails_once_is_downloaded_again(
+    connection: SalesforceConnection, sfsim: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.engine import runner
+
+    settings.SALESFORCE_BULK_THRESHOLD = 1000
+    monkeypatch.setattr(runner, "BULK_BATCH", 700)
+    monkeypatch.setattr(runner, "BULK_PAGE", 1000)
+    sfsim.reset(seed="12000", scenario="ready")
+    expected = sfsim.control("GET", "counts")["Contact"]
+    batches = []
+
+    def progress(counts: Any, total: int | None) -> None:
+        batches.append(counts.fetched)
+        if len(batches) == 1:
+            # The first result page is being applied (and its last 300 rows read ahead): the next Bulk API request
+            # is the second page's download, and Salesforce answers it with a 503 once.
+            sfsim.control("POST", "faults", {"kind": "unavailable", "count": 1, "endpoints": ["bulk"]})
+
+    result = run(connection, "Contact", progress=progress)
+    assert sfsim.control("GET", "faults")["faults"] == []  # the fault was met
+    assert result.outcome == "succeeded", result.error
+    assert result.details["mode"] == "bulk" and result.counts["created"] == expected > 2000
+    assert batches[:3] == [700, 1000, 1700]
+
+
 def test_activities_logged_in_salesforce_and_converted_leads_are_read_only_in_rox(
     connection: SalesforceConnection, sfsim: Any, admin_client: Client, admin_user: Any
 ) -> None:
