@@ -481,19 +481,25 @@ def test_values_are_converted_to_rox_types(connection: SalesforceConnection, sfs
     )
 
 
-def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
-    connection: SalesforceConnection, sfsim: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def bulk_org(sfsim: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """A 12,000-record org read through Bulk API jobs: result pages of 1,000 rows, applied 700 at a time (the next
+    batches and pages read on a helper thread meanwhile), the database's statistics refreshed as the read grows.
+    Returns the org's counts by object."""
     from integrations.engine import runner
 
     settings.SALESFORCE_BULK_THRESHOLD = 1000
-    # A result page is applied in batches (and the database's statistics refreshed as the read grows); the next
-    # batches and pages are read on a helper thread meanwhile.
     monkeypatch.setattr(runner, "BULK_BATCH", 700)
     monkeypatch.setattr(runner, "BULK_PAGE", 1000)
     monkeypatch.setattr(runner, "STATISTICS_AFTER", 1000)
     sfsim.reset(seed="12000", scenario="ready")
-    expected = sfsim.control("GET", "counts")
+    return sfsim.control("GET", "counts")
+
+
+def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
+    connection: SalesforceConnection, sfsim: Any, bulk_org: dict[str, int]
+) -> None:
+    expected = bulk_org
     sfsim.control("POST", "stats/reset")
     result = run(connection, "Contact")
     assert result.details["mode"] == "bulk" and result.counts["created"] == expected["Contact"] > 2000
@@ -511,15 +517,9 @@ def test_a_large_first_read_uses_a_bulk_job_and_falls_back_to_paging(
 
 
 def test_a_bulk_result_page_that_fails_once_is_downloaded_again(
-    connection: SalesforceConnection, sfsim: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+    connection: SalesforceConnection, sfsim: Any, bulk_org: dict[str, int]
 ) -> None:
-    from integrations.engine import runner
-
-    settings.SALESFORCE_BULK_THRESHOLD = 1000
-    monkeypatch.setattr(runner, "BULK_BATCH", 700)
-    monkeypatch.setattr(runner, "BULK_PAGE", 1000)
-    sfsim.reset(seed="12000", scenario="ready")
-    expected = sfsim.control("GET", "counts")["Contact"]
+    expected = bulk_org["Contact"]
     batches = []
 
     def progress(counts: Any, total: int | None) -> None:
