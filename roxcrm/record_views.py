@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -71,9 +73,8 @@ def _visible_history(history: list[FieldChange], model: type, custom_rows: list)
         if change.field.startswith("custom."):
             if change.field not in labels:
                 continue
-            rows.append(
-                {"change": change, "label": labels[change.field], "old": change.old_value, "new": change.new_value}
-            )
+            old, new = (_shown(None, v) for v in (change.old_value, change.new_value))
+            rows.append({"change": change, "label": labels[change.field], "old": old, "new": new})
             continue
         field = model._meta.get_field(change.field)
         old, new = change.old_value, change.new_value
@@ -83,8 +84,20 @@ def _visible_history(history: list[FieldChange], model: type, custom_rows: list)
             for obj in related._default_manager.filter(pk__in=wanted):
                 names[(related, obj.pk)] = str(obj)
             old, new = (names.get((related, v), v) if v is not None else None for v in (old, new))
+        else:
+            old, new = (_shown(field, v) for v in (old, new))
         rows.append({"change": change, "label": str(field.verbose_name).capitalize(), "old": old, "new": new})
     return rows
+
+
+def _shown(field: Any, value: Any) -> Any:
+    """A recorded value as people read it: a choice by its label, a list (e-mail addresses, a multi-select) as a
+    comma-separated text."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or None
+    if field is not None and field.choices and value is not None:
+        return dict(field.flatchoices).get(value, value)
+    return value
 
 
 @member_required

@@ -10,7 +10,7 @@ from django.urls import reverse
 from activities.models import Activity
 from roxcrm.models import Contact, Organization, User
 from roxcrm.services import Actor, record_update
-from tests.factories import make_account, make_contact, make_opportunity
+from tests.factories import make_account, make_activity, make_contact, make_opportunity
 
 
 def test_empty_list_says_what_to_do_next(org: Organization, admin_client: Client) -> None:
@@ -108,3 +108,21 @@ def test_record_page_shows_its_change_history_in_plain_words(
     assert "<strong>Amount</strong>: 1000 → 2500" in page
     assert "<strong>Account</strong>: — → Initech" in page
     assert "ada@acme.example" in page
+
+
+
+def test_change_history_shows_choices_by_label_and_lists_as_text(
+    org: Organization, admin_client: Client, admin_user: User
+) -> None:
+    activity = make_activity(org, participant_emails=["amy@initech.example"])
+    record_update(
+        record=activity,
+        values={"type": "email", "participant_emails": ["amy@initech.example", "bob@initech.example"]},
+        actor=Actor.person(admin_user),
+    )
+    page = admin_client.get(activity.get_absolute_url()).content.decode()
+    assert "<strong>Type</strong>: Phone call → E-mail" in page
+    assert (
+        "<strong>Participant e-mail addresses</strong>: amy@initech.example → amy@initech.example, bob@initech.example"
+        in page
+    )
