@@ -110,7 +110,6 @@ def test_record_page_shows_its_change_history_in_plain_words(
     assert "ada@acme.example" in page
 
 
-
 def test_change_history_shows_choices_by_label_and_lists_as_text(
     org: Organization, admin_client: Client, admin_user: User
 ) -> None:
