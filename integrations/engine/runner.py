@@ -4,6 +4,7 @@ first read), retries of transient failures, the API budget, and the run's record
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -170,21 +171,23 @@ def pull(
         pages = _bulk_pages(client, plan, query, run, total) if use_bulk else _rest_pages(client, query, first)
         newest: dt.datetime | None = None
         analyze_at = STATISTICS_AFTER
-        for records in pages:
-            page.apply(records)
-            if page.counts.fetched >= analyze_at:
-                # A large read grows the tables the next pages look up in (by object: the links' statistics must
-                # know this object's rows): PostgreSQL's statistics are refreshed as the read doubles.
-                refresh_statistics(plan.model, SalesforceLink, PendingReference, at_least=1_000, grown_by=0)
-                analyze_at *= 2
-            if records:
-                newest = values.parse_salesforce_datetime(records[-1]["SystemModstamp"])
-                # Every record stamped before the page's last one is read; equal stamps are re-read next time.
-                SyncCursor.objects.filter(pk=cursor.pk).update(cursor=newest)
-            run.counts = {**page.counts.as_dict(), "total": total}
-            run.save(update_fields=["counts"])
-            if progress:
-                progress(page.counts, total)
+        # Closed as soon as the loop ends, however it ends: its helper thread stops and a Bulk result's files go.
+        with contextlib.closing(pages):
+            for records in pages:
+                page.apply(records)
+                if page.counts.fetched >= analyze_at:
+                    # A large read grows the tables the next pages look up in (by object: the links' statistics must
+                    # know this object's rows): PostgreSQL's statistics are refreshed as the read doubles.
+                    refresh_statistics(plan.model, SalesforceLink, PendingReference, at_least=1_000, grown_by=0)
+                    analyze_at *= 2
+                if records:
+                    newest = values.parse_salesforce_datetime(records[-1]["SystemModstamp"])
+                    # Every record stamped before the page's last one is read; equal stamps are re-read next time.
+                    SyncCursor.objects.filter(pk=cursor.pk).update(cursor=newest)
+                run.counts = {**page.counts.as_dict(), "total": total}
+                run.save(update_fields=["counts"])
+                if progress:
+                    progress(page.counts, total)
         if since is None:
             SyncCursor.objects.filter(pk=cursor.pk).update(backfilled_at=timezone.now())
         run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
@@ -304,7 +307,7 @@ def helper_result(future: Future[T], again: Callable[[], T]) -> T:
 
 def _rest_pages(
     client: SalesforceClient, query: str, first: dict[str, Any] | None = None
-) -> Iterator[list[dict[str, Any]]]:
+) -> Generator[list[dict[str, Any]], None, None]:
     """A query's pages, each next one asked for on a helper thread while the caller applies the one before (the
     API's answer and the database's work overlap instead of adding up)."""
     page = first or _with_retries(lambda: client.query(query, include_deleted=True))
@@ -325,7 +328,7 @@ def _rest_pages(
 
 def _bulk_pages(
     client: SalesforceClient, plan: ObjectPlan, query: str, run: SyncRun, total: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Generator[list[dict[str, Any]], None, None]:
     """A Bulk API 2.0 queryAll job read page by page (100,000 rows each); falls back to REST paging if the job
     fails before its first page. ``total`` (the first REST page's count) paces the job's status polls."""
     converter = _CsvRows(plan)
@@ -341,7 +344,7 @@ def _bulk_pages(
     if first is None:
         return
 
-    def batches() -> Iterator[list[dict[str, Any]]]:
+    def batches() -> Generator[list[dict[str, Any]], None, None]:
         yield from converter.rows(first)
         for chunk in chunks:
             yield from converter.rows(chunk)
