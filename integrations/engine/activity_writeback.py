@@ -56,7 +56,7 @@ from integrations.salesforce.errors import (
 )
 from mappings.models import ActivitySettings, ObjectMapping, StaticValue
 from roxcrm.bulk import bulk_insert
-from roxcrm.models import User
+from roxcrm.models import Lead, User
 
 CHUNK = 200
 ADDRESSES_PER_QUERY = 300  # e-mail addresses in one look-up's IN list
@@ -71,6 +71,7 @@ SUBJECTS = {
 SUBTYPES = {"email": "Email", "call": "Call", "linkedin_message": "Task", "linkedin_connection": "Task"}
 TYPES = {"email": "Email", "call": "Call", "linkedin_message": "Other", "linkedin_connection": "Other"}
 CREATE_ONLY = ("TaskSubtype",)  # Salesforce sets it on create only
+LEAD_PREFIX = "00Q"  # the key prefix of Lead Ids
 
 
 def sobject_for(activity_type: str) -> str:
@@ -228,6 +229,7 @@ class ActivityWriter:
 
     def _prepare(self, prepared: list[Prepared], whos: dict[int, Who]) -> None:
         whats = self._whats([p.activity for p in prepared])
+        whos = {**whos, **self._chosen_whos([p.activity for p in prepared])}
         linked = dict(
             SalesforceLink.objects.filter(
                 organization=self.organization,
@@ -251,7 +253,8 @@ class ActivityWriter:
             "Description": self._fit("Description", activity.body) or None,
             "OwnerId": owners.get(owner_email, self.connection.sf_user_id),
             "WhoId": who.sf_id,
-            "WhatId": whats.get(activity.pk),
+            # Salesforce relates an activity on a lead to nothing else (FIELD_INTEGRITY_EXCEPTION otherwise).
+            "WhatId": None if (who.sf_id or "").startswith(LEAD_PREFIX) else whats.get(activity.pk),
         }
         if self.plan.sobject == "Event":
             start = activity.occurred_at
@@ -358,6 +361,36 @@ class ActivityWriter:
             self._user_ids.update((row["Email"].lower(), row["Id"]) for row in rows)
             self._looked_up.update(batch)
         return self._user_ids
+
+    def _chosen_whos(self, activities: list[Activity]) -> dict[int, Who]:
+        """The contact (else the lead) a person chose on the activity itself, when it is in Salesforce: it comes
+        before any match by e-mail (one query for the links; a converted lead is left to the e-mail match)."""
+        chosen = {
+            a.pk: ("contact", a.contact_id) if a.contact_id else ("lead", a.lead_id)
+            for a in activities
+            if a.contact_id or a.lead_id
+        }
+        if not chosen:
+            return {}
+        converted = set(
+            Lead.objects.filter(pk__any=[i for kind, i in chosen.values() if kind == "lead"])
+            .exclude(converted_at=None)
+            .values_list("pk", flat=True)
+        )
+        links = {
+            (rox_object, record_id): sf_id
+            for rox_object, record_id, sf_id in SalesforceLink.objects.filter(
+                organization=self.organization,
+                rox_object__in=("contact", "lead"),
+                record_id__any=sorted({i for _, i in chosen.values()}),
+                deleted_at=None,
+            ).values_list("rox_object", "record_id", "sf_id")
+        }
+        return {
+            pk: Who(links[key], f"the activity's {key[0]}")
+            for pk, key in chosen.items()
+            if key in links and not (key[0] == "lead" and key[1] in converted)
+        }
 
     def _whats(self, activities: list[Activity]) -> dict[int, str | None]:
         """The related opportunity's Salesforce Id, else the account's (from the links, no API call)."""

@@ -18,7 +18,7 @@ from integrations.engine.activity_writeback import drain_activities
 from integrations.engine.runner import sync_object
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink, WritebackBatch
 from mappings.models import ActivitySettings, ObjectMapping, StaticValue
-from roxcrm.models import Account, Opportunity, Organization, User
+from roxcrm.models import Account, Contact, Lead, Opportunity, Organization, User
 from roxcrm.services import Actor, record_create, record_update
 from tests.integrations.conftest import connect, submit
 
@@ -147,6 +147,41 @@ def test_who_is_the_contact_and_lead_resolution_applies_to_emails_only(
     assert by_code[str(email_lead.code)]["WhoId"] == lead
     assert by_code[str(call_lead.code)]["WhoId"] is None  # calls never resolve leads
     assert len(by_code) == 5
+
+
+def test_the_contact_or_lead_chosen_on_the_activity_comes_first_and_a_lead_relates_to_nothing_else(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_user: User
+) -> None:
+    switches(org, **ALL_ON)
+    contact = create(sfsim, "Contact", LastName="Gibbons", Email="peter@initech.example")
+    other = create(sfsim, "Contact", LastName="Other", Email="other@initech.example")
+    lead = create(sfsim, "Lead", LastName="Curie", Company="Radium", Email="marie@radium.example")
+    converted = create(sfsim, "Lead", LastName="Done", Company="Old", Email="done@old.example")
+    create(sfsim, "Account", Name="Initech")
+    sfsim.control("POST", "convert-lead", {"lead": converted})
+    for sobject in ("Account", "Contact", "Lead"):
+        sync_object(connection, sobject)
+    rox_contact = Contact.objects.get(organization=org, email="peter@initech.example")
+    rox_lead = Lead.objects.get(organization=org, email="marie@radium.example")
+    rox_converted = Lead.objects.get(organization=org, email="done@old.example")
+    account = Account.objects.get(organization=org, name="Initech")
+    # Logged from the contact's page, no addresses given.
+    on_contact = log(org, admin_user, type="call", subject="No addresses", contact=rox_contact)
+    # Chosen on the activity, though the address is another contact's.
+    chosen = log(org, admin_user, type="email", contact=rox_contact, participant_emails=["other@initech.example"])
+    # A call on a lead (chosen by a person: not Lead Resolution, which is off), its account left out.
+    on_lead = log(org, admin_user, type="call", subject="Lead call", lead=rox_lead, account=account)
+    # A converted lead takes no activities: the address decides (the contact the lead became).
+    on_converted = log(org, admin_user, type="email", lead=rox_converted, participant_emails=["done@old.example"])
+    drain_activities(connection, "Task")
+    by_code = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
+    assert len(by_code) == 4
+    assert by_code[str(on_contact.code)]["WhoId"] == contact
+    assert by_code[str(chosen.code)]["WhoId"] == contact != other
+    assert by_code[str(on_lead.code)]["WhoId"] == lead and by_code[str(on_lead.code)]["WhatId"] is None
+    became = sfsim.control("POST", "query", {"q": f"SELECT ConvertedContactId FROM Lead WHERE Id = '{converted}'"})
+    assert by_code[str(on_converted.code)]["WhoId"] == became["records"][0]["ConvertedContactId"] is not None
+    assert OutboxEntry.objects.filter(state=OutboxEntry.State.DONE).count() == 4
 
 
 def test_several_matches_take_the_most_recently_modified_and_the_choice_is_recorded(
