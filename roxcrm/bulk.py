@@ -20,8 +20,8 @@ from django.db.models.base import ModelState
 
 M = TypeVar("M", bound=models.Model)
 DJANGO_BATCH = 500
-_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False), without
-# making an encoder each call
+# json.dumps(..., ensure_ascii=False) without making an encoder for each call.
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 _SEQUENCES: dict[str, str] = {}  # a table's id sequence, by table name (found once a process)
 
 

@@ -372,10 +372,11 @@ class ActivityWriter:
         }
         if not chosen:
             return {}
-        converted = set(
-            Lead.objects.filter(pk__any=[i for kind, i in chosen.values() if kind == "lead"])
-            .exclude(converted_at=None)
-            .values_list("pk", flat=True)
+        lead_ids = [i for kind, i in chosen.values() if kind == "lead"]
+        converted = (
+            set(Lead.objects.filter(pk__any=lead_ids).exclude(converted_at=None).values_list("pk", flat=True))
+            if lead_ids
+            else set()
         )
         links = {
             (rox_object, record_id): sf_id

@@ -309,7 +309,9 @@ def _rest_pages(
     client: SalesforceClient, query: str, first: dict[str, Any] | None = None
 ) -> Generator[list[dict[str, Any]], None, None]:
     """A query's pages, each next one asked for on a helper thread while the caller applies the one before (the
-    API's answer and the database's work overlap instead of adding up)."""
+    API's answer and the database's work overlap instead of adding up). Not through ``_read_ahead``: a page the
+    helper could not fetch for an expired session is fetched again here, which a generator run on the helper could
+    not resume from."""
     page = first or _with_retries(lambda: client.query(query, include_deleted=True))
     with ThreadPoolExecutor(1, thread_name_prefix="rox-inbound-read") as reads:
         while True:
