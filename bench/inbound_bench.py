@@ -40,6 +40,7 @@ def child(size: int) -> dict:
             {
                 "DATABASE_URL": f"{PG}/{database}",
                 "SALESFORCE_CA_BUNDLE": server.ca_path,
+                "SALESFORCE_ALLOWED_HOSTS": server.allowed_hosts,
                 "SALESFORCE_CLIENT_ID": server.client_id,
                 "SALESFORCE_CLIENT_SECRET": server.client_secret,
                 "DJANGO_SETTINGS_MODULE": "roxcrm.settings",

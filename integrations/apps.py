@@ -5,9 +5,13 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
+        from django.core.checks import register
         from django.db.models.signals import post_migrate
 
+        from integrations.salesforce.hosts import check_allowed_hosts
+
         post_migrate.connect(_sync_schedules, sender=self)
+        register(check_allowed_hosts)
 
 
 def _sync_schedules(**kwargs: object) -> None:

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 
 from integrations.models import SalesforceConnection
+from integrations.salesforce import hosts
 
 EDITIONS = [
     ("Enterprise Edition", "Enterprise"),
@@ -28,7 +29,8 @@ class StartForm(forms.Form):
         label="My Domain or login URL",
         required=False,
         assume_scheme="https",
-        help_text="Only for “My Domain or another login URL”, e.g. https://acme.my.salesforce.com",
+        help_text="Only for “My Domain or another login URL”, e.g. https://acme.my.salesforce.com (a sandbox: "
+        "https://acme--uat.sandbox.my.salesforce.com).",
     )
     expected_edition = forms.ChoiceField(label="Your Salesforce edition", choices=EDITIONS)
     expected_username = forms.CharField(
@@ -69,8 +71,16 @@ class StartForm(forms.Form):
             url = cleaned.get("login_url")
             if not url:
                 self.add_error("login_url", "Give your My Domain or login URL.")
-            elif not url.startswith("https://"):
+            elif not url.lower().startswith("https://"):
                 self.add_error("login_url", "Salesforce is only reached over HTTPS.")
+            else:
+                # Judged without connecting to it: a refused host is never probed.
+                try:
+                    cleaned["login_url"] = hosts.login_origin(url)
+                except hosts.HostNotAllowedError as exc:
+                    self.add_error("login_url", exc.message)
+                except ValueError as exc:
+                    self.add_error("login_url", str(exc))
         return cleaned
 
 

@@ -68,6 +68,9 @@ class SalesforceConnection(models.Model):
     scopes = models.CharField(max_length=255, blank=True)
     access_token = EncryptedTextField(blank=True)
     refresh_token = EncryptedTextField(blank=True)
+    # The login URL that issued the tokens: refresh and revoke go there and nowhere else, whatever step 1 says now
+    # (changing the login URL discards the tokens, so the two only differ on a connection that is not signed in).
+    token_login_url = models.URLField(max_length=255, blank=True)
     token_issued_at = models.DateTimeField(null=True, blank=True)
     # Bumped by every refresh: a caller that saw generation N and got INVALID_SESSION_ID refreshes only if the
     # connection is still at N, so many workers hitting an expired token at once refresh it once.

@@ -8,12 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from integrations import schema
 from integrations.models import OutboxEntry, SalesforceConnection, SyncError, SyncRun, WritebackBatch
-from integrations.salesforce import oauth
+from integrations.salesforce import hosts, oauth
 from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
-from integrations.salesforce.errors import SalesforceError
+from integrations.salesforce.errors import OAuthError, SalesforceError
 from integrations.salesforce.preflight import FAIL, run_preflight
 from integrations.schedules import schedules_sync
 from mappings.services import mappings_ensure_defaults
@@ -21,6 +22,10 @@ from roxcrm.models import Organization, User
 
 log = logging.getLogger(__name__)
 
+SIGN_IN_AGAIN_REASON = (
+    "Rox is not signed in to Salesforce (the login URL changed, so its sign-in was discarded). Sign in again to "
+    "resume; nothing waiting is lost."
+)
 LOGIN_URLS = {
     SalesforceConnection.Environment.PRODUCTION: "https://login.salesforce.com",
     SalesforceConnection.Environment.SANDBOX: "https://test.salesforce.com",
@@ -42,12 +47,22 @@ def connection_prepare(
     allow_org_change: bool = False,
     allow_shared_org: bool = False,
 ) -> SalesforceConnection:
-    """Record step 1 of the wizard (where and as whom the admin will sign in). Keeps an existing connection's
-    tokens and status: this is also the first step of a reconnect."""
-    login_url = LOGIN_URLS.get(environment, login_url).rstrip("/")
+    """Record step 1 of the wizard (where and as whom the admin will sign in). This is also the first step of a
+    reconnect: with the same login URL the connection keeps its tokens and status; with another one its tokens are
+    revoked at the host that issued them and discarded, because a token must never reach a host other than its
+    own, and the admin signs in again. ``HostNotAllowedError`` (nothing saved) for a host outside the allow-list;
+    ValueError for a login URL with a path."""
+    login_url = hosts.login_origin(LOGIN_URLS.get(environment, login_url))
     connection, _ = SalesforceConnection.objects.get_or_create(
         organization=organization, defaults={"login_url": login_url}
     )
+    discarded = (
+        connection.pk is not None
+        and connection.access_token != ""
+        and (connection.login_url != login_url or connection.environment != environment)
+    )
+    if discarded:
+        tokens_discard(connection=connection)
     connection.environment = environment
     connection.login_url = login_url
     connection.expected_edition = expected_edition
@@ -57,17 +72,37 @@ def connection_prepare(
     if connection.status == SalesforceConnection.Status.DISCONNECTED:
         connection.status = SalesforceConnection.Status.SETUP
         connection.submitted_at = None
+    if discarded:
+        connection_evaluate(connection)
     connection.save()
     return connection
 
 
+def tokens_discard(*, connection: SalesforceConnection) -> None:
+    """Revoke the connection's tokens at the host that issued them (when it is an allowed host) and forget them.
+    The org it was connected to is kept, so signing in to another org still needs the admin's confirmation. Does
+    not save."""
+    token = connection.refresh_token or connection.access_token
+    if token:
+        oauth.revoke(login_url=connection.token_login_url, token=token)
+    connection.access_token = connection.refresh_token = connection.token_login_url = ""
+    connection.token_generation += 1
+
+
+@sensitive_variables("code", "verifier", "tokens")
 def oauth_complete(
-    *, connection: SalesforceConnection, code: str, verifier: str, redirect_uri: str, user: User
+    *, connection: SalesforceConnection, login_url: str, code: str, verifier: str, redirect_uri: str, user: User
 ) -> SalesforceConnection:
-    """Finish the web-server flow: redeem the code (with the PKCE verifier), learn who signed in to which org,
-    and store the tokens on the organization's connection."""
+    """Finish the web-server flow: redeem the code (with the PKCE verifier) at the login URL the sign-in started
+    from, learn who signed in to which org, and store the tokens on the organization's connection. Refused when
+    step 1 changed the login URL since the sign-in started."""
+    if login_url != connection.login_url:
+        raise ConnectionRefused(
+            "The Salesforce login URL was changed while you were signing in, so Rox did not use this sign-in. "
+            "Please sign in again."
+        )
     tokens = oauth.exchange_code(
-        login_url=connection.login_url,
+        login_url=login_url,
         client_id=settings.SALESFORCE_CLIENT_ID,
         client_secret=settings.SALESFORCE_CLIENT_SECRET,
         redirect_uri=redirect_uri,
@@ -77,6 +112,7 @@ def oauth_complete(
     return _store_tokens(
         connection=connection,
         tokens=tokens,
+        login_url=login_url,
         grant=SalesforceConnection.Grant.WEB_SERVER,
         client_id=settings.SALESFORCE_CLIENT_ID,
         client_secret="",
@@ -84,19 +120,25 @@ def oauth_complete(
     )
 
 
+@sensitive_variables("client_secret", "tokens")
 def connection_connect_client_credentials(
     *, organization: Organization, login_url: str, client_id: str, client_secret: str, user: User | None = None
 ) -> SalesforceConnection:
-    """Connect headlessly with the client-credentials grant (the connected app's run-as user)."""
+    """Connect headlessly with the client-credentials grant (the connected app's run-as user). The login URL must
+    be an allowed host (``HostNotAllowedError``, nothing sent or saved, otherwise)."""
+    login_url = hosts.login_origin(login_url)
     connection, _ = SalesforceConnection.objects.get_or_create(
-        organization=organization, defaults={"login_url": login_url.rstrip("/")}
+        organization=organization, defaults={"login_url": login_url}
     )
-    connection.login_url = login_url.rstrip("/")
+    tokens = oauth.client_credentials(login_url=login_url, client_id=client_id, client_secret=client_secret)
+    if connection.login_url != login_url:
+        tokens_discard(connection=connection)
+    connection.login_url = login_url
     connection.environment = SalesforceConnection.Environment.CUSTOM
-    tokens = oauth.client_credentials(login_url=connection.login_url, client_id=client_id, client_secret=client_secret)
     return _store_tokens(
         connection=connection,
         tokens=tokens,
+        login_url=login_url,
         grant=SalesforceConnection.Grant.CLIENT_CREDENTIALS,
         client_id=client_id,
         client_secret=client_secret,
@@ -104,20 +146,22 @@ def connection_connect_client_credentials(
     )
 
 
+@sensitive_variables("tokens", "client_secret")
 def _store_tokens(
     *,
     connection: SalesforceConnection,
     tokens: oauth.TokenResponse,
+    login_url: str,
     grant: str,
     client_id: str,
     client_secret: str,
     user: User | None,
 ) -> SalesforceConnection:
-    person = oauth.identity(identity_url=tokens.identity_url, access_token=tokens.access_token)
     try:
+        person = oauth.identity(identity_url=tokens.identity_url, access_token=tokens.access_token)
         _refuse_unconfirmed_org(connection, person.org_id)
-    except ConnectionRefused:
-        oauth.revoke(login_url=connection.login_url, token=tokens.refresh_token or tokens.access_token)
+    except (ConnectionRefused, OAuthError, SalesforceError):
+        oauth.revoke(login_url=login_url, token=tokens.refresh_token or tokens.access_token)
         raise
     with transaction.atomic():
         changed_org = bool(connection.sf_org_id) and connection.sf_org_id != person.org_id
@@ -132,6 +176,7 @@ def _store_tokens(
         connection.scopes = tokens.scopes
         connection.access_token = tokens.access_token
         connection.refresh_token = tokens.refresh_token
+        connection.token_login_url = login_url
         connection.token_issued_at = tokens.issued_at
         connection.token_generation += 1
         connection.connected_by = user
@@ -218,6 +263,8 @@ def connection_evaluate(connection: SalesforceConnection) -> None:
     reasons = []
     if connection.auth_refused:
         reasons.append(AUTH_REFUSED_REASON)
+    elif not connection.access_token:
+        reasons.append(SIGN_IN_AGAIN_REASON)
     run = latest_preflight(connection)
     if run is None:
         reasons.append("The prerequisite checks have not run.")
@@ -258,11 +305,12 @@ def connection_submit(*, connection: SalesforceConnection, user: User) -> Salesf
 
 def connection_disconnect(*, connection: SalesforceConnection) -> bool:
     """Revoke the tokens at Salesforce and stop syncing. Data, mappings and links are kept for a reconnect.
-    Returns whether Salesforce confirmed the revocation."""
+    Returns whether Salesforce confirmed the revocation (asked of the host that issued the tokens, never another)."""
     token = connection.refresh_token or connection.access_token
-    revoked = bool(token) and oauth.revoke(login_url=connection.login_url, token=token)
+    revoked = bool(token) and oauth.revoke(login_url=connection.token_login_url, token=token)
     connection.access_token = ""
     connection.refresh_token = ""
+    connection.token_login_url = ""
     connection.status = SalesforceConnection.Status.DISCONNECTED
     connection.disconnected_at = timezone.now()
     connection.action_reason = ""

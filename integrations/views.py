@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from integrations import health, services
@@ -23,6 +24,7 @@ from integrations.forms import ApiShareForm, StartForm
 from integrations.models import SalesforceConnection, SyncRun
 from integrations.salesforce import oauth
 from integrations.salesforce.errors import OAuthError, SalesforceError
+from integrations.salesforce.hosts import HostNotAllowedError
 from integrations.status import card_status
 from mappings import services as mapping_services
 from mappings.forms import salesforce_field_choices
@@ -120,7 +122,8 @@ def setup_start(request: HttpRequest) -> HttpResponse:
         }
     form = StartForm(request.POST or None, initial=initial or None, connection=connection)
     if request.method == "POST" and form.is_valid():
-        services.connection_prepare(
+        signed_in = bool(connection and connection.is_signed_in)
+        connection = services.connection_prepare(
             organization=request.org,
             environment=form.cleaned_data["environment"],
             login_url=form.cleaned_data.get("login_url") or "",
@@ -129,6 +132,12 @@ def setup_start(request: HttpRequest) -> HttpResponse:
             allow_org_change=form.cleaned_data.get("allow_org_change", False),
             allow_shared_org=form.cleaned_data.get("allow_shared_org", False),
         )
+        if signed_in and not connection.is_signed_in:
+            messages.warning(
+                request,
+                "The Salesforce login URL changed, so Rox revoked its sign-in to the previous one. Sign in again to "
+                "resume syncing; nothing waiting is lost.",
+            )
         return redirect("salesforce_setup_sign_in", request.org.slug)
     return render(
         request, "integrations/setup_start.html", {"form": form, **_wizard_context(request, "start", connection)}
@@ -146,15 +155,8 @@ def setup_sign_in(request: HttpRequest) -> HttpResponse:
             return redirect("salesforce_setup_sign_in", request.org.slug)
         state, verifier = oauth.new_state(), oauth.new_code_verifier()
         redirect_uri = request.build_absolute_uri(reverse("salesforce_callback"))
-        request.session[OAUTH_SESSION_KEY] = {
-            "state": state,
-            "verifier": verifier,
-            "org": request.org.slug,
-            "redirect_uri": redirect_uri,
-            "started": time.time(),
-        }
-        return redirect(
-            oauth.authorize_url(
+        try:
+            target = oauth.authorize_url(
                 login_url=connection.login_url,
                 client_id=settings.SALESFORCE_CLIENT_ID,
                 redirect_uri=redirect_uri,
@@ -162,11 +164,24 @@ def setup_sign_in(request: HttpRequest) -> HttpResponse:
                 verifier=verifier,
                 login_hint=connection.expected_username,
             )
-        )
+        except HostNotAllowedError as exc:
+            messages.error(request, exc.message)
+            return redirect("salesforce_setup_start", request.org.slug)
+        # The login URL is remembered with the state: the code is redeemed there, and nowhere else.
+        request.session[OAUTH_SESSION_KEY] = {
+            "state": state,
+            "verifier": verifier,
+            "org": request.org.slug,
+            "redirect_uri": redirect_uri,
+            "login_url": connection.login_url,
+            "started": time.time(),
+        }
+        return redirect(target)
     return render(request, "integrations/setup_sign_in.html", _wizard_context(request, "sign_in", connection))
 
 
 @login_required
+@sensitive_variables()
 def oauth_callback(request: HttpRequest) -> HttpResponse:
     """Where Salesforce sends the admin back. The organization comes from the signed state in the session, which
     is used once: a tampered, replayed or expired state is refused."""
@@ -205,7 +220,12 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     connection = get_object_or_404(SalesforceConnection, organization=membership.organization)
     try:
         connection = services.oauth_complete(
-            connection=connection, code=code, verifier=verifier, redirect_uri=pending["redirect_uri"], user=request.user
+            connection=connection,
+            login_url=pending.get("login_url", ""),
+            code=code,
+            verifier=verifier,
+            redirect_uri=pending["redirect_uri"],
+            user=request.user,
         )
     except services.ConnectionRefused as exc:
         messages.error(request, str(exc))

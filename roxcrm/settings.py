@@ -178,6 +178,10 @@ SALESFORCE_CLIENT_ID = env.str("SALESFORCE_CLIENT_ID", default="")
 SALESFORCE_CLIENT_SECRET = env.str("SALESFORCE_CLIENT_SECRET", default="")
 SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com").rstrip("/")
 SALESFORCE_CA_BUNDLE = env.str("SALESFORCE_CA_BUNDLE", default="")
+# The hosts Rox may send a Salesforce token or the client secret to, beyond the built-in login.salesforce.com,
+# test.salesforce.com, *.my.salesforce.com and *.my.site.com: comma-separated `host`, `*.domain`, either with
+# `:port` (443 otherwise). `make run` adds sfsim's.
+SALESFORCE_ALLOWED_HOSTS = env.list("SALESFORCE_ALLOWED_HOSTS", default=[])
 SALESFORCE_API_VERSION = env.str("SALESFORCE_API_VERSION", default="59.0")
 # Inbound sync: how far back each incremental run re-reads (records that become visible late), above how many rows a
 # first read uses a Bulk API 2.0 job, after how long a run's lock is considered abandoned, and a factor on retry
@@ -235,6 +239,10 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Tokens and secrets marked with sensitive_variables / sensitive_post_parameters stay hidden on error pages and in
+# error e-mails, DEBUG or not.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "roxcrm.debug.AlwaysSafeExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,

@@ -42,6 +42,11 @@ class SfsimServer:
     def __post_init__(self) -> None:
         self._http = self.session()
 
+    @property
+    def allowed_hosts(self) -> str:
+        """Its login and instance hosts, as Rox's SALESFORCE_ALLOWED_HOSTS lists them (comma-separated)."""
+        return ",".join(url.removeprefix("https://") for url in (self.login_url, self.instance_url))
+
     def control(self, method: str, path: str, json: object = None, expect_ok: bool = True) -> Any:
         """Calls the control API (``path`` relative to ``/_sfsim/``) and returns its JSON answer."""
         resp = self._http.request(method, f"{self.instance_url}/_sfsim/{path.lstrip('/')}", json=json, timeout=120)

@@ -92,6 +92,7 @@ def salesforce_settings(settings: Any, sfsim: Any) -> Any:
     settings.SALESFORCE_CLIENT_SECRET = sfsim.client_secret
     settings.SALESFORCE_LOGIN_URL = sfsim.login_url
     settings.SALESFORCE_CA_BUNDLE = sfsim.ca_path
+    settings.SALESFORCE_ALLOWED_HOSTS = sfsim.allowed_hosts.split(",")
     settings.SALESFORCE_RETRY_SCALE = 0.01
     ca_bundle.cache_clear()
     yield settings

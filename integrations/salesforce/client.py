@@ -22,6 +22,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import (
@@ -33,7 +34,7 @@ from simple_salesforce.exceptions import (
 )
 
 from integrations.models import SalesforceConnection
-from integrations.salesforce import oauth
+from integrations.salesforce import hosts, oauth
 from integrations.salesforce.errors import (
     AuthRevokedError,
     BudgetExhaustedError,
@@ -69,6 +70,7 @@ class SalesforceClient:
     def __init__(self, connection: SalesforceConnection, *, enforce_budget: bool = True) -> None:
         if not connection.access_token or not connection.instance_url:
             raise ConfigurationError("Salesforce is not connected: sign in to Salesforce first.")
+        hosts.require_allowed(connection.instance_url, what="The instance URL")
         self.connection = connection
         self.enforce_budget = enforce_budget
         self.calls = 0
@@ -370,14 +372,25 @@ def refresh_access_token(connection: SalesforceConnection) -> SalesforceConnecti
     return current
 
 
+@sensitive_variables()
 def _new_tokens(connection: SalesforceConnection) -> oauth.TokenResponse:
+    """New tokens from the host that issued the current ones; a host outside the allow-list (an old connection,
+    or an operator who removed it from SALESFORCE_ALLOWED_HOSTS) gets nothing and needs a new sign-in."""
+    if not connection.token_login_url or not hosts.host_allowed(connection.token_login_url):
+        raise AuthRevokedError(
+            f"Rox will not send its Salesforce sign-in to {connection.token_login_url or 'an unknown host'}: "
+            "it is not an allowed Salesforce login host.",
+            code="HOST_NOT_ALLOWED",
+        )
     try:
         if connection.grant == SalesforceConnection.Grant.CLIENT_CREDENTIALS:
             return oauth.client_credentials(
-                login_url=connection.login_url, client_id=connection.client_id, client_secret=connection.client_secret
+                login_url=connection.token_login_url,
+                client_id=connection.client_id,
+                client_secret=connection.client_secret,
             )
         return oauth.refresh(
-            login_url=connection.login_url,
+            login_url=connection.token_login_url,
             client_id=connection.client_id or settings.SALESFORCE_CLIENT_ID,
             client_secret=settings.SALESFORCE_CLIENT_SECRET,
             refresh_token=connection.refresh_token,

@@ -1,4 +1,5 @@
-"""The ``requests`` session used for every call to Salesforce: trusted CAs, timeouts, connection pooling."""
+"""The ``requests`` session used for every call to Salesforce: the host allow-list, trusted CAs, timeouts,
+connection pooling."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from integrations.salesforce.hosts import require_allowed
+
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 120
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """Every request gets a timeout, even those simple-salesforce and allauth make without one."""
+class _GuardedAdapter(HTTPAdapter):
+    """Every request, redirects included, goes only to an allowed Salesforce host (checked on the URL about to be
+    sent, after any library has built it, so no caller can forget) and gets a timeout, even those simple-salesforce
+    makes without one."""
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        require_allowed(request.url or "", what="The address")
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = (CONNECT_TIMEOUT, READ_TIMEOUT)
         return super().send(request, **kwargs)
@@ -57,7 +63,7 @@ class _SalesforceSession(requests.Session):
 def new_session() -> requests.Session:
     session = _SalesforceSession()
     session.verify = ca_bundle()
-    adapter = _TimeoutAdapter(pool_connections=4, pool_maxsize=8)
+    adapter = _GuardedAdapter(pool_connections=4, pool_maxsize=8)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = "RoxCRM-Salesforce/1.0"

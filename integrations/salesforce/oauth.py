@@ -11,17 +11,21 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from integrations.salesforce.errors import AuthRevokedError, OAuthError, TransientError
+from integrations.salesforce.hosts import host_allowed, require_allowed
 from integrations.salesforce.http import new_session
 
 SCOPES = "api refresh_token id"
+_SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,11 @@ def authorize_url(
     }
     if login_hint:
         params["login_hint"] = login_hint
+    require_allowed(login_url, what="The login URL")
     return f"{login_url.rstrip('/')}/services/oauth2/authorize?{urlencode(params)}"
 
 
+@sensitive_variables()
 def exchange_code(
     *, login_url: str, client_id: str, client_secret: str, redirect_uri: str, code: str, verifier: str
 ) -> TokenResponse:
@@ -90,11 +96,13 @@ def exchange_code(
     return _token_request(login_url, data)
 
 
+@sensitive_variables()
 def client_credentials(*, login_url: str, client_id: str, client_secret: str) -> TokenResponse:
     data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
     return _token_request(login_url, data)
 
 
+@sensitive_variables()
 def refresh(*, login_url: str, client_id: str, client_secret: str, refresh_token: str) -> TokenResponse:
     """A new access token. ``invalid_grant`` (revoked, user deactivated) raises ``AuthRevokedError``."""
     data = {
@@ -111,19 +119,30 @@ def refresh(*, login_url: str, client_id: str, client_secret: str, refresh_token
         raise
 
 
+@sensitive_variables()
 def identity(*, identity_url: str, access_token: str) -> Identity:
+    require_allowed(identity_url, what="The identity URL in Salesforce's answer")
     data = _get_json(identity_url, access_token)
+    strings = {key: data.get(key) for key in ("user_id", "organization_id", "username", "email", "display_name")}
+    if not all(isinstance(value, str) for value in strings.values() if value is not None) or not (
+        _SALESFORCE_ID.match(strings["user_id"] or "") and _SALESFORCE_ID.match(strings["organization_id"] or "")
+    ):
+        raise OAuthError("Salesforce's answer about the signed-in user could not be understood. Please try again.")
     return Identity(
-        user_id=data["user_id"],
-        org_id=data["organization_id"],
-        username=data.get("username", ""),
-        email=data.get("email", ""),
-        display_name=data.get("display_name", ""),
+        user_id=strings["user_id"],
+        org_id=strings["organization_id"],
+        username=strings["username"] or "",
+        email=strings["email"] or "",
+        display_name=strings["display_name"] or "",
     )
 
 
+@sensitive_variables()
 def revoke(*, login_url: str, token: str) -> bool:
-    """Revoke a token at Salesforce. Returns False when Salesforce could not be reached or refused."""
+    """Revoke a token at the host that issued it. Returns False when Salesforce could not be reached or refused,
+    and without sending anything when that host is not an allowed Salesforce host."""
+    if not host_allowed(login_url):
+        return False
     try:
         response = new_session().post(f"{login_url.rstrip('/')}/services/oauth2/revoke", data={"token": token})
     except requests.RequestException:
@@ -131,54 +150,76 @@ def revoke(*, login_url: str, token: str) -> bool:
     return response.status_code == 200
 
 
+@sensitive_variables()
 def _token_request(login_url: str, data: dict[str, str]) -> TokenResponse:
+    """POST to the token endpoint of ``login_url``, which must be an allowed host (nothing is sent otherwise); the
+    answer's instance and identity URLs must be allowed hosts too, or the tokens are not used."""
+    require_allowed(login_url, what="The login URL")
     url = f"{login_url.rstrip('/')}/services/oauth2/token"
     try:
         response = new_session().post(url, data=data, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        raise TransientError(f"Could not reach Salesforce at {login_url}: {exc}") from None
+        raise TransientError(f"Could not reach Salesforce at {login_url} ({exc.__class__.__name__}).") from None
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
         body = {}
+    if not isinstance(body, dict):
+        body = {}
     if response.status_code >= 500:
         raise TransientError(f"Salesforce answered {response.status_code} at {url}", status=response.status_code)
-    if response.status_code != 200 or "access_token" not in body:
-        error = body.get("error", "")
-        description = body.get("error_description") or response.reason or "unknown error"
+    if response.status_code != 200 or not isinstance(body.get("access_token"), str):
+        error = str(body.get("error", ""))[:100]
+        description = str(body.get("error_description") or response.reason or "unknown error")[:300]
         raise OAuthError(
             f"Salesforce refused the sign-in: {description} ({error or response.status_code}).", error=error
         )
-    identity_url = body.get("id", "")
+    identity_url, instance_url = body.get("id"), body.get("instance_url")
+    if not isinstance(identity_url, str) or not isinstance(instance_url, str):
+        raise OAuthError("Salesforce's token answer had no identity or instance URL.")
+    require_allowed(identity_url, what="The identity URL in Salesforce's answer")
+    require_allowed(instance_url, what="The instance URL in Salesforce's answer")
     org_id, user_id = _ids_from_identity_url(identity_url)
-    issued_ms = int(body.get("issued_at") or 0)
+    try:
+        issued_ms = int(body.get("issued_at") or 0)
+        issued_at = dt.datetime.fromtimestamp(issued_ms / 1000, tz=dt.UTC) if issued_ms else dt.datetime.now(dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        issued_at = dt.datetime.now(dt.UTC)
+    refresh_token, scopes = body.get("refresh_token") or "", body.get("scope") or ""
     return TokenResponse(
         access_token=body["access_token"],
-        refresh_token=body.get("refresh_token", ""),
-        instance_url=body.get("instance_url", "").rstrip("/"),
+        refresh_token=refresh_token if isinstance(refresh_token, str) else "",
+        instance_url=instance_url.rstrip("/"),
         identity_url=identity_url,
         org_id=org_id,
         user_id=user_id,
-        issued_at=dt.datetime.fromtimestamp(issued_ms / 1000, tz=dt.UTC) if issued_ms else dt.datetime.now(dt.UTC),
-        scopes=body.get("scope", ""),
+        issued_at=issued_at,
+        scopes=scopes if isinstance(scopes, str) else "",
     )
 
 
 def _ids_from_identity_url(url: str) -> tuple[str, str]:
     """``https://login.salesforce.com/id/00D.../005...`` → (org id, user id)."""
-    parts = url.rstrip("/").split("/")
-    if len(parts) < 3 or parts[-3] != "id":
+    parts = urlsplit(url).path.rstrip("/").split("/")
+    if len(parts) < 3 or parts[-3] != "id" or not (_SALESFORCE_ID.match(parts[-2]) and _SALESFORCE_ID.match(parts[-1])):
         raise OAuthError("Salesforce's token response had no identity URL.")
     return parts[-2], parts[-1]
 
 
+@sensitive_variables()
 def _get_json(url: str, access_token: str) -> dict[str, Any]:
     try:
         response = new_session().get(url, headers={"Authorization": f"Bearer {access_token}"})
     except requests.RequestException as exc:
-        raise TransientError(f"Could not reach Salesforce: {exc}") from None
+        raise TransientError(f"Could not reach Salesforce ({exc.__class__.__name__}).") from None
     if response.status_code == 401:
         raise AuthRevokedError("Salesforce refused the access token.", code="INVALID_SESSION_ID", status=401)
     if response.status_code != 200:
         raise TransientError(f"Salesforce answered {response.status_code} at {url}", status=response.status_code)
-    return response.json()
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise OAuthError("Salesforce's answer about the signed-in user could not be understood. Please try again.")
+    return data

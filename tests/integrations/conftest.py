@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from django.test import Client
 from django.urls import reverse
 
@@ -81,3 +82,14 @@ def submit(client: Client, org: Organization, *, follow: bool = False) -> Any:
     response = client.post(reverse("salesforce_setup_mappings", args=[org.slug]))
     assert response.status_code == 302, response.content.decode()[:3000]
     return client.post(reverse("salesforce_setup_submit", args=[org.slug]), follow=follow)
+
+
+def token_works(sfsim: Any, access_token: str) -> bool:
+    """Whether Salesforce (sfsim) still accepts an access token."""
+    answer = requests.get(
+        f"{sfsim.instance_url}/services/data/v59.0/limits/",
+        headers={"Authorization": f"Bearer {access_token}"},
+        verify=sfsim.ca_path,
+        timeout=30,
+    )
+    return answer.status_code != 401

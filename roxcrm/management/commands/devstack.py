@@ -79,6 +79,8 @@ def _sfsim(python: str, port: int, write: Any) -> tuple[Child, dict[str, str]]:
         "SALESFORCE_CLIENT_ID": defaults.CLIENT_ID,
         "SALESFORCE_CLIENT_SECRET": defaults.CLIENT_SECRET,
         "SALESFORCE_CA_BUNDLE": str(data / "ca.pem"),
+        # sfsim's two names (login and instance host, as login.salesforce.com and a My Domain are) on its port.
+        "SALESFORCE_ALLOWED_HOSTS": f"{defaults.LOGIN_HOSTNAME}:{port},{defaults.INSTANCE_HOSTNAME}:{port}",
     }
     write(
         f"Salesforce: simulated by sfsim at {login_url}. When Rox sends you to sign in, use\n"
