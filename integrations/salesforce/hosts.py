@@ -50,8 +50,16 @@ class HostNotAllowedError(ConfigurationError):
 
 
 def _shown(url: str) -> str:
-    """The URL as it can safely be repeated to a person: no user info, no control characters, not too long."""
+    """Where the URL points, as it can safely be repeated to a person and a log: its scheme, host and port only
+    (never a path or query, which may carry a token), without control characters, not too long."""
     text = _UNSAFE.sub("", url)
+    try:
+        parts = urlsplit(text)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port
+    except ValueError:
+        scheme, host, port = "", None, None
+    if scheme and host:
+        text = f"{scheme}://{host}" + (f":{port}" if port else "")
     return f"“{text[:120]}”"
 
 

@@ -323,9 +323,11 @@ def test_a_malformed_identity_answer_is_a_clear_error(
 
 
 def test_no_salesforce_call_follows_a_redirect_to_another_host(hostile: HostileSalesforce, attacker: Listener) -> None:
-    hostile.redirect_to = f"{attacker.url}/services/oauth2/userinfo"
-    with pytest.raises(hosts.HostNotAllowedError):
+    hostile.redirect_to = f"{attacker.url}/services/oauth2/userinfo?access_token=secret"
+    with pytest.raises(hosts.HostNotAllowedError) as refused:
         new_session().get(f"{hostile.url}/redirect", headers={"Authorization": "Bearer secret"})
+    # The error names where the request would have gone, never its path or query (which may carry a token).
+    assert f"“{attacker.url}”" in str(refused.value) and "secret" not in str(refused.value)
     assert hostile.requests == ["GET /redirect"]
     with pytest.raises(hosts.HostNotAllowedError):
         new_session().get(attacker.url)
@@ -402,6 +404,7 @@ def test_hosts_on_the_allow_list(settings: Any) -> None:
         "https://login.salesforce.com:notaport",
         "ftp://login.salesforce.com",
         "//login.salesforce.com",
+        "https://[::1",
         "",
     ]
     assert [url for url in allowed if not hosts.host_allowed(url)] == []
