@@ -10,9 +10,16 @@ class SalesforceConnectionAdmin(admin.ModelAdmin):
     list_select_related = ["organization"]
     raw_id_fields = ["organization", "connected_by"]
     search_fields = ["organization__name", "sf_org_id", "sf_username"]
-    # Tokens and the client secret are never shown, not even encrypted.
+    # Tokens and the client secret are never shown, not even encrypted. Where tokens go (login and instance URL, the
+    # host that issued them) changes only through the wizard, which checks the host allow-list and discards tokens
+    # bound to another host.
     exclude = ["access_token", "refresh_token", "client_secret"]
     readonly_fields = [
+        "environment",
+        "login_url",
+        "token_login_url",
+        "grant",
+        "client_id",
         "sf_org_id",
         "sf_user_id",
         "sf_username",

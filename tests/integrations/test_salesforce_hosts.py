@@ -416,3 +416,18 @@ def test_a_malformed_allowed_hosts_entry_fails_the_system_check(settings: Any) -
     errors = hosts.check_allowed_hosts(None)
     assert [error.id for error in errors] == ["integrations.E001", "integrations.E001"]
     assert "https://evil.example/" in errors[0].msg
+
+
+def test_the_django_admin_cannot_point_a_connection_elsewhere(
+    org: Organization, admin_client: Client, ready_org: Any, admin_user: User
+) -> None:
+    """Staff see where a connection's tokens go, but only the wizard (with its checks) changes it."""
+    connection = connect(admin_client, org, ready_org)
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    page = admin_client.get(reverse("admin:integrations_salesforceconnection_change", args=[connection.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert ready_org.login_url in html
+    for field in ("login_url", "token_login_url", "instance_url", "environment"):
+        assert f'name="{field}"' not in html
