@@ -32,7 +32,14 @@ from mappings.forms import (
 )
 from mappings.metadata import RoxField, SalesforceObject, rox_fields, salesforce_object
 from mappings.models import ActivitySettings, FieldMapping, MappingChange, ObjectMapping, StaticValue, Tab
-from mappings.validation import WARNING, field_mapping_findings, field_status, writeback_blockers
+from mappings.validation import (
+    ERROR,
+    WARNING,
+    field_mapping_findings,
+    field_status,
+    static_value_findings,
+    writeback_blockers,
+)
 from roxcrm.models import CustomField
 from roxcrm.tenancy import member_required, org_admin_required
 
@@ -127,13 +134,17 @@ def _section(request: HttpRequest, om: ObjectMapping, bound: dict[tuple[str, str
     )
     section = Section(om, sf_object, settings_form, blockers)
     section.statics = list(om.static_values.all())
-    overridden = {s.sf_field: s.value for s in section.statics}
+    for static in section.statics:
+        # One saved before a rule refused it (or through the database) is shown with why it is not applied.
+        problems = [f.message for f in static_value_findings(static, sf_object) if f.level == ERROR]
+        static.problem = problems[0] if problems else ""  # type: ignore[attr-defined]
+    overridden = {s.sf_field: s.shown_value for s in section.statics}
     mapped = set()
     for mapping in om.field_mappings.all():
         mapped.add(mapping.sf_field)
         status, reason = field_status(mapping, sf_object, fields)
         if status == "syncing" and mapping.sf_field in overridden:
-            reason = f"Overridden by the static value “{overridden[mapping.sf_field]}”."
+            reason = f"Overridden by the static value {overridden[mapping.sf_field]}."
         findings = field_mapping_findings(mapping, sf_object, fields) if sf_object else []
         row = Row(
             mapping=mapping,
@@ -229,7 +240,7 @@ def _apply(
             if form.is_valid():
                 static = StaticValue(object_mapping=om, **form.cleaned_data)
                 mapping_services.static_value_save(static=static, user=user)
-                messages.success(request, f"{om.sobject}.{static.sf_field} will be set to “{static.value}”.")
+                messages.success(request, f"{om.sobject}.{static.sf_field} will be set to {static.shown_value}.")
         elif action == "remove_static":
             static = get_object_or_404(StaticValue, code=target, object_mapping__in=object_mappings)
             mapping_services.static_value_remove(static=static, user=user)

@@ -35,7 +35,7 @@ class FieldMappingInline(admin.TabularInline):
 class StaticValueInline(admin.TabularInline):
     model = StaticValue
     extra = 0
-    fields = ["sf_field", "value", "when"]
+    fields = ["sf_field", "value", "clear_field", "when"]
 
 
 @admin.register(ObjectMapping)

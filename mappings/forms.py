@@ -92,6 +92,7 @@ class RowForm(forms.Form):
 class StaticValueForm(forms.Form):
     sf_field = forms.ChoiceField(label="Salesforce field")
     value = forms.CharField(max_length=4000, required=False)
+    clear_field = forms.BooleanField(label="Write a blank", required=False)
     when = forms.ChoiceField(choices=StaticValue.When.choices, initial=StaticValue.When.EVERY_WRITE)
 
     def __init__(self, *args: Any, sf_object: SalesforceObject | None, **kwargs: Any) -> None:

@@ -115,6 +115,12 @@ class StaticValue(models.Model):
     object_mapping = models.ForeignKey(ObjectMapping, on_delete=models.CASCADE, related_name="static_values")
     sf_field = models.CharField("Salesforce field", max_length=120)
     value = models.CharField(max_length=4000, blank=True)
+    clear_field = models.BooleanField(
+        "Write a blank",
+        default=False,
+        help_text="Clear the Salesforce field on every record Rox writes. An empty value is written only when this "
+        "is chosen, so a value forgotten on the form never clears a field.",
+    )
     when = models.CharField(max_length=20, choices=When.choices, default=When.EVERY_WRITE)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -123,7 +129,11 @@ class StaticValue(models.Model):
         constraints = [models.UniqueConstraint(fields=["object_mapping", "sf_field"], name="staticvalue_unique")]
 
     def __str__(self) -> str:
-        return f"{self.sf_field} = {self.value!r}"
+        return f"{self.sf_field} = {self.shown_value}"
+
+    @property
+    def shown_value(self) -> str:
+        return "blank (clears the field)" if self.clear_field else f"“{self.value}”"
 
     def clean(self) -> None:
         from mappings.validation import validate_static_value

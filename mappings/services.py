@@ -60,7 +60,7 @@ def _as_dict(instance: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 
 OBJECT_SETTINGS = ("sync_enabled", "sync_frequency", "new_entity_writeback")
 FIELD_MAPPING_FIELDS = ("sf_field", "rox_field", "rule")
-STATIC_FIELDS = ("sf_field", "value", "when")
+STATIC_FIELDS = ("sf_field", "value", "clear_field", "when")
 
 
 def object_mapping_settings(

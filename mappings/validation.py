@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 
+from mappings.defaults import MATCH_KEYS
 from mappings.metadata import (
     RoxField,
     SalesforceField,
@@ -309,6 +310,28 @@ def field_status(
 
 # -- static values -----------------------------------------------------------------------------------------------
 
+# Fields Rox sets itself on every record it writes, whatever the mappings say: what the record is about and who
+# owns it. A static value there would misfile every record Rox writes.
+ROX_SET_FIELDS = {
+    "Id": "the record's own Id",
+    "OwnerId": "from the owner of each Rox record",
+    "WhoId": "the contact or lead each activity is about",
+    "WhatId": "the account or opportunity each activity relates to",
+}
+
+
+def static_value_reserved(sobject: str, sf_field: str, sf: SalesforceField | None) -> str | None:
+    """Why no static value may go into ``sf_field`` (a field Rox itself sets), or None. Checked when one is saved
+    and again by the writeback, so that configuration can never overwrite them."""
+    if sf_field in MATCH_KEYS.get(sobject, ()) or (sf is not None and sf.external_id):
+        return (
+            f"Rox recognises the {sobject} records it writes by {sf_field}: one fixed value would make every record "
+            "Rox writes look like the same one, and merge them."
+        )
+    if sf_field in ROX_SET_FIELDS:
+        return f"Rox sets {sf_field} itself on every {sobject} it writes ({ROX_SET_FIELDS[sf_field]})."
+    return None
+
 
 def static_value_findings(static: StaticValue, sf_object: SalesforceObject | None) -> list[Finding]:
     from mappings.models import StaticValue as StaticValueModel
@@ -319,9 +342,13 @@ def static_value_findings(static: StaticValue, sf_object: SalesforceObject | Non
         findings.append(
             Finding(ERROR, f"Rox never writes {om.sobject}, so a static value would never be used.", "sf_field")
         )
-    # Fields that the activity writeback fills itself (“activity.*”) may be overridden by a static value, which
-    # applies last; any other mapped field is either mapped or fixed, not both.
-    if om.field_mappings.filter(sf_field=static.sf_field).exclude(rox_field__startswith="activity.").exists():
+    sf = sf_object.fields.get(static.sf_field) if sf_object is not None else None
+    reserved = static_value_reserved(om.sobject, static.sf_field, sf)
+    if reserved:
+        findings.append(Finding(ERROR, reserved, "sf_field"))
+    # The content that the activity writeback fills from the activity (“activity.*”: subject, status, dates) may be
+    # replaced by a static value, which applies last; any other mapped field is either mapped or fixed, not both.
+    elif om.field_mappings.filter(sf_field=static.sf_field).exclude(rox_field__startswith="activity.").exists():
         findings.append(
             Finding(
                 ERROR,
@@ -358,9 +385,20 @@ def static_value_findings(static: StaticValue, sf_object: SalesforceObject | Non
                 "when",
             )
         )
-    error = static_value_error(sf, static.value)
-    if error:
-        findings.append(Finding(ERROR, error, "value"))
+    if static.clear_field and static.value.strip():
+        findings.append(Finding(ERROR, "“Write a blank” writes nothing: leave the value empty, or untick it.", "value"))
+    elif not static.clear_field and not static.value.strip():
+        findings.append(
+            Finding(
+                ERROR,
+                f"Give a value, or tick “Write a blank” to clear {sf.name} in Salesforce on every record Rox writes.",
+                "value",
+            )
+        )
+    else:
+        error = static_value_error(sf, static.value)
+        if error:
+            findings.append(Finding(ERROR, error, "value"))
     return findings
 
 

@@ -290,10 +290,7 @@ class ActivityWriter:
             elif fp.model_field is not None and fp.kind not in ("reference", "owner"):
                 raw = getattr(activity, fp.model_field.attname)
                 record[fp.sf_field] = values.to_salesforce(fp.kind, values.CANONICAL[fp.kind](raw))
-        for static in self.statics:
-            if static.when == StaticValue.When.CREATE_ONLY and not creating:
-                continue
-            record[static.sf_field] = static.value
+        record.update(values.static_payload(self.statics, self.plan.sobject, self.describe, creating=creating))
         return {k: v for k, v in record.items() if k in self.describe or k == EXTERNAL_ID}
 
     def _fit(self, sf_field: str, text: str) -> str:

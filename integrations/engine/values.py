@@ -10,10 +10,15 @@ owner's lower-cased e-mail address.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import models
+
+from mappings.metadata import SalesforceField
+from mappings.models import StaticValue
+from mappings.validation import static_value_reserved
 
 Canonical = Any
 
@@ -175,3 +180,37 @@ def to_salesforce(kind: str, canonical: Any) -> Any:
     if kind == "datetime":
         return canonical.replace("Z", ".000+0000") if isinstance(canonical, str) else canonical
     return canonical
+
+
+def static_payload(
+    statics: Iterable[StaticValue], sobject: str, describe: Mapping[str, SalesforceField], *, creating: bool
+) -> dict[str, Any]:
+    """The static values to send with one record of ``sobject``, typed for their fields; the one list of rules for
+    records and activities alike. Left out, however the value was saved: one only for creates on an update, a
+    field Salesforce computes or will not let the integration user set, any field Rox itself sets (its match keys,
+    external ids, owner and relations: configuration never overwrites them), and an empty value nobody chose."""
+    payload: dict[str, Any] = {}
+    for static in statics:
+        if static.when == StaticValue.When.CREATE_ONLY and not creating:
+            continue
+        sf = describe.get(static.sf_field)
+        if sf is None or sf.calculated or not (sf.createable if creating else sf.updateable):
+            continue
+        if static_value_reserved(sobject, static.sf_field, sf):
+            continue
+        text = static.value.strip()
+        if not text and not static.clear_field:
+            continue
+        payload[static.sf_field] = _static_to_salesforce(sf.type, static.value)
+    return payload
+
+
+def _static_to_salesforce(sf_type: str, value: str) -> Any:
+    text = value.strip()
+    if not text:
+        return None
+    if sf_type == "boolean":
+        return text.lower() == "true"
+    if sf_type in ("int", "double", "currency", "percent"):
+        return to_salesforce("number", canonical_number(text))
+    return value

@@ -398,14 +398,12 @@ class Writer:
             outgoing.canonical[fp.sf_field] = rox_value
             outgoing.before[fp.sf_field] = before
         if outgoing.payload or creating:
-            for static in self.statics:
-                if static.when == StaticValue.When.CREATE_ONLY and not creating:
-                    continue
-                sf = self.plan.describe.fields.get(static.sf_field)
-                if sf is None or not (sf.createable if creating else sf.updateable):
-                    continue
-                outgoing.payload[static.sf_field] = _static(sf.type, static.value)
-                outgoing.before.setdefault(static.sf_field, shadow.get(static.sf_field))
+            statics = values.static_payload(
+                self.statics, self.plan.sobject, self.plan.describe.fields, creating=creating
+            )
+            for sf_field, value in statics.items():
+                outgoing.payload[sf_field] = value
+                outgoing.before.setdefault(sf_field, shadow.get(sf_field))
         return outgoing
 
     def _rox_canonical(self, fp: FieldPlan, record: Any) -> Any:
@@ -780,12 +778,3 @@ class _Unresolved:
 
 
 _UNRESOLVED: Any = _Unresolved()
-
-
-def _static(sf_type: str, value: str) -> Any:
-    text = value.strip()
-    if sf_type == "boolean":
-        return text.lower() == "true"
-    if sf_type in ("int", "double", "currency", "percent") and text:
-        return values.to_salesforce("number", values.canonical_number(text))
-    return value if text else None

@@ -242,6 +242,27 @@ def test_a_long_body_is_cut_with_a_marker_and_static_values_apply_last(
     )
 
 
+def test_a_static_value_on_the_activity_key_never_merges_activities(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_user: User, admin_client: Client
+) -> None:
+    """One saved before the forms refused it (or put in through the database) is never applied: an e-mail and a
+    call stay two Tasks, each with its own RoxActivityId, and a typed static value is sent typed."""
+    switches(org, email_writeback=True, call_writeback=True)
+    task_mapping = ObjectMapping.objects.get(organization=org, sobject="Task")
+    StaticValue.objects.create(object_mapping=task_mapping, sf_field="RoxActivityId__c", value="same-for-all")
+    StaticValue.objects.create(object_mapping=task_mapping, sf_field="IsReminderSet", value="false")
+    email = log(org, admin_user, type="email", subject="Hello")
+    call = log(org, admin_user, type="call", subject="Ring", duration_seconds=60)
+    drain_activities(connection, "Task")
+    written = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
+    assert set(written) == {str(email.code), str(call.code)}
+    reminders = sfsim.control("POST", "query", {"q": "SELECT IsReminderSet FROM Task"})["records"]
+    assert [r["IsReminderSet"] for r in reminders] == [False, False]
+    # CRM Mappings says why that one is not applied.
+    page = admin_client.get(reverse("mappings_tab", args=[org.slug, "activities"])).content.decode()
+    assert "Not applied: Rox recognises the Task records it writes by RoxActivityId__c" in page
+
+
 def test_an_edit_updates_the_same_task_and_a_switch_off_stops_new_writes(
     connection: SalesforceConnection, sfsim: Any, org: Organization, admin_user: User
 ) -> None:

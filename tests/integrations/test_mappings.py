@@ -261,8 +261,16 @@ def test_static_value_subject_rox_on_activities(
         ("Account", "Type", "Partner", "is not a value of Type"),
         ("Opportunity", "Pricebook2Id", "001000000000001AAA", "is the Id of another kind of record"),
         ("Opportunity", "Pricebook2Id", "01s0000000000X", "is not a Salesforce record Id"),
-        ("Account", "Name", "Acme", "is mapped to a Rox field; a field is either mapped or given a static value"),
+        ("Account", "Name", "Acme", "Rox recognises the Account records it writes by Name"),
+        ("Lead", "Phone", "1", "is mapped to a Rox field; a field is either mapped or given a static value"),
         ("Account", "Billing_Location__c", "x", "is computed by Salesforce and cannot be written"),
+        # Fields Rox itself sets: how it recognises a record it wrote, and what the record is about or owned by.
+        ("Task", "RoxActivityId__c", "fixed", "Rox recognises the Task records it writes by RoxActivityId__c"),
+        ("Event", "RoxActivityId__c", "fixed", "Rox recognises the Event records it writes by RoxActivityId__c"),
+        ("Task", "WhoId", "003000000000001AAA", "Rox sets WhoId itself on every Task it writes"),
+        ("Task", "WhatId", "001000000000001AAA", "Rox sets WhatId itself on every Task it writes"),
+        ("Account", "OwnerId", "005000000000001AAA", "Rox sets OwnerId itself on every Account it writes"),
+        ("Account", "Description", "", "Give a value, or tick “Write a blank”"),
     ],
 )
 def test_a_static_value_must_be_valid_for_its_field(
@@ -282,6 +290,31 @@ def test_a_static_value_must_be_valid_for_its_field(
     else:
         assert response.status_code == 400 and message in page, page[:4000]
     assert not StaticValue.objects.exists()
+
+
+def test_a_blank_static_value_is_written_only_when_chosen(
+    connected: SalesforceConnection, admin_client: Client, org: Organization
+) -> None:
+    target = om(org, "Account")
+    prefix = f"static-{target.code}"
+    data = {
+        "action": "add_static",
+        "target": str(target.code),
+        f"{prefix}-sf_field": "Description",
+        f"{prefix}-when": "every_write",
+    }
+    response = admin_client.post(
+        tab_url(org, target.tab), {**data, f"{prefix}-value": "x", f"{prefix}-clear_field": "on"}
+    )
+    assert response.status_code == 400
+    assert "“Write a blank” writes nothing: leave the value empty, or untick it." in response.content.decode()
+    response = admin_client.post(
+        tab_url(org, target.tab), {**data, f"{prefix}-value": "", f"{prefix}-clear_field": "on"}
+    )
+    assert response.status_code == 302
+    static = StaticValue.objects.get()
+    assert (static.sf_field, static.value, static.clear_field) == ("Description", "", True)
+    assert "blank (clears the field)" in admin_client.get(tab_url(org, target.tab)).content.decode()
 
 
 def test_static_values_valid_for_each_type_are_saved(
