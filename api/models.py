@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from activities.models import Activity
-from roxcrm.models import FieldChange, Organization
+from roxcrm.models import FieldChange, Membership, Organization
 
 
 class ApiToken(models.Model):
@@ -58,6 +58,28 @@ class ApiToken(models.Model):
     @property
     def display_prefix(self) -> str:
         return f"rox_{self.prefix}_…"
+
+    @property
+    def stopped_reason(self) -> str:
+        """Why this token, though not revoked, no longer works ("" while it works).
+
+        A token acts for the person who created it (its writes carry their name, its private fields are theirs), so
+        it dies with their membership or their account; ``api.services.token_authenticate`` refuses it by the same
+        rules. Uses the ``creator_is_member`` annotation of ``api.services.tokens_of`` when present.
+        """
+        if self.revoked_at is not None:
+            return ""
+        creator = self.created_by
+        if creator is None:
+            return "its creator's account was deleted"
+        if not creator.is_active:
+            return f"{creator} was deactivated"
+        is_member = getattr(self, "creator_is_member", None)
+        if is_member is None:
+            is_member = Membership.objects.filter(organization_id=self.organization_id, user_id=creator.pk).exists()
+        if not is_member:
+            return f"{creator} left the organization"
+        return ""
 
 
 class ActivityExternalId(models.Model):

@@ -20,7 +20,7 @@ from uuid import UUID
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -31,7 +31,7 @@ from api.resources import RESOURCES, Resource, external_id_of, shown_value
 from api.schemas import ActivityIn, ListFilters, RecordIn
 from integrations.sync_state import records_sync_state
 from roxcrm.custom_fields import definitions_for
-from roxcrm.models import Contact, CrmRecord, CustomField, Lead, Organization, User
+from roxcrm.models import Contact, CrmRecord, CustomField, Lead, Membership, Organization, User
 from roxcrm.services import CUSTOM_PREFIX, Actor, editable_fields, record_create, record_update
 
 SECRET_PREFIX = "rox"
@@ -50,6 +50,10 @@ class RecordReadOnly(Exception):
 
 class ExternalIdConflict(Exception):
     """An activity was already posted with this ``external_id``, with different content."""
+
+
+class TokenNotReissued(Exception):
+    """The token cannot be re-issued (it still works, or it was revoked already); the message says which."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -85,13 +89,55 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
     return token
 
 
+def _creator_is_member() -> Exists:
+    return Exists(
+        Membership.objects.filter(organization_id=OuterRef("organization_id"), user_id=OuterRef("created_by_id"))
+    )
+
+
+def tokens_of(*, organization: Organization) -> QuerySet[ApiToken]:
+    """The organization's tokens for its tokens page, with what ``ApiToken.stopped_reason`` needs (no query each)."""
+    return (
+        ApiToken.objects.filter(organization=organization)
+        .select_related("created_by")
+        .annotate(creator_is_member=_creator_is_member())
+    )
+
+
+def token_reissue(*, token: ApiToken, by: User) -> tuple[ApiToken, str]:
+    """Replace a token that died with its creator by a new one with its name, kind and scope, created by ``by``
+    (now the person it acts for), and revoke the dead one. Returns the new token and its secret, shown once.
+
+    Only a dead token is re-issued: a working one is revoked or replaced on purpose, not as a side effect.
+    """
+    if token.revoked_at is None and not token.stopped_reason:
+        raise TokenNotReissued(
+            f"Token “{token.name}” still works, so it was not re-issued. To change its secret, create a new token "
+            "and revoke this one."
+        )
+    with transaction.atomic():
+        # Conditional, so that a second click, a reloaded page or two admins at once re-issue it only once.
+        if not ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now()):
+            raise TokenNotReissued(f"Token “{token.name}” was already revoked (or re-issued); nothing was changed.")
+        return token_create(
+            organization=token.organization, name=token.name, kind=token.kind, scope=token.scope, created_by=by
+        )
+
+
 def token_authenticate(*, secret: str) -> ApiToken | None:
-    """The live token whose secret this is, or ``None``."""
+    """The live token whose secret this is, or ``None``.
+
+    Live means not revoked and its creator still an active member of its organization: a token acts for the person
+    who created it, so it dies the moment they leave or are deactivated (``ApiToken.stopped_reason`` says so on the
+    tokens page). Checked in the same single query that finds the token, so it costs a request nothing more.
+    """
     parts = secret.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != SECRET_PREFIX or not _PREFIX_RE.match(parts[1]):
         return None
     token = (
-        ApiToken.objects.select_related("organization", "created_by").filter(prefix=parts[1], revoked_at=None).first()
+        ApiToken.objects.select_related("organization", "created_by")
+        .filter(_creator_is_member(), prefix=parts[1], revoked_at=None, created_by__is_active=True)
+        .first()
     )
     if token is None or not hmac.compare_digest(token.secret_hash, _digest(secret.strip())):
         return None
@@ -288,12 +334,8 @@ def activity_log(*, token: ApiToken, payload: ActivityIn) -> tuple[Activity, boo
         values.update(_people_by_email(token.organization, values.get("participant_emails") or []))
     if values.get("opportunity") is not None and values.get("account") is None:
         values["account"] = values["opportunity"].account
-    if (
-        "owner" not in data
-        and token.kind == ApiToken.Kind.USER
-        and token.created_by is not None
-        and token.created_by.memberships.filter(organization=token.organization).exists()
-    ):
+    # An authenticated token's creator is an active member of its organization (token_authenticate), so an owner.
+    if "owner" not in data and token.kind == ApiToken.Kind.USER:
         values["owner"] = token.created_by
     try:
         with transaction.atomic():

@@ -10,4 +10,5 @@ urlpatterns = [path("", api.urls)]
 organization_patterns = [
     path("", views.token_list, name="api_tokens"),
     path("<uuid:code>/revoke/", views.token_revoke_view, name="api_token_revoke"),
+    path("<uuid:code>/reissue/", views.token_reissue_view, name="api_token_reissue"),
 ]

@@ -3,6 +3,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from roxcrm.models import Membership
+from roxcrm.services import organization_create_allowed
 
 
 def organization(request: HttpRequest) -> dict[str, Any]:
@@ -15,4 +16,5 @@ def organization(request: HttpRequest) -> dict[str, Any]:
         "org": getattr(request, "org", None),
         "membership": getattr(request, "membership", None),
         "memberships": memberships,
+        "can_create_organization": organization_create_allowed(user=user),
     }

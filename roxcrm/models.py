@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -73,6 +74,22 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = self.__class__.objects.normalize_email(self.email).lower()
 
 
+# Never an organization's address, ignoring case: words that read as the site's own pages (its top-level paths
+# today, and likely ones), so that /o/<slug>/ can never pass for one of them. ``reserved_slugs`` adds every top-level
+# prefix of the URLconf, so a new one is reserved without anyone remembering to list it here.
+RESERVED_SLUGS = frozenset(
+    {"admin", "api", "static", "media", "accounts", "account", "settings", "auth", "login", "logout", "signup", "o"}
+)
+
+
+def reserved_slugs() -> frozenset[str]:
+    """``RESERVED_SLUGS`` and the first segment of every top-level URL pattern (``admin``, ``auth``, ``o`` ...)."""
+    from django.urls import get_resolver  # here, not at import: the URLconf imports the models
+
+    prefixes = {str(pattern.pattern).split("/", 1)[0].lower() for pattern in get_resolver().url_patterns}
+    return RESERVED_SLUGS | {prefix for prefix in prefixes if prefix}
+
+
 class Organization(models.Model):
     """A company using Rox: the unit of tenancy. Every record belongs to exactly one."""
 
@@ -83,12 +100,33 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Acme and acme would be two organizations whose addresses people cannot tell apart.
+            models.UniqueConstraint(
+                Lower("slug"),
+                name="organization_slug_unique_ignoring_case",
+                violation_error_message="Another organization already uses this address.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
         return reverse("dashboard", args=[self.slug])
+
+    def clean(self) -> None:
+        """Refuse reserved addresses and ones another organization uses in other upper or lower case, on the
+        settings page and in the Django admin alike (the constraint above is the database's backstop)."""
+        super().clean()
+        if not self.slug:
+            return
+        if self.slug.lower() in reserved_slugs():
+            raise ValidationError({"slug": f"“{self.slug}” is reserved for the site's own pages; choose another."})
+        if Organization.objects.filter(slug__iexact=self.slug).exclude(pk=self.pk).exists():
+            raise ValidationError(
+                {"slug": "Another organization already uses this address (upper and lower case count as the same)."}
+            )
 
 
 class Membership(models.Model):

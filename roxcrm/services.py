@@ -26,7 +26,16 @@ from django.utils.text import slugify
 
 from roxcrm import hooks
 from roxcrm.custom_fields import clean_value, definitions_for
-from roxcrm.models import CrmRecord, CustomField, FieldChange, Invitation, Membership, Organization, User
+from roxcrm.models import (
+    CrmRecord,
+    CustomField,
+    FieldChange,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+    reserved_slugs,
+)
 
 R = TypeVar("R", bound=CrmRecord)
 
@@ -297,11 +306,18 @@ def organization_create(*, name: str, slug: str, user: User) -> Organization:
     return organization
 
 
+def organization_create_allowed(*, user: User) -> bool:
+    """Whether ``user`` may create organizations: anyone signed in, or only staff (``ORGANIZATION_CREATION``)."""
+    return settings.ORGANIZATION_CREATION == "anyone" or user.is_staff
+
+
 def unique_slug(name: str) -> str:
-    """A slug for a new organization named ``name`` that no organization uses yet."""
+    """A slug for a new organization named ``name`` that no organization uses yet, in any case, and that is not
+    reserved (``roxcrm.models.reserved_slugs``)."""
     base = slugify(name)[:50] or "organization"
     slug, n = base, 1
-    while Organization.objects.filter(slug=slug).exists():
+    reserved = reserved_slugs()
+    while slug in reserved or Organization.objects.filter(slug__iexact=slug).exists():
         n += 1
         slug = f"{base}-{n}"
     return slug

@@ -103,7 +103,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "TEST", {"NAME": str(Path(tempfile.gettempdir()) / f"roxcrm-test-{os.getpid()}.sqlite3")}
     )
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # 0 closes a connection at the end of each request. Persistent connections pay off under gunicorn's few
+    # long-lived workers (set CONN_MAX_AGE=60 there); runserver serves each request on a new thread, and each thread
+    # would hold its own connection until PostgreSQL refuses more ("too many clients").
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -130,8 +133,15 @@ ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="opti
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "roxcrm.adapters.AccountAdapter"
-# When off, only people following an invitation link can create an account.
+ACCOUNT_FORMS = {"signup": "roxcrm.adapters.SignupForm"}
+# When off, only people following an invitation link can create an account, each with the address invited.
 ACCOUNT_ALLOW_SIGNUPS = env.bool("ACCOUNT_ALLOW_SIGNUPS", default=True)
+# Who may create organizations: "anyone" signed in, or "staff" only. Staff by default in production, so that nobody
+# who signs up on a new deployment (or holds an invitation) can open tenants of their own there; the operator's
+# `createsuperuser` account creates the first organization and invites people into it.
+ORGANIZATION_CREATION = env.str("ORGANIZATION_CREATION", default="anyone" if DEBUG else "staff")
+if ORGANIZATION_CREATION not in ("anyone", "staff"):
+    raise ImproperlyConfigured(f"ORGANIZATION_CREATION must be `anyone` or `staff`, not `{ORGANIZATION_CREATION}`.")
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -148,6 +158,9 @@ EMAIL_PORT = EMAIL_CONFIG["EMAIL_PORT"]
 EMAIL_HOST_USER = EMAIL_CONFIG.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = EMAIL_CONFIG.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = EMAIL_CONFIG.get("EMAIL_USE_TLS", False)
+# Seconds to wait for the mail server. Without a limit, a server that drops packets holds the request (a sign-up, an
+# invitation) until the worker is killed; with one, the failure is reported and the sign-up still succeeds.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rox CRM <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
@@ -161,7 +174,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "roxcrm.storage.StaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },

@@ -32,6 +32,7 @@ from roxcrm.services import (
     membership_remove,
     membership_set_role,
     organization_create,
+    organization_create_allowed,
     unique_slug,
 )
 from roxcrm.tenancy import SESSION_ORG_KEY, get_object_for_member, member_required, org_admin_required
@@ -54,13 +55,16 @@ class NewOrganizationForm(forms.Form):
 
 @login_required
 def organization_new(request: HttpRequest) -> HttpResponse:
+    if not organization_create_allowed(user=request.user):
+        # The page says why rather than offering a form that would be refused (ORGANIZATION_CREATION=staff).
+        return render(request, "roxcrm/organization_new.html", {"allowed": False}, status=403)
     form = NewOrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         name = form.cleaned_data["name"]
         organization = organization_create(name=name, slug=unique_slug(name), user=request.user)
         messages.success(request, f"{organization} is ready. You are its admin.")
         return redirect("dashboard", organization.slug)
-    return render(request, "roxcrm/organization_new.html", {"form": form})
+    return render(request, "roxcrm/organization_new.html", {"form": form, "allowed": True})
 
 
 @member_required
