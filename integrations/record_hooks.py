@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink
+from integrations.outbox import enqueue
 from mappings.models import FieldMapping, ObjectMapping
 
 # Rox objects written back as a whole record (activities are written by the activity writeback).
@@ -78,50 +79,6 @@ def _activity_changed(change: Any) -> None:
     connection = SalesforceConnection.objects.filter(organization_id=activity.organization_id).only("pk").first()
     if connection is not None:
         _ask_on_commit(connection.pk, sobject)
-
-
-def enqueue(
-    record: Any,
-    sobject: str,
-    operation: str,
-    fields: dict[str, str],
-    not_before: dt.datetime | None = None,
-    *,
-    new_record: bool = False,
-) -> OutboxEntry:
-    """Add the change to the record's pending row (one per record and operation), or open one. A record created in
-    this transaction (``new_record``) has no row yet, so none is looked for."""
-
-    def open_row() -> OutboxEntry:
-        return OutboxEntry.objects.create(
-            organization_id=record.organization_id,
-            sobject=sobject,
-            rox_object=record.object_type,
-            record_id=record.pk,
-            operation=operation,
-            fields=fields,
-            not_before=not_before,
-        )
-
-    if new_record:
-        return open_row()
-    pending = OutboxEntry.objects.select_for_update().filter(
-        organization_id=record.organization_id,
-        sobject=sobject,
-        record_id=record.pk,
-        operation=operation,
-        state=OutboxEntry.State.PENDING,
-    )
-    entry = pending.first()
-    if entry is None:
-        try:
-            with transaction.atomic():
-                return open_row()
-        except IntegrityError:
-            entry = pending.get()  # another transaction opened it a moment ago
-    entry.fields = {**entry.fields, **fields}
-    entry.save(update_fields=["fields", "updated_at"])
-    return entry
 
 
 def _ask_on_commit(connection_id: int, sobject: str) -> None:

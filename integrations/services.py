@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations import schema
-from integrations.models import OutboxEntry, SalesforceConnection, SyncError, SyncRun, WritebackBatch
+from integrations import outbox, schema
+from integrations.models import OutboxEntry, SalesforceConnection, SyncRun, WritebackBatch
 from integrations.salesforce import hosts, oauth
 from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
 from integrations.salesforce.errors import OAuthError, SalesforceError
@@ -389,86 +389,16 @@ def writeback_revert(*, batch: WritebackBatch, user: User) -> int:
 
 
 def outbox_retry(*, entry: OutboxEntry) -> None:
-    """After a fix (in Salesforce or in Rox), try a failed row again now. When the record was edited since, its
-    newer pending row takes this row's fields as well (one pending row per record and operation) and this one goes."""
-    with transaction.atomic():
-        newer = (
-            OutboxEntry.objects.select_for_update()
-            .filter(
-                organization_id=entry.organization_id,
-                sobject=entry.sobject,
-                record_id=entry.record_id,
-                operation=entry.operation,
-                state=OutboxEntry.State.PENDING,
-            )
-            .exclude(pk=entry.pk)
-            .first()
-        )
-        if newer is None:
-            entry.state = OutboxEntry.State.PENDING
-            entry.not_before = None
-            entry.attempts = 0
-            entry.save(update_fields=["state", "not_before", "attempts", "updated_at"])
-        else:
-            newer.fields = {**entry.fields, **newer.fields}
-            newer.not_before = None
-            newer.save(update_fields=["fields", "not_before", "updated_at"])
-            entry.delete()
-    SyncError.objects.filter(
-        organization_id=entry.organization_id,
-        direction="outbound",
-        rox_object=entry.rox_object,
-        record_id=entry.record_id,
-        resolved_at=None,
-    ).update(resolved_at=timezone.now())
+    """After a fix (in Salesforce or in Rox), try a failed row again now; its error stays shown until written."""
+    outbox.retry(entry)
 
 
 def outbox_discard(*, entry: OutboxEntry) -> None:
     """Give up on a row: the Rox change stays in Rox, Salesforce keeps its value."""
-    entry.state = OutboxEntry.State.DISCARDED
-    entry.save(update_fields=["state", "updated_at"])
-    SyncError.objects.filter(
-        organization_id=entry.organization_id,
-        direction="outbound",
-        rox_object=entry.rox_object,
-        record_id=entry.record_id,
-        resolved_at=None,
-    ).update(resolved_at=timezone.now())
+    outbox.discard(entry)
 
 
 def outbox_resolve_review(*, entry: OutboxEntry, choice: str) -> None:
     """An admin's decision for a new record that matched several Salesforce records: link it to one of them
     (``choice`` is its Id), or create a new one (``choice`` is ``"new"``)."""
-    from integrations.models import SalesforceLink
-
-    if choice == "new":
-        entry.state, entry.candidates, entry.not_before = OutboxEntry.State.PENDING, [], None
-        entry.error_message = "An admin chose to create a new record."
-        # The create must not match again: it goes out as a plain create.
-        entry.fields = {**entry.fields, "__create_new__": timezone.now().isoformat()}
-        entry.save(update_fields=["state", "candidates", "not_before", "error_message", "fields", "updated_at"])
-        return
-    if choice not in {c["id"] for c in entry.candidates}:
-        raise ValueError("Choose one of the matching records.")
-    taken = SalesforceLink.objects.filter(
-        organization_id=entry.organization_id, sobject=entry.sobject, sf_id=choice
-    ).first()
-    if taken is not None and taken.record_id != entry.record_id:
-        raise ValueError(
-            f"{choice} is already linked to another Rox record, so this one duplicates it: discard it, or create a "
-            "new Salesforce record."
-        )
-    SalesforceLink.objects.get_or_create(
-        organization_id=entry.organization_id,
-        sobject=entry.sobject,
-        sf_id=choice,
-        defaults={
-            "rox_object": entry.rox_object,
-            "record_id": entry.record_id,
-            "synced_at": timezone.now(),
-            "shadow": {},
-        },
-    )
-    entry.state, entry.done_at = OutboxEntry.State.DONE, timezone.now()
-    entry.error_message = f"Linked to {choice} by an admin."
-    entry.save(update_fields=["state", "done_at", "error_message", "updated_at"])
+    outbox.resolve_review(entry, choice)

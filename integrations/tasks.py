@@ -92,8 +92,8 @@ def writeback_task(connection_id: int, sobject: str) -> str:
 def writeback_sweep_task(connection_id: int) -> str:
     """The periodic sweep: release rows stuck in flight and write whatever is pending, parents first."""
     from integrations.engine.activity_writeback import drain_any
-    from integrations.engine.writeback import release_stuck
     from integrations.models import OutboxEntry
+    from integrations.outbox import release_stuck
     from mappings.defaults import STANDARD_OBJECTS
 
     connection = _active(connection_id)

@@ -23,32 +23,23 @@ from typing import Any
 from django.utils import timezone
 
 from activities.models import Activity
+from integrations import outbox
 from integrations.engine import values
 from integrations.engine.plan import ObjectPlan, build_plan
 from integrations.engine.runner import BUSY, Progress, acquire, release
-from integrations.engine.writeback import (
-    TRANSIENT_CODES,
-    DrainResult,
-    _back_to_pending,
-    _backoff,
-    _claim,
-    helper_result,
-    open_error_ids,
-    release_stuck,
-    requeue,
-)
+from integrations.engine.writeback import DrainResult, helper_result
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
     SalesforceLink,
     SyncCursor,
-    SyncError,
     SyncRun,
     WritebackBatch,
 )
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import (
+    TRANSIENT_CODES,
     BudgetExhaustedError,
     ConfigurationError,
     SalesforceError,
@@ -107,8 +98,8 @@ def drain_activities(
     if token is None:
         return DrainResult(None, skipped_reason=BUSY)
     try:
-        release_stuck(connection.organization_id, sobject)
-        entries = _claim(connection, sobject, limit)
+        outbox.release_stuck(connection.organization_id, sobject)
+        entries = outbox.claim(connection.organization_id, sobject, limit)
         if not entries:
             return DrainResult(None, skipped_reason="nothing to write")
         run = SyncRun.objects.create(
@@ -121,10 +112,12 @@ def drain_activities(
             ActivityWriter(connection, plan, client, run, result, progress).write(entries)
             run.outcome = run.Outcome.WARNINGS if result.failed else run.Outcome.SUCCEEDED
         except BudgetExhaustedError as exc:
-            _back_to_pending(entries, dt.timedelta(minutes=15), exc)
+            outbox.back_to_pending(entries, dt.timedelta(minutes=15), exc)
             run.outcome, run.error = run.Outcome.PAUSED, exc.message
         except (ConfigurationError, SalesforceError) as exc:
-            _back_to_pending(entries, dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None, exc)
+            outbox.back_to_pending(
+                entries, dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None, exc
+            )
             run.outcome, run.error = run.Outcome.FAILED, str(exc)
         finally:
             run.finished_at = timezone.now()
@@ -166,7 +159,7 @@ class ActivityWriter:
         self._user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
         self._owner_emails: dict[int, str] = {}  # Rox user e-mail (lower case) by id
         self._looked_up: set[str] = set()
-        self._open_errors = open_error_ids(self.organization, rox_object="activity")
+        self._open_errors = outbox.open_error_ids(self.organization, rox_object="activity")
 
     def write(self, entries: list[OutboxEntry]) -> None:
         # Per-field change times and the removal columns are never written to Salesforce: not loaded.
@@ -185,13 +178,13 @@ class ActivityWriter:
         for entry in entries:
             activity = activities.get(entry.record_id)
             if activity is None or activity.origin != Activity.Origin.ROX:
-                self._finish(entry, OutboxEntry.State.DISCARDED, "The activity is gone or was logged in Salesforce.")
+                outbox.dropped(entry, "The activity is gone or was logged in Salesforce.")
                 continue
             if not self.switches.writes(activity.type):
                 label = ActivitySettings._meta.get_field(
                     ActivitySettings.SWITCHES.get(activity.type, "email_writeback")
                 ).verbose_name
-                self._finish(entry, OutboxEntry.State.DISCARDED, f"{label} is off on the Activities tab.")
+                outbox.dropped(entry, f"{label} is off on the Activities tab.")
                 continue
             ready.append(Prepared(entry, activity))
         if not ready:
@@ -503,54 +496,27 @@ class ActivityWriter:
                 if o["id"] not in existing
             ],
         )
-        OutboxEntry.objects.filter(pk__any=[p.entry.pk for p, _ in done]).update(
-            state=OutboxEntry.State.DONE,
-            done_at=now,
-            in_flight_since=None,
-            batch=batch,
-            error_code="",
-            error_message="",
+        outbox.done([p.entry for p, _ in done], batch=batch)
+        outbox.resolve_errors(
+            self.organization,
+            self.plan.sobject,
+            "activity",
+            [p.activity.pk for p, _ in done if p.activity.pk in self._open_errors],
         )
-        resolved = [p.activity.pk for p, _ in done if p.activity.pk in self._open_errors]
-        if resolved:
-            SyncError.objects.filter(
-                organization=self.organization,
-                direction="outbound",
-                rox_object="activity",
-                record_id__in=resolved,
-                resolved_at=None,
-            ).update(resolved_at=now)
         self.result.created += sum(1 for _, o in done if o.get("created"))
         self.result.written += sum(1 for _, o in done if not o.get("created"))
 
     def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
-        self.result.retry += 1
-        # Back to pending; an edit made meanwhile opened a newer pending row, which then takes these fields too.
-        requeue(entry, not_before=timezone.now() + _backoff(entry.attempts), error_code=code, error_message=message)
+        # Back to pending (an edit made meanwhile opened a newer pending row, which then takes these fields too);
+        # past the attempts every outbox row gets, failed and shown.
+        if outbox.retry_later(entry, run=self.run, code=code, message=message):
+            self.result.retry += 1
+        else:
+            self.result.failed += 1
 
     def _error(self, item: Prepared, code: str, message: str, fields: list[str]) -> None:
         self.result.failed += 1
-        OutboxEntry.objects.filter(pk=item.entry.pk).update(
-            state=OutboxEntry.State.FAILED,
-            in_flight_since=None,
-            error_code=code,
-            error_message=message,
-            error_fields=fields,
-        )
-        SyncError.objects.create(
-            organization=self.organization,
-            run=self.run,
-            direction="outbound",
-            sobject=self.plan.sobject,
-            rox_object="activity",
-            record_id=item.activity.pk,
-            code=code,
-            message=message,
-            fields=fields,
-        )
-
-    def _finish(self, entry: OutboxEntry, state: str, message: str) -> None:
-        OutboxEntry.objects.filter(pk=entry.pk).update(state=state, in_flight_since=None, error_message=message)
+        outbox.fail(item.entry, run=self.run, code=code, message=message, fields=fields)
 
 
 def _call_label(activity: Activity) -> str:

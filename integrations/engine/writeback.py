@@ -16,17 +16,16 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-import random
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Subquery
+from django.db import transaction
 from django.utils import timezone
 
+from integrations import outbox
 from integrations.engine import values
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
 from integrations.engine.runner import (
@@ -43,13 +42,13 @@ from integrations.models import (
     SalesforceConnection,
     SalesforceLink,
     SyncCursor,
-    SyncError,
     SyncRun,
     WritebackBatch,
 )
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import (
+    TRANSIENT_CODES,
     BudgetExhaustedError,
     ConfigurationError,
     SalesforceError,
@@ -62,8 +61,6 @@ from roxcrm.domains import normalize_domain
 log = logging.getLogger(__name__)
 CHUNK = 200
 WRITE_SLICE = 1000  # outbox rows read at once on the Collections path
-MAX_ATTEMPTS = 10
-TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
 
 
 @dataclass
@@ -90,61 +87,6 @@ class DrainResult:
     skipped_reason: str = ""
 
 
-def release_stuck(organization_id: int, sobject: str | None = None) -> int:
-    """Rows left in flight by a worker that died are pending again. With ``sobject``, the caller holds that object's
-    run lock, so every row of it still in flight is a dead run's and is released at once; without, rows in flight
-    longer than ``SALESFORCE_RUN_TIMEOUT`` are."""
-    stuck = OutboxEntry.objects.filter(organization_id=organization_id, state=OutboxEntry.State.IN_FLIGHT)
-    if sobject is None:
-        stuck = stuck.filter(in_flight_since__lt=timezone.now() - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT))
-    else:
-        stuck = stuck.filter(sobject=sobject)
-    try:
-        with transaction.atomic():
-            return stuck.update(state=OutboxEntry.State.PENDING, in_flight_since=None)
-    except IntegrityError:
-        # A record edited again after the worker died has a newer pending row already.
-        entries = list(stuck)
-        for entry in entries:
-            requeue(entry)
-        return len(entries)
-
-
-def requeue(entry: OutboxEntry, **changes: Any) -> None:
-    """Put a claimed (in flight) row back to pending, with ``changes`` (not_before, the error).
-
-    There is one pending row per record and operation, and an edit made while this row was in flight opened a new
-    one: then this row's fields are merged into that row, which writes them together with the newer ones, and this
-    row is deleted. A row no longer in flight (written, failed, discarded meanwhile) is left as it is."""
-    for _ in range(3):
-        try:
-            with transaction.atomic():
-                OutboxEntry.objects.filter(pk=entry.pk, state=OutboxEntry.State.IN_FLIGHT).update(
-                    state=OutboxEntry.State.PENDING, in_flight_since=None, **changes
-                )
-            return
-        except IntegrityError:
-            pass
-        with transaction.atomic():
-            claimed = OutboxEntry.objects.select_for_update().filter(pk=entry.pk, state=OutboxEntry.State.IN_FLIGHT)
-            newer = OutboxEntry.objects.select_for_update().filter(
-                organization_id=entry.organization_id,
-                sobject=entry.sobject,
-                record_id=entry.record_id,
-                operation=entry.operation,
-                state=OutboxEntry.State.PENDING,
-            )
-            mine, theirs = claimed.first(), newer.first()
-            if mine is None:
-                return
-            if theirs is None:
-                continue  # claimed by another drain meanwhile: this row may be pending again now
-            theirs.fields = {**mine.fields, **theirs.fields}
-            theirs.save(update_fields=["fields", "updated_at"])
-            mine.delete()
-            return
-
-
 def drain(
     connection: SalesforceConnection, sobject: str, *, limit: int = 100_000, progress: Progress | None = None
 ) -> DrainResult:
@@ -161,8 +103,8 @@ def drain(
     if token is None:
         return DrainResult(None, skipped_reason=BUSY)
     try:
-        release_stuck(connection.organization_id, sobject)
-        entries = _claim(connection, sobject, limit)
+        outbox.release_stuck(connection.organization_id, sobject)
+        entries = outbox.claim(connection.organization_id, sobject, limit)
         if not entries:
             return DrainResult(None, skipped_reason="nothing to write")
         # Read Salesforce's changes first (newer values win over the claimed Rox changes), as close to the write as
@@ -187,11 +129,11 @@ def drain(
                 log.warning("Formula refresh after a writeback of %s failed: %s", sobject, exc)
             run.outcome = SyncRun.Outcome.WARNINGS if result.failed or result.review else SyncRun.Outcome.SUCCEEDED
         except BudgetExhaustedError as exc:
-            _back_to_pending(entries, dt.timedelta(minutes=15), exc)
+            outbox.back_to_pending(entries, dt.timedelta(minutes=15), exc)
             run.outcome, run.error = SyncRun.Outcome.PAUSED, exc.message
         except (ConfigurationError, SalesforceError) as exc:
             delay = dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None
-            _back_to_pending(entries, delay, exc)
+            outbox.back_to_pending(entries, delay, exc)
             run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
         finally:
             run.finished_at = timezone.now()
@@ -212,59 +154,6 @@ def drain(
         release(cursor, token)
 
 
-def _claim(connection: SalesforceConnection, sobject: str, limit: int) -> list[OutboxEntry]:
-    """Mark up to ``limit`` ready rows of the object in flight (oldest first) and return them. The object's lock is
-    held, so no other drain claims them; the state condition still refuses rows another path (a discard) took."""
-    now = timezone.now()
-    mine = {"organization_id": connection.organization_id, "sobject": sobject}
-    ready = OutboxEntry.objects.filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now), state=OutboxEntry.State.PENDING, **mine
-    )
-    OutboxEntry.objects.filter(pk__in=Subquery(ready.order_by("id").values("pk")[:limit])).update(
-        state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, attempts=F("attempts") + 1
-    )
-    claimed = OutboxEntry.objects.filter(state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, **mine)
-    # Columns a drain never reads stay in the database (a deferred column still loads if something asks for it).
-    return list(claimed.defer("candidates", "error_fields", "created_at", "updated_at", "done_at").order_by("id"))
-
-
-def _back_to_pending(entries: list[OutboxEntry], delay: dt.timedelta | None, exc: Exception) -> None:
-    """A failure of the whole call: every claimed row still in flight waits and is tried again (with backoff);
-    rows already written, failed or retried before the failure keep their state."""
-    still = OutboxEntry.objects.filter(pk__in=[e.pk for e in entries], state=OutboxEntry.State.IN_FLIGHT)
-    in_flight = set(still.values_list("pk", flat=True))
-    waiting = [entry for entry in entries if entry.pk in in_flight]
-    for entry in waiting:
-        entry.state = OutboxEntry.State.PENDING
-        entry.not_before = timezone.now() + (delay or _backoff(entry.attempts))
-        entry.in_flight_since = None
-        entry.error_code = getattr(exc, "code", "") or exc.__class__.__name__
-        entry.error_message = str(exc)
-    columns = ["state", "not_before", "in_flight_since", "error_code", "error_message"]
-    try:
-        with transaction.atomic():
-            OutboxEntry.objects.bulk_update(waiting, columns, batch_size=500)
-    except IntegrityError:
-        # Some records were edited during this drain and have a newer pending row: merge into it, one by one.
-        for entry in waiting:
-            requeue(entry, not_before=entry.not_before, error_code=entry.error_code, error_message=entry.error_message)
-
-
-def open_error_ids(organization: Any, **filters: Any) -> set[int]:
-    """Rox records with an unresolved writeback error (to be resolved when written), read once per drain so that
-    a chunk's recording only touches errors that exist."""
-    return set(
-        SyncError.objects.filter(
-            organization=organization, direction="outbound", resolved_at=None, **filters
-        ).values_list("record_id", flat=True)
-    )
-
-
-def _backoff(attempts: int) -> dt.timedelta:
-    base = min(5 * 2 ** max(attempts - 1, 0), 15 * 60)
-    return dt.timedelta(seconds=base * (0.5 + random.random()) * settings.SALESFORCE_RETRY_SCALE)
-
-
 class Writer:
     def __init__(
         self, plan: ObjectPlan, client: SalesforceClient, run: SyncRun, result: DrainResult, progress: Progress | None
@@ -282,7 +171,7 @@ class Writer:
         self._looked_up: set[str] = set()  # e-mails already looked up among Salesforce users
         self._sends: ThreadPoolExecutor | None = None
         self._in_flight: list[tuple[list[Outgoing], Future[list[dict[str, Any]]]]] = []
-        self._open_errors = open_error_ids(self.organization, sobject=plan.sobject)
+        self._open_errors = outbox.open_error_ids(self.organization, sobject=plan.sobject)
 
     def write(self, entries: list[OutboxEntry]) -> None:
         """Write the claimed rows: updates first, then creates. A drain small enough for sObject Collections is
@@ -356,7 +245,7 @@ class Writer:
                 updates.append(outgoing)
             else:
                 nothing.append(entry)
-        self._done(nothing)
+        outbox.done(nothing)
         return updates, creates
 
     # -- payloads ---------------------------------------------------------------------------------------------
@@ -571,33 +460,17 @@ class Writer:
                 links.append(link)
                 outgoing.entry.batch = batch
             bulk_update(SalesforceLink, links, ["shadow", "synced_at"])
-            self._done([o.entry for o in done], batch=batch)
-            resolved = [o.record.pk for o in done if o.record.pk in self._open_errors]
-            if resolved:
-                SyncError.objects.filter(
-                    organization=self.organization,
-                    direction="outbound",
-                    sobject=self.plan.sobject,
-                    record_id__in=resolved,
-                    resolved_at=None,
-                ).update(resolved_at=now)
+            outbox.done([o.entry for o in done], batch=batch)
+            outbox.resolve_errors(
+                self.organization,
+                self.plan.sobject,
+                self.plan.rox_object,
+                [o.record.pk for o in done if o.record.pk in self._open_errors],
+            )
         if created:
             self.result.created += len(done)
         else:
             self.result.written += len(done)
-
-    def _done(self, entries: list[OutboxEntry], batch: WritebackBatch | None = None) -> None:
-        if not entries:
-            return
-        now = timezone.now()
-        OutboxEntry.objects.filter(pk__any=[e.pk for e in entries]).update(
-            state=OutboxEntry.State.DONE,
-            done_at=now,
-            in_flight_since=None,
-            error_code="",
-            error_message="",
-            batch=batch,
-        )
 
     def _retry_all(self, chunk: list[Outgoing], exc: TransientError) -> None:
         """A whole call failed transiently: each of its rows waits for a retry."""
@@ -605,44 +478,15 @@ class Writer:
             self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
 
     def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
-        if entry.attempts >= MAX_ATTEMPTS:
-            self._error(entry, code, f"Gave up after {entry.attempts} attempts: {message}", [])
-            return
-        self.result.retry += 1
-        requeue(entry, not_before=timezone.now() + _backoff(entry.attempts), error_code=code, error_message=message)
+        if outbox.retry_later(entry, run=self.run, code=code, message=message):
+            self.result.retry += 1
+        else:
+            self.result.failed += 1
 
     def _error(self, entry: OutboxEntry, code: str, message: str, fields: list[str]) -> None:
         """A permanent error: no retry; shown in Sync health with Salesforce's message, until Retry or Discard."""
         self.result.failed += 1
-        OutboxEntry.objects.filter(pk=entry.pk).update(
-            state=OutboxEntry.State.FAILED,
-            in_flight_since=None,
-            error_code=code,
-            error_message=message,
-            error_fields=fields,
-        )
-        link_sf_id = (
-            SalesforceLink.objects.filter(
-                organization=self.organization,
-                rox_object=self.plan.rox_object,
-                sobject=self.plan.sobject,
-                record_id=entry.record_id,
-            )
-            .values_list("sf_id", flat=True)
-            .first()
-        )
-        SyncError.objects.create(
-            organization=self.organization,
-            run=self.run,
-            direction="outbound",
-            sobject=self.plan.sobject,
-            sf_id=link_sf_id or "",
-            rox_object=entry.rox_object,
-            record_id=entry.record_id,
-            code=code,
-            message=message,
-            fields=fields,
-        )
+        outbox.fail(entry, run=self.run, code=code, message=message, fields=fields)
 
     def _report(self) -> None:
         if self.progress:
@@ -674,14 +518,12 @@ class Writer:
                     # Salesforce lacks (which are then written to fill its blanks).
                     outgoing.link = self._new_link(outgoing, found[0]["Id"])
                     self.result.linked += 1
-                    self._done([outgoing.entry])
+                    outbox.done([outgoing.entry])
                 elif len(found) > 1:
                     self.result.review += 1
-                    OutboxEntry.objects.filter(pk=outgoing.entry.pk).update(
-                        state=OutboxEntry.State.REVIEW,
-                        in_flight_since=None,
-                        candidates=[{"id": r["Id"], "name": r.get("Name") or r.get("LastName") or ""} for r in found],
-                        error_message=f"{len(found)} Salesforce records match; choose one or create a new one.",
+                    outbox.review(
+                        outgoing.entry,
+                        [{"id": r["Id"], "name": r.get("Name") or r.get("LastName") or ""} for r in found],
                     )
                 elif any(v is _UNRESOLVED for v in outgoing.payload.values()) or self._waiting_for_parent(outgoing):
                     self._retry(outgoing.entry, "PARENT_PENDING", "Waiting for a parent record to reach Salesforce.")

@@ -3,7 +3,9 @@ never lost; new records are matched before being created; every class of error i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +55,34 @@ def synced_account(connection: SalesforceConnection, sfsim: Any, **fields: Any) 
     sync_object(connection, "Account")
     link = SalesforceLink.objects.get(sf_id=sf_id)
     return sf_id, Account.objects.get(pk=link.record_id)
+
+
+def map_tier(org: Organization) -> None:
+    """A Rox text field mapped Read and Write to Salesforce's restricted picklist Customer_Tier__c (Gold, Silver,
+    Bronze): "Platinum" is refused by Salesforce."""
+    make_custom_field(org, label="Tier", data_type="text")
+    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
+    FieldMapping.objects.create(
+        object_mapping=account_mapping, sf_field="Customer_Tier__c", rox_field="custom.tier", rule="read_write"
+    )
+
+
+@contextlib.contextmanager
+def edited_while_sending(account: Account, person: Actor, **values: Any) -> Iterator[None]:
+    """The record is edited again just as a drain hands its row to Salesforce (between the claim and the send)."""
+    from integrations.engine import writeback
+
+    send = writeback.Writer._send_updates
+
+    def edited_meanwhile(self: Any, updates: Any) -> None:
+        record_update(record=Account.objects.get(pk=account.pk), values=values, actor=person)
+        send(self, updates)
+
+    writeback.Writer._send_updates = edited_meanwhile  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        writeback.Writer._send_updates = send  # type: ignore[method-assign]
 
 
 def writes(sfsim: Any) -> int:
@@ -347,11 +377,7 @@ def test_the_request_limit_pauses_and_the_outbox_waits(
 def test_a_permanent_error_is_shown_and_does_not_hold_back_others(
     connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
 ) -> None:
-    make_custom_field(org, label="Tier", data_type="text")
-    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
-    FieldMapping.objects.create(
-        object_mapping=account_mapping, sf_field="Customer_Tier__c", rox_field="custom.tier", rule="read_write"
-    )
+    map_tier(org)
     bad_id, bad = synced_account(connection, sfsim, Name="Bad")
     good_id, good = synced_account(connection, sfsim, Name="Good")
     record_update(
@@ -365,6 +391,56 @@ def test_a_permanent_error_is_shown_and_does_not_hold_back_others(
     assert entry.state == "failed" and entry.error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     error = SyncError.objects.get(direction="outbound")
     assert error.sf_id == bad_id and "Customer_Tier__c" in error.fields
+
+
+def test_a_refused_change_waits_with_its_error_until_it_is_written(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization, admin_client: Client
+) -> None:
+    """Salesforce refuses one field of an edit of two: the record's next good edit neither hides the error nor
+    drops the refused edit's other field; once the person fixes the refused value, everything is written."""
+    from django.urls import reverse
+
+    map_tier(org)
+    sf_id, account = synced_account(connection, sfsim, Name="Initech")
+    record_update(record=account, values={"phone": "555-0100"}, custom_values={"tier": "Platinum"}, actor=person)
+    assert drain(connection, "Account").failed == 1
+    record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Retail"}, actor=person)
+    drain(connection, "Account")
+    # Still refused (the tier is still Platinum) and still shown; the phone waits.
+    assert read(sfsim, "Account", sf_id)["Phone"] is None
+    page = admin_client.get(reverse("sync_health", args=[org.slug])).content.decode()
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in page
+    waiting = OutboxEntry.objects.exclude(state__in=["done", "discarded"])
+    assert [(e.state, "phone" in e.fields) for e in waiting] == [("failed", True)]
+    assert SyncError.objects.filter(direction="outbound", resolved_at=None).count() == 1
+    # The person fixes the tier: the phone and the tier go out with it, and nothing is left waiting or in error.
+    record_update(record=Account.objects.get(pk=account.pk), custom_values={"tier": "Gold"}, actor=person)
+    drain(connection, "Account")
+    written = read(sfsim, "Account", sf_id)
+    assert (written["Phone"], written["Customer_Tier__c"], written["Industry"]) == ("555-0100", "Gold", "Retail")
+    assert not OutboxEntry.objects.exclude(state__in=["done", "discarded"]).exists()
+    assert not SyncError.objects.filter(direction="outbound", resolved_at=None).exists()
+
+
+def test_a_good_write_of_a_record_never_hides_its_other_refused_change(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    """An edit made while the refused one was being sent is written on its own: the refused row keeps its error,
+    and the record's next edit carries the refused change along."""
+    map_tier(org)
+    sf_id, account = synced_account(connection, sfsim, Name="Initech")
+    record_update(record=account, custom_values={"tier": "Platinum"}, actor=person)
+    with edited_while_sending(account, person, industry="Retail"):
+        assert drain(connection, "Account").failed == 1
+    assert drain(connection, "Account").written == 1  # the Retail edit alone
+    assert read(sfsim, "Account", sf_id)["Industry"] == "Retail"
+    assert OutboxEntry.objects.get(state="failed").fields.keys() == {"custom.tier"}
+    assert SyncError.objects.filter(direction="outbound", resolved_at=None).count() == 1
+    record_update(record=Account.objects.get(pk=account.pk), values={"phone": "1"}, actor=person)
+    assert not OutboxEntry.objects.filter(state="failed").exists()  # the new edit carries the refused one along
+    drain(connection, "Account")
+    assert OutboxEntry.objects.get(state="failed").fields.keys() == {"custom.tier", "phone"}
+    assert SyncError.objects.filter(direction="outbound", resolved_at=None).count() == 1
 
 
 def test_undo_writes_back_the_values_a_batch_replaced(
@@ -389,11 +465,7 @@ def test_large_drains_use_a_bulk_job_and_report_failed_rows_one_by_one(
     connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization, settings: Any
 ) -> None:
     settings.SALESFORCE_BULK_WRITE_THRESHOLD = 5
-    make_custom_field(org, label="Tier", data_type="text")
-    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
-    FieldMapping.objects.create(
-        object_mapping=account_mapping, sf_field="Customer_Tier__c", rox_field="custom.tier", rule="read_write"
-    )
+    map_tier(org)
     for n in range(8):
         create(sfsim, "Account", Name=f"Bulk {n}")
     sync_object(connection, "Account")

@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from django.db import connection as db
 
-from integrations.engine import writeback
 from integrations.engine.inbound import InboundPage
 from integrations.engine.runner import sync_object
 from integrations.engine.writeback import drain
 from integrations.models import OutboxEntry, SalesforceConnection
 from roxcrm.models import Account
 from roxcrm.services import Actor, record_update
-from tests.integrations.test_writeback import connection, person, read, synced_account
+from tests.integrations.test_writeback import connection, edited_while_sending, person, read, synced_account
 
 __all__ = ["connection", "person"]  # fixtures shared with test_writeback
 
@@ -53,25 +52,18 @@ def test_a_row_left_in_flight_by_a_dead_worker_joins_the_records_newer_pending_r
 
 @pytest.mark.parametrize("fault", ["lock", "limit"])
 def test_a_failed_send_of_a_record_edited_during_the_drain_keeps_both_changes(
-    connection: SalesforceConnection, sfsim: Any, person: Actor, monkeypatch: Any, fault: str
+    connection: SalesforceConnection, sfsim: Any, person: Actor, fault: str
 ) -> None:
     """``lock``: that record is retried later; ``limit``: the whole drain waits. Either way the claimed row goes
     back to pending while the record already has a newer pending row."""
     sf_id, account = synced_account(connection, sfsim, Phone="111")
     record_update(record=account, values={"phone": "222"}, actor=person)
-    send = writeback.Writer._send_updates
-
-    def edited_meanwhile(self: Any, updates: Any) -> None:
-        record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Banking"}, actor=person)
-        send(self, updates)
-
-    monkeypatch.setattr(writeback.Writer, "_send_updates", edited_meanwhile)
     sfsim.control("POST", "faults", {"kind": fault, "count": 1, "endpoints": ["collections"]})
 
-    drain(connection, "Account")
+    with edited_while_sending(account, person, industry="Banking"):
+        drain(connection, "Account")
 
     assert open_rows() == [("pending", ["industry", "phone"])]
-    monkeypatch.setattr(writeback.Writer, "_send_updates", send)
     OutboxEntry.objects.update(not_before=None)
     assert drain(connection, "Account").written == 1
     remote = read(sfsim, "Account", sf_id)
@@ -136,13 +128,29 @@ def test_retrying_a_failed_row_of_a_record_edited_since_joins_its_pending_row(
 
     sf_id, account = synced_account(connection, sfsim, Phone="111")
     record_update(record=account, values={"phone": "222"}, actor=person)
-    OutboxEntry.objects.update(state="failed", error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    # Edited again while the first row was being sent, which Salesforce then refused.
+    OutboxEntry.objects.update(state="in_flight")
     record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Banking"}, actor=person)
+    OutboxEntry.objects.filter(state="in_flight").update(state="failed", error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION")
     failed = OutboxEntry.objects.get(state="failed")
 
     outbox_retry(entry=failed)  # the admin fixed the validation rule and clicks Retry
 
     assert open_rows() == [("pending", ["industry", "phone"])]
+    assert drain(connection, "Account").written == 1
+    remote = read(sfsim, "Account", sf_id)
+    assert (remote["Phone"], remote["Industry"]) == ("222", "Banking")
+
+
+def test_an_edit_after_a_refusal_carries_the_refused_change_along(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    OutboxEntry.objects.update(state="failed", error_code="FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    record_update(record=Account.objects.get(pk=account.pk), values={"industry": "Banking"}, actor=person)
+    assert open_rows() == [("pending", ["industry", "phone"])]
+    assert not OutboxEntry.objects.filter(state="failed").exists()
     assert drain(connection, "Account").written == 1
     remote = read(sfsim, "Account", sf_id)
     assert (remote["Phone"], remote["Industry"]) == ("222", "Banking")

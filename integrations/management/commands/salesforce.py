@@ -154,8 +154,8 @@ class Command(BaseCommand):
 
     def _writeback(self, organization: Organization, **_: Any) -> None:
         from integrations.engine.activity_writeback import drain_any
-        from integrations.engine.writeback import release_stuck
         from integrations.models import OutboxEntry
+        from integrations.outbox import release_stuck
         from mappings.defaults import STANDARD_OBJECTS
 
         connection = self._connection(organization)
