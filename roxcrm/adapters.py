@@ -55,6 +55,18 @@ class AccountAdapter(DefaultAccountAdapter):
                 f"You can send it again later from E-mail addresses ({reverse('account_email')}).",
             )
 
+    def send_password_reset_mail(self, user: Any, email: str, context: dict[str, Any]) -> None:
+        try:
+            super().send_password_reset_mail(user, email, context)
+        except OSError:  # as for the confirmation e-mail: a mail server that is down is not a 500
+            logger.exception("Could not send the password reset e-mail to %s", email)
+            if self.request is not None:
+                messages.error(
+                    self.request,
+                    f"The password reset e-mail to {email} could not be sent: this site cannot reach its mail "
+                    "server. Please try again later, or ask the site's operator.",
+                )
+
     def add_message(
         self,
         request: HttpRequest,

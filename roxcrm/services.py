@@ -10,6 +10,7 @@ and which side changed a field last.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -38,6 +39,7 @@ from roxcrm.models import (
 )
 
 R = TypeVar("R", bound=CrmRecord)
+logger = logging.getLogger(__name__)
 
 CUSTOM_PREFIX = "custom."
 
@@ -324,26 +326,33 @@ def unique_slug(name: str) -> str:
 
 
 def invitation_create(*, organization: Organization, email: str, role: str, invited_by: User) -> Invitation:
-    """Invite ``email`` to join ``organization`` with ``role`` and e-mail them the link."""
+    """Invite ``email`` to join ``organization`` with ``role`` and e-mail them the link once the invitation is
+    saved. When the mail server cannot be reached the invitation stands (its link works) and
+    ``invitation.mail_failed`` is set, so the inviting admin can pass ``invitation.link`` on."""
     email = email.strip().lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise MembershipError(f"{email} is already a member of {organization}.")
     with transaction.atomic():
         Invitation.objects.filter(organization=organization, email=email, accepted_at=None).delete()
         invitation = Invitation.objects.create(organization=organization, email=email, role=role, invited_by=invited_by)
-        link = settings.SITE_URL + reverse("invitation_accept", args=[invitation.token])
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=f"You are invited to {organization} on Rox",
-                message=(
-                    f"{invited_by} invited you to join {organization} on Rox as "
-                    f"{invitation.get_role_display()}.\n\nAccept the invitation: {link}\n\n"
-                    f"The link works until {invitation.expires_at:%Y-%m-%d}."
-                ),
-                from_email=None,
-                recipient_list=[email],
-            )
+    link = settings.SITE_URL + reverse("invitation_accept", args=[invitation.token])
+    # Sent after the commit, so the link in the e-mail always works, and before returning, so the admin is told.
+    try:
+        send_mail(
+            subject=f"You are invited to {organization} on Rox",
+            message=(
+                f"{invited_by} invited you to join {organization} on Rox as "
+                f"{invitation.get_role_display()}.\n\nAccept the invitation: {link}\n\n"
+                f"The link works until {invitation.expires_at:%Y-%m-%d}."
+            ),
+            from_email=None,
+            recipient_list=[email],
         )
+        failed = False
+    except OSError:  # smtplib's errors are OSErrors: refused, timed out, authentication, unknown host
+        logger.exception("Could not send the invitation e-mail to %s", email)
+        failed = True
+    invitation.link, invitation.mail_failed = link, failed  # type: ignore[attr-defined]
     return invitation
 
 

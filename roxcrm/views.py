@@ -129,7 +129,14 @@ def settings_members(request: HttpRequest) -> HttpResponse:
             except MembershipError as exc:
                 form.add_error("email", str(exc))
             else:
-                messages.success(request, f"Invitation sent to {invitation.email}.")
+                if invitation.mail_failed:
+                    messages.warning(
+                        request,
+                        f"The invitation to {invitation.email} is ready, but the e-mail could not be sent (this site "
+                        f"cannot reach its mail server). Send them this link yourself: {invitation.link}",
+                    )
+                else:
+                    messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("settings_members", org.slug)
     memberships = Membership.objects.filter(organization=org).select_related("user").order_by("user__email")
     invitations = Invitation.objects.filter(organization=org, accepted_at=None).select_related("invited_by")

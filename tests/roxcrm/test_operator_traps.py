@@ -173,3 +173,23 @@ def test_a_new_organization_gets_a_free_address_that_is_not_reserved(
 def test_the_database_refuses_addresses_that_differ_only_in_case(org: Organization) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         Organization.objects.create(name="Acme again", slug="ACME")
+
+
+def test_an_invitation_without_a_mail_server_is_kept_and_its_link_shown(
+    no_mail_server: Any, org: Organization, admin_client: Client
+) -> None:
+    response = admin_client.post(
+        reverse("settings_members", args=[org.slug]), {"email": "new@example.com", "role": "member"}, follow=True
+    )
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    invitation = org.invitations.get(email="new@example.com")
+    assert "The invitation to new@example.com is ready, but the e-mail could not be sent" in page
+    assert f"/invitations/{invitation.token}/" in page
+
+
+def test_a_password_reset_without_a_mail_server_says_so(no_mail_server: Any, admin_user: User, client: Client) -> None:
+    response = client.post(reverse("account_reset_password"), {"email": admin_user.email}, follow=True)
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert f"The password reset e-mail to {admin_user.email} could not be sent" in page
