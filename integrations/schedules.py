@@ -41,7 +41,8 @@ def planned(connection: SalesforceConnection) -> list[Planned]:
             f"{prefix}:writeback", "integrations.tasks.writeback_sweep_task", f"{connection.pk}", Schedule.MINUTES, 1
         ),
         Planned(f"{prefix}:formulas", "integrations.tasks.formula_refresh_task", f"{connection.pk}", Schedule.HOURLY),
-        Planned(f"{prefix}:reconcile", "integrations.tasks.reconcile_task", f"{connection.pk}", Schedule.WEEKLY),
+        # Hourly, for the objects whose weekly reconciliation is due (a busy object is tried again the next hour).
+        Planned(f"{prefix}:reconcile", "integrations.tasks.reconcile_task", f"{connection.pk}", Schedule.HOURLY),
         Planned(f"{prefix}:preflight", "integrations.tasks.preflight_task", f"{connection.pk}", Schedule.DAILY),
     ]
     return result

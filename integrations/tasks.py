@@ -51,10 +51,10 @@ def formula_refresh_task(connection_id: int) -> str:
 
 
 def reconcile_task(connection_id: int) -> str:
-    from integrations.engine.reconcile import reconcile_all
+    from integrations.engine.reconcile import reconcile_due
 
     connection = _active(connection_id)
-    return "skipped: not connected" if connection is None else reconcile_all(connection)
+    return "skipped: not connected" if connection is None else reconcile_due(connection)
 
 
 def preflight_task(connection_id: int) -> str:
@@ -74,7 +74,7 @@ def writeback_task(connection_id: int, sobject: str) -> str:
     from django.conf import settings
 
     from integrations.engine.activity_writeback import drain_any
-    from integrations.engine.runner import BUSY
+    from integrations.engine.locks import BUSY
     from integrations.models import SyncCursor
 
     SyncCursor.objects.filter(connection_id=connection_id, sobject=sobject).update(writeback_requested_at=None)

@@ -25,8 +25,9 @@ from django.utils import timezone
 from activities.models import Activity
 from integrations import outbox
 from integrations.engine import values
+from integrations.engine.locks import BUSY, acquire, release
 from integrations.engine.plan import ObjectPlan, build_plan
-from integrations.engine.runner import BUSY, Progress, acquire, release
+from integrations.engine.runner import Progress
 from integrations.engine.writeback import DrainResult, helper_result
 from integrations.models import (
     OutboxEntry,

@@ -6,13 +6,16 @@ children at once (one ``IN`` query per child object and chunk of parents)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from integrations.engine import values
+from integrations.engine.locks import BUSY, object_lock
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
@@ -30,13 +33,21 @@ CHILDREN = {
     "Product2": (("OpportunityLineItem", "Product2Id"),),
 }
 IN_CHUNK = 500
+log = logging.getLogger(__name__)
 
 
 def refresh_formulas(connection: SalesforceConnection, sobject: str) -> SyncRun | None:
-    """Re-read the mapped formula fields of every record of ``sobject``; None when it maps none."""
+    """Re-read the mapped formula fields of every record of ``sobject``, under the object's run lock; None when it
+    maps none, or when another run of the object holds the lock (the hourly check comes back)."""
     plan = _plan(connection, sobject)
     if plan is None or not plan.formula_fields:
         return None
+    with object_lock(connection, sobject, wait=settings.SALESFORCE_WRITEBACK_WAIT_SECONDS) as held:
+        return _refresh_formulas(connection, plan) if held else None
+
+
+def _refresh_formulas(connection: SalesforceConnection, plan: ObjectPlan) -> SyncRun:
+    sobject = plan.sobject
     run = SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.FORMULA, sobject=sobject, started_at=timezone.now()
     )
@@ -60,8 +71,6 @@ def refresh_formulas(connection: SalesforceConnection, sobject: str) -> SyncRun 
 
 def refresh_due(connection: SalesforceConnection) -> str:
     """Refresh the objects whose formula fields were last refreshed longer ago than the configured period."""
-    from django.conf import settings
-
     from integrations.engine.plan import object_plans
 
     due_before = timezone.now() - dt.timedelta(hours=settings.SALESFORCE_FORMULA_REFRESH_HOURS)
@@ -73,26 +82,31 @@ def refresh_due(connection: SalesforceConnection) -> str:
         if cursor and cursor.formula_refreshed_at and cursor.formula_refreshed_at > due_before:
             continue
         run = refresh_formulas(connection, plan.sobject)
-        if run is not None:
-            done.append(f"{plan.sobject}: {run.counts.get('updated', 0)} updated")
+        done.append(f"{plan.sobject}: {BUSY}" if run is None else f"{plan.sobject}: {run.counts['updated']} updated")
     return "; ".join(done) or "nothing due"
 
 
 def refresh_children(connection: SalesforceConnection, parent: str, parent_ids: Iterable[str]) -> int:
-    """After parents changed: their children's mapped formula fields, one IN query per child object and chunk."""
+    """After parents changed: their children's mapped formula fields, one IN query per child object and chunk,
+    each child object under its own run lock (a child busy for longer than the writeback wait is left to the
+    scheduled refresh)."""
     ids = list(dict.fromkeys(parent_ids))
     updated = 0
     for child, lookup in CHILDREN.get(parent, ()):
         plan = _plan(connection, child)
         if plan is None or not plan.formula_fields:
             continue
-        client = SalesforceClient(connection)
-        fields = ["Id", *[f.sf_field for f in plan.formula_fields]]
-        for start in range(0, len(ids), IN_CHUNK):
-            where = f"{lookup} IN {soql.literal_list(ids[start : start + IN_CHUNK])}"
-            for record_page in _pages(client, soql.select(fields, child, where=where)):
-                updated += _apply(plan, record_page)
-        client.save_usage()
+        with object_lock(connection, child, wait=settings.SALESFORCE_WRITEBACK_WAIT_SECONDS) as held:
+            if not held:
+                log.info("Formula refresh of %s children skipped: %s", child, BUSY)
+                continue
+            client = SalesforceClient(connection)
+            fields = ["Id", *[f.sf_field for f in plan.formula_fields]]
+            for start in range(0, len(ids), IN_CHUNK):
+                where = f"{lookup} IN {soql.literal_list(ids[start : start + IN_CHUNK])}"
+                for record_page in _pages(client, soql.select(fields, child, where=where)):
+                    updated += _apply(plan, record_page)
+            client.save_usage()
     return updated
 
 

@@ -1,10 +1,17 @@
 """The weekly reconciliation of Ids: records Salesforce no longer has at all (hard-deleted, or emptied from the
-recycle bin, which the incremental sync cannot see) are marked deleted in Rox, never hard-deleted here."""
+recycle bin, which the incremental sync cannot see) are marked deleted in Rox, never hard-deleted here.
+
+It runs under the object's run lock: Salesforce's Ids and Rox's links are read while no other job of the object
+(a writeback creating records, an inbound page linking them) can add one in between."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.utils import timezone
 
+from integrations.engine.locks import BUSY, object_lock
 from integrations.engine.plan import object_plans
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
@@ -13,9 +20,18 @@ from integrations.salesforce.errors import SalesforceError
 from roxcrm.sync_path import records_mark_removed
 
 CHUNK = 5_000
+EVERY = dt.timedelta(days=7)
 
 
-def reconcile(connection: SalesforceConnection, sobject: str) -> SyncRun:
+def reconcile(connection: SalesforceConnection, sobject: str, *, wait: float | None = None) -> SyncRun | None:
+    """Reconcile ``sobject``'s Ids now; None when another run of the object still holds its lock after ``wait``
+    seconds (``SALESFORCE_WRITEBACK_WAIT_SECONDS`` by default): the next hourly check tries again."""
+    wait = settings.SALESFORCE_WRITEBACK_WAIT_SECONDS if wait is None else wait
+    with object_lock(connection, sobject, wait=wait) as held:
+        return _reconcile(connection, sobject) if held else None
+
+
+def _reconcile(connection: SalesforceConnection, sobject: str) -> SyncRun:
     plans = object_plans(connection.organization, only=sobject)
     run = SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.RECONCILE, sobject=sobject, started_at=timezone.now()
@@ -55,6 +71,17 @@ def reconcile(connection: SalesforceConnection, sobject: str) -> SyncRun:
     return run
 
 
-def reconcile_all(connection: SalesforceConnection) -> str:
-    results = [reconcile(connection, plan.sobject) for plan in object_plans(connection.organization)]
-    return "; ".join(f"{r.sobject}: {r.counts.get('deleted', 0)} gone" for r in results)
+def reconcile_due(connection: SalesforceConnection) -> str:
+    """Reconcile each object read in full at least once whose last reconciliation (or first full read) is a week
+    old. Checked every hour, so an object skipped because another run held it is tried again within the hour."""
+    due_before = timezone.now() - EVERY
+    cursors = {c.sobject: c for c in SyncCursor.objects.filter(connection=connection)}
+    results = []
+    for plan in object_plans(connection.organization):
+        cursor = cursors.get(plan.sobject)
+        last = cursor and (cursor.reconciled_at or cursor.backfilled_at)
+        if not last or last > due_before:
+            continue
+        run = reconcile(connection, plan.sobject)
+        results.append(f"{plan.sobject}: {BUSY}" if run is None else f"{plan.sobject}: {run.counts['deleted']} gone")
+    return "; ".join(results) or "nothing due"

@@ -1,5 +1,5 @@
-"""Running the inbound sync of one object: the database lock (one run per connection and object, on any number of
-workers and machines), the query from the cursor minus the overlap, paging (REST, or a Bulk API 2.0 job for a large
+"""Running the inbound sync of one object (under the object's run lock, ``locks.py``): the query from the cursor minus
+the overlap, paging (REST, or a Bulk API 2.0 job for a large
 first read), retries of transient failures, the API budget, and the run's record."""
 
 from __future__ import annotations
@@ -10,21 +10,18 @@ import datetime as dt
 import functools
 import logging
 import random
-import threading
 import time
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
 from django.conf import settings
-from django.db import connections
-from django.db.models import Q
 from django.utils import timezone
 
 from integrations.engine import values
 from integrations.engine.inbound import Counts, InboundPage, Preview
+from integrations.engine.locks import BUSY, acquire, object_lock, release
 from integrations.engine.plan import ObjectPlan, build_plan
 from integrations.models import PendingReference, SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
@@ -41,7 +38,6 @@ from roxcrm.bulk import refresh_statistics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-BUSY = "another run of this object is in progress"  # the skipped reason when the object's lock is held
 Progress = Callable[[Counts, int | None], None]
 RETRY_DELAYS = (0.5, 2.0, 5.0)
 BULK_BATCH = 2_000  # rows of a Bulk API result page applied at once (the size of a REST page)
@@ -54,54 +50,6 @@ class RunResult:
     run: SyncRun | None
     previews: list[Preview]
     skipped_reason: str = ""
-
-
-# Run locks this thread holds (its own database connection), by cursor id: PostgreSQL's advisory locks are
-# re-entrant within a session, and a second run of the same object in the same worker must still be refused.
-_held = threading.local()
-LOCK_SPACE = 0x526F78  # the first key of every run lock ("Rox"); the cursor's id is the second
-
-
-def acquire(cursor: SyncCursor) -> str | None:
-    """Take the run lock of ``cursor``; None when another run holds it.
-
-    On PostgreSQL the lock is a session advisory lock (``pg_try_advisory_lock``): a worker that dies, even killed
-    with SIGKILL, loses its database session and with it the lock, so the next run starts at once. The cursor row
-    also records the run (``running_since``) for the pages. Elsewhere (SQLite, one machine) a conditional UPDATE on
-    the row is the lock, and a lock older than ``SALESFORCE_RUN_TIMEOUT`` is taken over: its run died."""
-    held = _held.__dict__.setdefault("cursors", set())
-    if cursor.pk in held:
-        return None
-    token = uuid.uuid4().hex
-    now = timezone.now()
-    database = connections[SyncCursor.objects.db]
-    if database.vendor == "postgresql":
-        with database.cursor() as sql:
-            sql.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_SPACE, cursor.pk])
-            if not sql.fetchone()[0]:
-                return None
-        # Whatever run the row still names died: it no longer holds the lock.
-        SyncCursor.objects.filter(pk=cursor.pk).update(running_since=now, running_token=token)
-    else:
-        stale = now - dt.timedelta(seconds=settings.SALESFORCE_RUN_TIMEOUT)
-        taken = SyncCursor.objects.filter(
-            Q(running_since__isnull=True) | Q(running_since__lt=stale), pk=cursor.pk
-        ).update(running_since=now, running_token=token)
-        if not taken:
-            return None
-    held.add(cursor.pk)
-    return token
-
-
-def release(cursor: SyncCursor, token: str) -> None:
-    SyncCursor.objects.filter(pk=cursor.pk, running_token=token).update(running_since=None, running_token="")
-    held = _held.__dict__.setdefault("cursors", set())
-    if cursor.pk in held:
-        held.discard(cursor.pk)
-        database = connections[SyncCursor.objects.db]
-        if database.vendor == "postgresql":
-            with database.cursor() as sql:
-                sql.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_SPACE, cursor.pk])
 
 
 def sync_object(
@@ -247,14 +195,23 @@ def dry_run(connection: SalesforceConnection, sobject: str, *, sample: int = 20)
 
 
 def retry_records(connection: SalesforceConnection, sobject: str, sf_ids: list[str]) -> int:
-    """Read these records again (after a fix in Salesforce or in Rox's fields) and apply them; their open errors
-    are resolved when they now sync. Returns how many still fail."""
+    """Read these records again (after a fix in Salesforce or in Rox's fields) and apply them, under the object's
+    run lock; their open errors are resolved when they now sync. Returns how many still fail; ``TransientError``
+    when another run of the object holds the lock past the writeback wait."""
     object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
     plan = build_plan(object_mapping) if object_mapping else None
     if plan is None or not sf_ids:
         return len(sf_ids)
+    with object_lock(connection, sobject, wait=settings.SALESFORCE_WRITEBACK_WAIT_SECONDS) as held:
+        if not held:
+            raise TransientError(f"Try again in a moment: {BUSY} ({sobject}).", code="BUSY")
+        return _retry_records(connection, plan, sf_ids)
+
+
+def _retry_records(connection: SalesforceConnection, plan: ObjectPlan, sf_ids: list[str]) -> int:
     from integrations.models import SyncError
 
+    sobject = plan.sobject
     client = SalesforceClient(connection)
     run = SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now()

@@ -27,16 +27,9 @@ from django.utils import timezone
 
 from integrations import outbox
 from integrations.engine import values
+from integrations.engine.locks import BUSY, acquire, release
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
-from integrations.engine.runner import (
-    BUSY,
-    Progress,
-    acquire,
-    helper_result,
-    pull,
-    refresh_children_formulas,
-    release,
-)
+from integrations.engine.runner import Progress, helper_result, pull, refresh_children_formulas
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,

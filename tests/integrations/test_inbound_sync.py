@@ -338,7 +338,7 @@ def test_request_limit_exceeded_pauses_instead_of_retrying(connection: Salesforc
 
 
 def test_two_workers_asking_for_the_same_run_make_one_run(connection: SalesforceConnection, sfsim: Any) -> None:
-    from integrations.engine.runner import acquire, release
+    from integrations.engine.locks import acquire, release
     from integrations.models import SyncCursor
 
     cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject="Account")

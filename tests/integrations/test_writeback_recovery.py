@@ -162,7 +162,7 @@ def test_a_killed_workers_run_lock_goes_with_its_database_session(connection: Sa
     run starts at once instead of after the run timeout."""
     from django.db import connections
 
-    from integrations.engine.runner import acquire, release
+    from integrations.engine.locks import acquire, release
     from integrations.models import SyncCursor
 
     if db.vendor != "postgresql":
