@@ -82,15 +82,19 @@ def enqueue(
     return entry
 
 
-def claim(organization_id: int, sobject: str, limit: int) -> list[OutboxEntry]:
-    """Mark up to ``limit`` ready rows of the object in flight (oldest first) and return them. The caller holds the
-    object's run lock, so no other drain claims them; the state condition still refuses rows another path (a
-    discard) took."""
+def claim(
+    organization_id: int, sobject: str, limit: int, *, record_ids: Iterable[int] | None = None
+) -> list[OutboxEntry]:
+    """Mark up to ``limit`` ready rows of the object (of only ``record_ids``' records, when given) in flight, oldest
+    first, and return them. The caller holds the object's run lock, so no other drain claims them; the state
+    condition still refuses rows another path (a discard) took."""
     now = timezone.now()
     mine = {"organization_id": organization_id, "sobject": sobject}
     ready = OutboxEntry.objects.filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now), state=OutboxEntry.State.PENDING, **mine
     )
+    if record_ids is not None:
+        ready = ready.filter(record_id__in=list(record_ids))
     OutboxEntry.objects.filter(pk__in=Subquery(ready.order_by("id").values("pk")[:limit])).update(
         state=OutboxEntry.State.IN_FLIGHT, in_flight_since=now, attempts=F("attempts") + 1
     )

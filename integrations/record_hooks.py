@@ -194,7 +194,9 @@ def _as_rox(fp: Any, canonical: Any) -> Any:
 
 
 def after_save(record: Any) -> str:
-    """Right after a person saved: write the record's pending changes to Salesforce now, and say how it went."""
+    """Right after a person saved: write this record's pending changes (and only those) to Salesforce now, and say
+    how it went. When another run holds the object, the worker (asked when the edit committed) writes them and the
+    person is told so: a backlog of other records never makes the request wait."""
     from integrations.engine.activity_writeback import drain_any
     from integrations.salesforce.errors import SalesforceError
 
@@ -212,7 +214,7 @@ def after_save(record: Any) -> str:
         return "pending: Salesforce is not connected; the change waits and is written after reconnecting."
     for sobject in sobjects:
         try:
-            result = drain_any(connection, sobject)
+            result = drain_any(connection, sobject, record_ids=[record.pk])
         except SalesforceError as exc:
             return f"pending: {exc}"
         if result.skipped_reason:

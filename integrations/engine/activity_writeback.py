@@ -86,8 +86,14 @@ class Prepared:
 
 
 def drain_activities(
-    connection: SalesforceConnection, sobject: str, *, limit: int = 100_000, progress: Progress | None = None
+    connection: SalesforceConnection,
+    sobject: str,
+    *,
+    limit: int = 100_000,
+    progress: Progress | None = None,
+    record_ids: list[int] | None = None,
 ) -> DrainResult:
+    """Write ``sobject``'s (Task or Event) pending activity rows; with ``record_ids``, only those activities'."""
     object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
     if object_mapping is None:
         return DrainResult(None, skipped_reason="the object is not mapped")
@@ -100,7 +106,7 @@ def drain_activities(
         return DrainResult(None, skipped_reason=BUSY)
     try:
         outbox.release_stuck(connection.organization_id, sobject)
-        entries = outbox.claim(connection.organization_id, sobject, limit)
+        entries = outbox.claim(connection.organization_id, sobject, limit, record_ids=record_ids)
         if not entries:
             return DrainResult(None, skipped_reason="nothing to write")
         run = SyncRun.objects.create(
@@ -525,10 +531,17 @@ def _call_label(activity: Activity) -> str:
     return activity.participant_emails[0] if activity.participant_emails else "phone call"
 
 
-def drain_any(connection: SalesforceConnection, sobject: str, *, progress: Progress | None = None) -> DrainResult:
-    """The drain that writes ``sobject``: activities (Task, Event) by upsert, other records by update/create."""
+def drain_any(
+    connection: SalesforceConnection,
+    sobject: str,
+    *,
+    progress: Progress | None = None,
+    record_ids: list[int] | None = None,
+) -> DrainResult:
+    """The drain that writes ``sobject``: activities (Task, Event) by upsert, other records by update/create; with
+    ``record_ids``, only those records' changes."""
     if sobject in ("Task", "Event"):
-        return drain_activities(connection, sobject, progress=progress)
+        return drain_activities(connection, sobject, progress=progress, record_ids=record_ids)
     from integrations.engine.writeback import drain
 
-    return drain(connection, sobject, progress=progress)
+    return drain(connection, sobject, progress=progress, record_ids=record_ids)

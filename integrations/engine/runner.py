@@ -209,27 +209,47 @@ def retry_records(connection: SalesforceConnection, sobject: str, sf_ids: list[s
 
 
 def _retry_records(connection: SalesforceConnection, plan: ObjectPlan, sf_ids: list[str]) -> int:
+    run = read_records(connection, plan, sf_ids)
+    if run.outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.PAUSED):
+        raise SalesforceError(run.error)
+    return run.counts.get("failed", 0)
+
+
+def read_records(connection: SalesforceConnection, plan: ObjectPlan, sf_ids: list[str]) -> SyncRun:
+    """Read these records by Id and apply them (the caller holds the object's lock), as a recorded inbound run that
+    does not move the cursor; their earlier inbound errors are resolved, and opened again if they still fail."""
     from integrations.models import SyncError
 
     sobject = plan.sobject
-    client = SalesforceClient(connection)
     run = SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now()
     )
-    open_errors = SyncError.objects.filter(
-        organization=connection.organization, sobject=sobject, sf_id__in=sf_ids, resolved_at=None
-    )
-    previous = list(open_errors.values_list("pk", flat=True))
+    client: SalesforceClient | None = None
     page = InboundPage(plan, run, force=True)
-    for start in range(0, len(sf_ids), 200):
-        where = f"Id IN {soql.literal_list(sf_ids[start : start + 200])}"
-        page.apply(client.query(soql.select(plan.select_list(), sobject, where=where), include_deleted=True)["records"])
-    SyncError.objects.filter(pk__in=previous).update(resolved_at=timezone.now())
-    run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
-    run.finished_at, run.api_calls, run.counts = timezone.now(), client.calls, page.counts.as_dict()
-    run.save()
-    client.save_usage()
-    return page.counts.failed
+    try:
+        client = SalesforceClient(connection)
+        open_errors = SyncError.objects.filter(
+            organization=connection.organization, sobject=sobject, sf_id__in=sf_ids, resolved_at=None
+        )
+        previous = list(open_errors.values_list("pk", flat=True))
+        for start in range(0, len(sf_ids), 200):
+            where = f"Id IN {soql.literal_list(sf_ids[start : start + 200])}"
+            query = soql.select(plan.select_list(), sobject, where=where)
+            page.apply(client.query(query, include_deleted=True)["records"])
+        SyncError.objects.filter(pk__in=previous).update(resolved_at=timezone.now())
+        run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
+    except BudgetExhaustedError as exc:
+        run.outcome, run.error = SyncRun.Outcome.PAUSED, exc.message
+    except SalesforceError as exc:
+        run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
+    finally:
+        run.finished_at = timezone.now()
+        run.api_calls = client.calls if client else 0
+        run.counts = page.counts.as_dict()
+        run.save()
+        if client:
+            client.save_usage()
+    return run
 
 
 def _query(plan: ObjectPlan, since: dt.datetime | None) -> str:

@@ -29,7 +29,7 @@ from integrations import outbox
 from integrations.engine import values
 from integrations.engine.locks import BUSY, acquire, release
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
-from integrations.engine.runner import Progress, helper_result, pull, refresh_children_formulas
+from integrations.engine.runner import Progress, helper_result, pull, read_records, refresh_children_formulas
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
@@ -78,13 +78,23 @@ class DrainResult:
     review: int = 0
     retry: int = 0
     skipped_reason: str = ""
+    written_ids: list[str] = field(default_factory=list)  # Salesforce Ids of the records updated or created
 
 
 def drain(
-    connection: SalesforceConnection, sobject: str, *, limit: int = 100_000, progress: Progress | None = None
+    connection: SalesforceConnection,
+    sobject: str,
+    *,
+    limit: int = 100_000,
+    progress: Progress | None = None,
+    record_ids: list[int] | None = None,
 ) -> DrainResult:
     """Write ``sobject``'s pending outbox rows to Salesforce. Returns without running when the object is paused,
-    its schema unknown, or another run of it holds the lock (the sweep comes back for what is left)."""
+    its schema unknown, or another run of it holds the lock (the sweep comes back for what is left).
+
+    With ``record_ids`` (a person's save, waiting for the answer): only those records' rows, after reading those
+    records themselves from Salesforce rather than every change of the object, so the time it takes does not grow
+    with the object's backlog."""
     object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
     if object_mapping is None or not object_mapping.sync_enabled:
         return DrainResult(None, skipped_reason="the object's sync is paused")
@@ -97,7 +107,7 @@ def drain(
         return DrainResult(None, skipped_reason=BUSY)
     try:
         outbox.release_stuck(connection.organization_id, sobject)
-        entries = outbox.claim(connection.organization_id, sobject, limit)
+        entries = outbox.claim(connection.organization_id, sobject, limit, record_ids=record_ids)
         if not entries:
             return DrainResult(None, skipped_reason="nothing to write")
         # Read Salesforce's changes first (newer values win over the claimed Rox changes), as close to the write as
@@ -105,19 +115,32 @@ def drain(
         # no conditional update, so a Salesforce edit landing between this read and the write is the one case left
         # (a window of a few tens of milliseconds for a few records).
         formulas: list[str] = []
-        pulled = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
+        if record_ids is None:
+            pulled: SyncRun | None = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
+        else:
+            linked = list(
+                SalesforceLink.objects.filter(
+                    organization=connection.organization,
+                    sobject=sobject,
+                    rox_object=plan.rox_object,
+                    record_id__in=record_ids,
+                    deleted_at=None,
+                ).values_list("sf_id", flat=True)
+            )
+            pulled = read_records(connection, plan, linked) if linked else None
         run = SyncRun.objects.create(
             connection=connection, kind=SyncRun.Kind.WRITEBACK, sobject=sobject, started_at=timezone.now()
         )
         result = DrainResult(run)
         client: SalesforceClient | None = None
         try:
-            if pulled.outcome == SyncRun.Outcome.PAUSED:
+            if pulled is not None and pulled.outcome == SyncRun.Outcome.PAUSED:
                 raise BudgetExhaustedError(pulled.error)
             client = SalesforceClient(connection)
             Writer(plan, client, run, result, progress).write(entries)
             try:
-                refresh_children_formulas(connection, plan, formulas)
+                # Children's formulas may follow a parent changed on either side: by the pull, or by this write.
+                refresh_children_formulas(connection, plan, [*formulas, *result.written_ids])
             except SalesforceError as exc:  # the scheduled formula refresh catches up; the writes stand
                 log.warning("Formula refresh after a writeback of %s failed: %s", sobject, exc)
             run.outcome = SyncRun.Outcome.WARNINGS if result.failed or result.review else SyncRun.Outcome.SUCCEEDED
@@ -130,7 +153,7 @@ def drain(
             run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
         finally:
             run.finished_at = timezone.now()
-            run.api_calls = (client.calls if client else 0) + pulled.api_calls
+            run.api_calls = (client.calls if client else 0) + (pulled.api_calls if pulled else 0)
             run.counts = {
                 "written": result.written,
                 "created": result.created,
@@ -464,6 +487,7 @@ class Writer:
             self.result.created += len(done)
         else:
             self.result.written += len(done)
+        self.result.written_ids += [o.link.sf_id for o in done if o.link is not None]
 
     def _retry_all(self, chunk: list[Outgoing], exc: TransientError) -> None:
         """A whole call failed transiently: each of its rows waits for a retry."""

@@ -492,6 +492,84 @@ def test_saving_on_the_page_writes_back_at_once(
     assert read(sfsim, "Account", sf_id)["Phone"] == "222"
 
 
+def test_a_page_save_writes_only_its_record_whatever_the_backlog(
+    connection: SalesforceConnection, sfsim: Any, admin_client: Client, person: Actor
+) -> None:
+    """A backlog of other records' changes (and Salesforce changes not read yet) is left to the worker: the save
+    reads and writes its own record only, so the request's time does not grow with the backlog."""
+    from integrations.engine.locks import acquire, release
+    from integrations.models import SyncCursor
+
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    others = [synced_account(connection, sfsim, Name=f"Backlog {n}") for n in range(5)]
+    cursor = SyncCursor.objects.get(connection=connection, sobject="Account")
+    token = acquire(cursor)  # the worker is busy: the edits below wait in the outbox
+    for _, other in others:
+        record_update(record=other, values={"phone": "999"}, actor=person)
+    release(cursor, token)
+    elsewhere = create(sfsim, "Account", Name="Made in Salesforce meanwhile")
+    before = sfsim.control("GET", "stats")["api_calls_by_category"]
+    response = admin_client.post(
+        f"{account.get_absolute_url()}edit/",
+        {"name": "Initech", "phone": "222", "version": account.version},
+        follow=True,
+    )
+    assert "Saved 1 change(s) to “Initech” — written to Salesforce." in response.content.decode()
+    assert read(sfsim, "Account", sf_id)["Phone"] == "222"
+    after = sfsim.control("GET", "stats")["api_calls_by_category"]
+    assert after.get("collections", 0) - before.get("collections", 0) == 1
+    assert OutboxEntry.objects.filter(state="pending").count() == 5  # the backlog is the worker's
+    assert all(read(sfsim, "Account", other_id)["Phone"] is None for other_id, _ in others)
+    assert not SalesforceLink.objects.filter(sf_id=elsewhere).exists()  # nor did the save read the object's changes
+    assert drain(connection, "Account").written == 5
+
+
+def test_a_page_save_while_the_object_is_busy_hands_the_change_to_the_worker(
+    connection: SalesforceConnection, sfsim: Any, admin_client: Client
+) -> None:
+    from integrations.engine.locks import acquire, release
+    from integrations.models import SyncCursor
+
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    cursor = SyncCursor.objects.get(connection=connection, sobject="Account")
+    token = acquire(cursor)  # a long inbound sync of Account is running
+    try:
+        response = admin_client.post(
+            f"{account.get_absolute_url()}edit/",
+            {"name": "Initech", "phone": "222", "version": account.version},
+            follow=True,
+        )
+    finally:
+        release(cursor, token)
+    assert "the worker writes it shortly" in response.content.decode()
+    assert OutboxEntry.objects.get().state == "pending"
+    assert drain(connection, "Account").written == 1
+    assert read(sfsim, "Account", sf_id)["Phone"] == "222"
+
+
+def test_a_parents_writeback_refreshes_its_childrens_formulas(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
+) -> None:
+    """An opportunity's formula that reads its account's industry follows an edit of the account made in Rox."""
+    make_custom_field(org, object_type="opportunity", label="Account industry")
+    FieldMapping.objects.create(
+        object_mapping=ObjectMapping.objects.get(organization=org, sobject="Opportunity"),
+        sf_field="Account_Industry__c",
+        rox_field="custom.account_industry",
+        rule="read_only",
+    )
+    sf_id, account = synced_account(connection, sfsim, Industry="Banking")
+    deal = create(sfsim, "Opportunity", Name="Deal", StageName="Prospecting", CloseDate="2027-01-31", AccountId=sf_id)
+    sync_object(connection, "Opportunity")
+    opportunity = Opportunity.objects.get(pk=SalesforceLink.objects.get(sf_id=deal).record_id)
+    assert opportunity.custom_values == {"account_industry": "Banking"}
+    record_update(record=account, values={"industry": "Energy"}, actor=person)
+    drain(connection, "Account")
+    assert read(sfsim, "Account", sf_id)["Industry"] == "Energy"
+    opportunity.refresh_from_db()
+    assert opportunity.custom_values == {"account_industry": "Energy"}
+
+
 def test_a_field_salesforce_moved_since_the_form_was_opened_asks_the_person(
     connection: SalesforceConnection, sfsim: Any, admin_client: Client
 ) -> None:
