@@ -1,6 +1,11 @@
-"""The inbound sync's way of saving records: in batches (one statement per batch, not per row), validated field by
+"""The sync engine's way of saving records: in batches (one statement per batch, not per row), validated field by
 field with the same model rules as the edit path, stamping field change times as "sync", and never writing the
 outbox — so a value pulled from Salesforce is not pushed back to it.
+
+Every change the engine makes to a record goes through here (inbound pages, late parent links, merges, formula
+refreshes, deletions and restorations seen from Salesforce): the rows are locked (``SELECT ... FOR UPDATE``), and
+``version``, ``updated_at``, the field change times and the history move, so a form opened before the change and
+saved after it is refused as stale instead of undoing it, and ``updated_since`` shows it.
 
 People, the API and agents use ``roxcrm.services`` instead.
 """
@@ -15,7 +20,8 @@ from typing import Any
 
 from django.core import validators
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
 from roxcrm.bulk import Builder, bulk_insert, bulk_update
 from roxcrm.models import CrmRecord, FieldChange, Organization
@@ -116,7 +122,8 @@ def records_sync_create(
 
 
 def records_sync_update(*, model: type[CrmRecord], changes: list[SyncChange], at: dt.datetime, label: str) -> None:
-    """Apply changes in bulk: bump versions, stamp change times, and record each field's history."""
+    """Apply changes in bulk: bump versions, stamp change times, and record each field's history. The caller holds
+    the rows' locks and read them under it (``records_locked``), in the transaction that calls this."""
     if not changes:
         return
     stamp = {"at": at.isoformat(), "by": SYNC}
@@ -164,12 +171,78 @@ def records_sync_update(*, model: type[CrmRecord], changes: list[SyncChange], at
     bulk_insert(FieldChange, history)
 
 
+def records_locked(model: type[CrmRecord], record_ids: Iterable[int]) -> list[CrmRecord]:
+    """These records, read under their row locks (in id order, so two jobs never wait for each other in a cycle).
+    Call inside a transaction; the locks last until it ends."""
+    return list(model.objects.select_for_update().filter(pk__in=list(record_ids)).order_by("pk"))
+
+
+def records_sync_set(
+    *, model: type[CrmRecord], record_ids: Iterable[int], values: dict[str, Any], at: dt.datetime, label: str
+) -> int:
+    """Set the same model values (by attname) on these records, where they differ, through the one engine write
+    path. Returns how many records changed."""
+    with transaction.atomic():
+        changes = []
+        for record in records_locked(model, record_ids):
+            differing = {name: value for name, value in values.items() if getattr(record, name) != value}
+            if differing:
+                old = {name: _json(getattr(record, name)) for name in differing}
+                changes.append(SyncChange(record=record, values=differing, old=old))
+        records_sync_update(model=model, changes=changes, at=at, label=label)
+    return len(changes)
+
+
+def records_sync_add_custom(
+    *, model: type[CrmRecord], record_id: int, custom: dict[str, Any], at: dt.datetime, label: str
+) -> bool:
+    """Give a record the custom values it lacks (a merge's survivor keeps its own); True when it gained any."""
+    with transaction.atomic():
+        locked = records_locked(model, [record_id])
+        if not locked:
+            return False
+        missing = {k: v for k, v in custom.items() if k not in (locked[0].custom_values or {})}
+        if missing:
+            records_sync_update(model=model, changes=[SyncChange(record=locked[0], custom=missing)], at=at, label=label)
+    return bool(missing)
+
+
 def records_mark_removed(*, model: type[CrmRecord], record_ids: list[int], reason: str, at: dt.datetime) -> int:
-    return model.objects.filter(pk__in=record_ids, removed_at=None).update(removed_at=at, removed_reason=reason)
+    """Hide records Salesforce deleted or merged away (never deleted in Rox), as a change of the record."""
+    return _set_removed(model, record_ids, at, reason)
 
 
-def records_restore(*, model: type[CrmRecord], record_ids: list[int]) -> int:
-    return model.objects.filter(pk__in=record_ids).exclude(removed_at=None).update(removed_at=None, removed_reason="")
+def records_restore(*, model: type[CrmRecord], record_ids: list[int], at: dt.datetime | None = None) -> int:
+    """Show again records Salesforce restored from its recycle bin."""
+    return _set_removed(model, record_ids, at or timezone.now(), None)
+
+
+def _set_removed(model: type[CrmRecord], record_ids: list[int], at: dt.datetime, reason: str | None) -> int:
+    with transaction.atomic():
+        records = [r for r in records_locked(model, record_ids) if (r.removed_at is None) == (reason is not None)]
+        history = []
+        for record in records:
+            old = _json(record.removed_at)
+            record.removed_at, record.removed_reason = (at, reason) if reason is not None else (None, "")
+            record.version += 1
+            record.updated_at = at
+            history.append(
+                FieldChange(
+                    organization_id=record.organization_id,
+                    object_type=record.object_type,
+                    record_id=record.pk,
+                    record_version=record.version,
+                    field="removed_at",
+                    old_value=old,
+                    new_value=_json(record.removed_at),
+                    changed_at=at,
+                    actor_kind=SYNC,
+                    actor_label=reason or "Restored in Salesforce",
+                )
+            )
+        bulk_update(model, records, ["removed_at", "removed_reason", "version", "updated_at"])
+        bulk_insert(FieldChange, history)
+    return len(records)
 
 
 def _derive(record: CrmRecord) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.engine import values
@@ -24,7 +25,7 @@ from integrations.salesforce.errors import SalesforceError
 from mappings.models import ObjectMapping
 from roxcrm.bulk import bulk_update
 from roxcrm.custom_fields import clean_value
-from roxcrm.sync_path import SyncChange, records_sync_update
+from roxcrm.sync_path import SyncChange, records_locked, records_sync_update
 
 # Parent object -> (child object, the child's lookup to it).
 CHILDREN = {
@@ -135,24 +136,26 @@ def _apply(plan: ObjectPlan, records: list[dict[str, Any]]) -> int:
             organization=organization, sobject=plan.sobject, sf_id__in=[r["Id"] for r in records], deleted_at=None
         )
     }
-    rox = plan.model.objects.in_bulk([link.record_id for link in links.values()])
-    changes, touched = [], []
-    for record in records:
-        link = links.get(record["Id"])
-        current = rox.get(link.record_id) if link else None
-        if current is None:
-            continue
-        change = SyncChange(record=current)
-        for fp in plan.formula_fields:
-            sf_value = fp.salesforce_value(record)
-            link.shadow[fp.sf_field] = sf_value
-            if _current(fp, current) != sf_value:
-                _set(fp, sf_value, change)
-        touched.append(link)
-        if change.values or change.custom:
-            changes.append(change)
-    records_sync_update(model=plan.model, changes=changes, at=timezone.now(), label="Salesforce formula refresh")
-    bulk_update(SalesforceLink, touched, ["shadow"])
+    with transaction.atomic():
+        # Read under the rows' locks: a person's edit saved meanwhile is kept, and the refresh moves the version.
+        rox = {r.pk: r for r in records_locked(plan.model, [link.record_id for link in links.values()])}
+        changes, touched = [], []
+        for record in records:
+            link = links.get(record["Id"])
+            current = rox.get(link.record_id) if link else None
+            if current is None:
+                continue
+            change = SyncChange(record=current)
+            for fp in plan.formula_fields:
+                sf_value = fp.salesforce_value(record)
+                link.shadow[fp.sf_field] = sf_value
+                if _current(fp, current) != sf_value:
+                    _set(fp, sf_value, change)
+            touched.append(link)
+            if change.values or change.custom:
+                changes.append(change)
+        records_sync_update(model=plan.model, changes=changes, at=timezone.now(), label="Salesforce formula refresh")
+        bulk_update(SalesforceLink, touched, ["shadow"])
     return len(changes)
 
 

@@ -31,6 +31,7 @@ from roxcrm.models import Membership, User
 from roxcrm.sync_path import (
     SyncChange,
     model_value_error,
+    records_locked,
     records_mark_removed,
     records_restore,
     records_sync_create,
@@ -648,7 +649,7 @@ class InboundPage:
         if removed:
             self._remove(removed, now)
         if restored:
-            records_restore(model=plan.model, record_ids=restored)
+            records_restore(model=plan.model, record_ids=restored, at=now)
         self._pend(pending)
         self._resolve([link.sf_id for link in new_links + adopted])
         Conflict.objects.bulk_create(conflicts)
@@ -710,11 +711,21 @@ class InboundPage:
             by_model[ref.child.rox_object][ref.rox_field].append((ref.child.record_id, parents[ref.parent_sf_id]))
         from roxcrm.services import record_model
 
+        now = timezone.now()
         for rox_object, fields in by_model.items():
             model = record_model(rox_object)
             for name, pairs in fields.items():
-                for child_id, parent_id in pairs:
-                    model.objects.filter(pk=child_id).update(**{f"{name}_id": parent_id})
+                # Through the engine's write path: the children's versions move, so a form opened before the link
+                # cannot save the lookup back to blank.
+                parent_of, attname = dict(pairs), f"{name}_id"
+                changes = [
+                    SyncChange(
+                        record=child, values={attname: parent_of[child.pk]}, old={attname: getattr(child, attname)}
+                    )
+                    for child in records_locked(model, parent_of)
+                    if getattr(child, attname) != parent_of[child.pk]
+                ]
+                records_sync_update(model=model, changes=changes, at=now, label=SYNC_LABEL)
         PendingReference.objects.filter(pk__in=[ref.pk for ref in waiting]).delete()
 
     # -- reporting ------------------------------------------------------------------------------------------------
