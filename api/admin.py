@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from api.models import ApiToken
+from roxcrm.admin import RoxModelAdmin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(RoxModelAdmin):
     """Tokens are created (their secret shown once) and revoked on Settings → API tokens; here they are only
     looked at."""
 

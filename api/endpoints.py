@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Header, NinjaAPI, Query, Router, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as RequestInvalid
+from ninja.parser import Parser
 from ninja.responses import Status
 from ninja.security import HttpBearer
 
@@ -44,7 +45,8 @@ the record changed in the meantime the answer is 412 with the record as it is no
 without `If-Match` applies to whatever version is current.
 
 **Errors** are JSON: `{"code": "...", "message": "...", "fields": {"name": ["..."]}}`, with status 400 (invalid;
-messages per field), 401, 403, 404, 409 (a conflicting state), 412 (stale `If-Match`) or 429.
+messages per field), 401, 403, 404, 409 (a conflicting state), 412 (stale `If-Match`), 413 (a body over 2.5 MB) or
+429.
 
 **Rate limit.** Each token may make {limit} requests in a minute; past it the answer is 429 with `Retry-After` in
 seconds.
@@ -62,6 +64,11 @@ content returns the activity first logged with it, with status 200 instead of 20
 """
 
 IF_MATCH = 'The record\'s `ETag` as you read it, e.g. `"3"`: if it changed since, nothing is written (412).'
+
+# The largest body the API reads, whatever DATA_UPLOAD_MAX_MEMORY_SIZE says: that setting may be raised or lifted
+# for the pages, and a record with many custom fields at their longest still fits in Django's default 2.5 MB.
+MAX_BODY_BYTES = 2_621_440
+VERSION_DIGITS = 20  # more than any version (a 32-bit counter) has; a longer If-Match is refused before int()
 
 
 class ApiError(Exception):
@@ -92,12 +99,22 @@ class TokenAuth(HttpBearer):
         return found
 
 
+class BodyParser(Parser):
+    """JSON bodies up to ``MAX_BODY_BYTES``; a larger one is refused as Django refuses one above its own limit."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        if len(request.body) > MAX_BODY_BYTES:
+            raise RequestDataTooBig(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        return super().parse_body(request)
+
+
 api = NinjaAPI(
     title="Rox CRM API",
     version="1",
     description=DESCRIPTION.replace("{limit}", str(settings.API_RATE_LIMIT_PER_MINUTE)),
     auth=TokenAuth(),
     urls_namespace="api_v1",
+    parser=BodyParser(),
 )
 
 
@@ -161,7 +178,23 @@ def _api_field_name(name: str) -> str:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, RequestDataTooBig):
+        # django-ninja reports every failure of the body parser as "Cannot parse request body".
+        return _too_large(request, exc.__cause__)
     return _error(request, exc.status_code, "bad_request" if exc.status_code == 400 else "error", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # Raised by Django itself above DATA_UPLOAD_MAX_MEMORY_SIZE, or by BodyParser above MAX_BODY_BYTES; without a
+    # handler django-ninja answers it with a traceback when DEBUG is on, and Django with an HTML page when it is off.
+    limit = min(MAX_BODY_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BODY_BYTES)
+    return _error(
+        request,
+        413,
+        "too_large",
+        f"The request body is larger than the API accepts ({limit:,} bytes). Nothing was written; send less at once.",
+    )
 
 
 @api.exception_handler(services.RecordNotFound)
@@ -225,7 +258,7 @@ def _if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isascii() or not tag.isdigit():
+    if not tag.isascii() or not tag.isdigit() or len(tag) > VERSION_DIGITS:
         raise ValidationError({"If-Match": ['Send the record\'s ETag, e.g. If-Match: "3".']})
     return int(tag)
 
@@ -271,7 +304,7 @@ def _resource_router(resource: Resource) -> Router:
 
     @router.post(
         "",
-        response={201: out, **({200: out} if is_activity else {}), **_responses(400, 401, 403, 409, 429)},
+        response={201: out, **({200: out} if is_activity else {}), **_responses(400, 401, 403, 409, 413, 429)},
         operation_id=f"{resource.name}_create",
         url_name=f"{resource.name}_create",
         summary=f"Log {a_singular}" if is_activity else f"Create {a_singular}",
@@ -288,7 +321,7 @@ def _resource_router(resource: Resource) -> Router:
 
     @router.patch(
         "/{code}",
-        response={200: out, 412: stale_of(out), **_responses(400, 401, 403, 404, 409, 429)},
+        response={200: out, 412: stale_of(out), **_responses(400, 401, 403, 404, 409, 413, 429)},
         operation_id=f"{resource.name}_update",
         url_name=f"{resource.name}_update",
         summary=f"Change some fields of {a_singular}",

@@ -402,6 +402,9 @@ def _edit_values(*, token: ApiToken, resource: Resource, data: dict[str, Any]) -
             ]
         elif _holds_nul(value):
             errors[f"{CUSTOM_PREFIX}{api_name}"] = ["Text may not contain NUL characters."]
+        elif _holds_lone_surrogate(value):
+            # JSON can escape half of a UTF-16 pair ("\ud800"); no database or Salesforce can store it.
+            errors[f"{CUSTOM_PREFIX}{api_name}"] = ["Text is not valid Unicode: it holds half of a UTF-16 pair."]
 
     fields = editable_fields(resource.model)
     values: dict[str, Any] = {}
@@ -435,4 +438,18 @@ def _holds_nul(value: Any) -> bool:
         return any(_holds_nul(item) for item in value)
     if isinstance(value, dict):
         return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_lone_surrogate(k) or _holds_lone_surrogate(v) for k, v in value.items())
     return False

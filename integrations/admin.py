@@ -1,10 +1,13 @@
 from django.contrib import admin
+from django.db.models import JSONField
 
 from integrations.models import SalesforceConnection, SyncRun
+from roxcrm.admin import RoxModelAdmin
+from roxcrm.forms import StrictJSONDecoder
 
 
 @admin.register(SalesforceConnection)
-class SalesforceConnectionAdmin(admin.ModelAdmin):
+class SalesforceConnectionAdmin(RoxModelAdmin):
     list_display = ["organization", "status", "sf_org_id", "sf_username", "connected_at", "last_sync_at"]
     list_filter = ["status", "environment", "grant"]
     list_select_related = ["organization"]
@@ -33,9 +36,10 @@ class SalesforceConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(RoxModelAdmin):
     list_display = ["started_at", "connection", "kind", "sobject", "outcome", "api_calls"]
     list_filter = ["kind", "outcome"]
     list_select_related = ["connection__organization"]
     raw_id_fields = ["connection", "started_by"]
     search_fields = ["connection__organization__name", "error"]
+    formfield_overrides = {JSONField: {"decoder": StrictJSONDecoder}}

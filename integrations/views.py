@@ -454,9 +454,15 @@ def sync_retry(request: HttpRequest) -> HttpResponse:
     connection = get_object_or_404(SalesforceConnection, organization=request.org)
     errors = SyncError.objects.filter(organization=request.org, resolved_at=None, direction="inbound")
     if request.POST.get("error"):
-        errors = errors.filter(pk=request.POST["error"])
+        error_id = _posted_id(request, "error")
+        if error_id is None:
+            messages.error(request, "There is no such sync error; nothing was retried.")
+            return redirect("sync_health", request.org.slug)
+        errors = errors.filter(pk=error_id)
     else:
-        errors = errors.filter(code=request.POST.get("code", ""))
+        code = request.POST.get("code", "")
+        # No error code holds NUL, and PostgreSQL cannot even compare one.
+        errors = errors.filter(code=code) if "\x00" not in code else errors.none()
     by_object: dict[str, list[str]] = {}
     for sobject, sf_id in errors.values_list("sobject", "sf_id"):
         by_object.setdefault(sobject, []).append(sf_id)
@@ -482,7 +488,11 @@ def outbox_action(request: HttpRequest) -> HttpResponse:
     """Retry or discard a failed writeback; link a new record to one of its matches, or create it anyway."""
     from integrations.models import OutboxEntry
 
-    entry = get_object_or_404(OutboxEntry, organization=request.org, pk=request.POST.get("entry"))
+    entry_id = _posted_id(request, "entry")
+    entry = OutboxEntry.objects.filter(organization=request.org, pk=entry_id).first() if entry_id else None
+    if entry is None:
+        messages.error(request, "There is no such writeback; nothing was changed.")
+        return redirect(f"{reverse('sync_health', args=[request.org.slug])}#outbox")
     action = request.POST.get("action", "")
     if action == "retry" and entry.state == OutboxEntry.State.FAILED:
         services.outbox_retry(entry=entry)
@@ -507,7 +517,21 @@ def outbox_action(request: HttpRequest) -> HttpResponse:
 def writeback_undo(request: HttpRequest) -> HttpResponse:
     from integrations.models import WritebackBatch
 
-    batch = get_object_or_404(WritebackBatch, connection__organization=request.org, pk=request.POST.get("batch"))
+    batch_id = _posted_id(request, "batch")
+    batches = WritebackBatch.objects.filter(connection__organization=request.org, pk=batch_id)
+    batch = batches.first() if batch_id else None
+    if batch is None:
+        messages.error(request, "There is no such writeback; nothing was reverted.")
+        return redirect(f"{reverse('sync_health', args=[request.org.slug])}#batches")
     changed = services.writeback_revert(batch=batch, user=request.user)
     messages.success(request, f"Reverted: {changed} record(s) get their previous values back, written like any change.")
     return redirect(f"{reverse('sync_health', args=[request.org.slug])}#batches")
+
+
+def _posted_id(request: HttpRequest, name: str) -> int | None:
+    """The database id posted as ``name``; ``None`` when it is missing or could name no row (not a number, or
+    beyond what the database holds), so the action says so instead of failing on the lookup."""
+    text = request.POST.get(name, "")
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from mappings import services
 from mappings.models import FieldMapping, MappingChange, ObjectMapping, StaticValue
+from roxcrm.admin import RoxModelAdmin
 
 
 class FieldMappingFormSet(forms.BaseInlineFormSet):
@@ -39,7 +40,7 @@ class StaticValueInline(admin.TabularInline):
 
 
 @admin.register(ObjectMapping)
-class ObjectMappingAdmin(admin.ModelAdmin):
+class ObjectMappingAdmin(RoxModelAdmin):
     list_display = [
         "sobject",
         "rox_object",
@@ -85,7 +86,7 @@ class ObjectMappingAdmin(admin.ModelAdmin):
 
 
 @admin.register(MappingChange)
-class MappingChangeAdmin(admin.ModelAdmin):
+class MappingChangeAdmin(RoxModelAdmin):
     list_display = ["changed_at", "organization", "summary", "changed_by"]
     list_select_related = ["organization", "changed_by"]
     search_fields = ["summary", "organization__name"]

@@ -2,10 +2,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import ForeignKey, URLField
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db.models import ForeignKey, JSONField, URLField
 from django.http import HttpRequest
 
+from roxcrm.forms import StrictJSONDecoder
 from roxcrm.models import (
     Account,
     Contact,
@@ -24,8 +28,47 @@ from roxcrm.models import (
 from roxcrm.services import Actor, editable_fields, foreign_key_error, record_create, record_update
 
 
+class RoxModelAdmin(admin.ModelAdmin):
+    """The base of every model admin of Rox."""
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # Django takes an empty ?_to_field= for a field named "" and fails with FieldDoesNotExist; empty means the
+        # primary key, as no _to_field does.
+        return super().get_object(request, object_id, from_field or None)
+
+
+class DatabaseIdsField(forms.ModelMultipleChoiceField):
+    """Django's many-to-many form field, taking an id of more than 18 digits for what it is, an invalid choice:
+    SQLite cannot even compare one above 2**63 (the ``IN`` query fails with OverflowError)."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value or ():
+            digits = str(pk).strip().lstrip("-")
+            if digits.isdigit() and len(digits) > 18:
+                raise ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
+                )
+        return super()._check_values(value)
+
+
+class DatabaseIdsAdmin(RoxModelAdmin):
+    """Many-to-many choices (groups, permissions) through ``DatabaseIdsField``."""
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs.setdefault("form_class", DatabaseIdsField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DatabaseIdsAdmin, BaseGroupAdmin):
+    pass
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(DatabaseIdsAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_active", "date_joined"]
     search_fields = ["email", "full_name"]
@@ -44,7 +87,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(RoxModelAdmin):
     list_display = ["name", "slug", "code", "created_at"]
     search_fields = ["name", "slug", "code"]
     prepopulated_fields = {"slug": ["name"]}
@@ -52,7 +95,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(RoxModelAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role"]
     list_select_related = ["user", "organization"]
@@ -61,7 +104,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(RoxModelAdmin):
     list_display = ["email", "organization", "role", "created_at", "expires_at", "accepted_at"]
     list_select_related = ["organization"]
     raw_id_fields = ["organization", "invited_by", "accepted_by"]
@@ -69,7 +112,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomField)
-class CustomFieldAdmin(admin.ModelAdmin):
+class CustomFieldAdmin(RoxModelAdmin):
     list_display = [
         "label",
         "api_name",
@@ -83,6 +126,7 @@ class CustomFieldAdmin(admin.ModelAdmin):
     list_select_related = ["organization"]
     raw_id_fields = ["organization", "created_by"]
     search_fields = ["label", "api_name", "organization__name"]
+    formfield_overrides = {JSONField: {"decoder": StrictJSONDecoder}}
 
 
 class RecordAdminForm(forms.ModelForm):
@@ -103,11 +147,12 @@ class RecordAdminForm(forms.ModelForm):
         return cleaned
 
 
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(RoxModelAdmin):
     """Records edited in the admin go through the same edit path as the pages (validated, versioned, with field
     change times and history, the staff member recorded as the actor)."""
 
     form = RecordAdminForm
+    formfield_overrides = {JSONField: {"decoder": StrictJSONDecoder}}
     list_select_related = ["organization"]
     raw_id_fields = ["organization"]
     readonly_fields = ["code", "version", "created_at", "updated_at", "custom_values", "field_times"]
@@ -194,7 +239,7 @@ class LeadAdmin(RecordAdmin):
 
 
 @admin.register(FieldChange)
-class FieldChangeAdmin(admin.ModelAdmin):
+class FieldChangeAdmin(RoxModelAdmin):
     list_display = ["changed_at", "object_type", "record_id", "field", "actor_kind", "actor_label"]
     list_filter = ["object_type", "actor_kind"]
     search_fields = ["field", "actor_label"]

@@ -69,14 +69,19 @@ def validate_definition(field: CustomField) -> None:
             errors["min_value"] = "Only number, currency and percent fields have a minimum or maximum."
     if data_type in ("picklist", "multi_picklist"):
         options = field.options or []
-        cleaned = [str(option).strip() for option in options if str(option).strip()]
-        if not cleaned:
+        # The Django admin edits the list as JSON, which may hold any value at all.
+        is_texts = isinstance(options, list) and all(isinstance(option, str) for option in options)
+        cleaned = [option.strip() for option in options if option.strip()] if is_texts else []
+        if not is_texts:
+            errors["options"] = 'Options are a list of texts, e.g. ["Gold", "Silver"].'
+        elif not cleaned:
             errors["options"] = "A picklist needs at least one option."
         elif len({option.lower() for option in cleaned}) != len(cleaned):
             errors["options"] = "Each option may appear only once."
         elif any(len(option) > 255 or ";" in option for option in cleaned):
             errors["options"] = "Options are at most 255 characters and cannot contain ';'."
-        field.options = cleaned
+        if is_texts:
+            field.options = cleaned
     elif field.options:
         errors["options"] = "Only picklists have options."
     if data_type == "checkbox" and field.required:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from django import forms
@@ -24,6 +26,35 @@ from roxcrm.models import (
 from roxcrm.services import CUSTOM_PREFIX
 
 CUSTOM_FORM_PREFIX = "cf_"
+
+
+class StrictJSONDecoder(json.JSONDecoder):
+    """JSON as a form (the Django admin's JSON fields) reads it, refusing two things Django's ``JSONField`` lets
+    through to a server error: a number of more than 4,300 digits (Python refuses to read it with ``ValueError``,
+    which the form does not catch) and ``NaN`` or ``Infinity`` (no database stores them as JSON). Both become the
+    form's own "Enter a valid JSON." message."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
+        super().__init__(**kwargs)
+
+
+def _json_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise json.JSONDecodeError("Number too long", text, 0) from None
+
+
+def _json_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise json.JSONDecodeError("Number out of range", text, 0)
+    return number
+
+
+def _json_constant(text: str) -> float:
+    raise json.JSONDecodeError(f"{text} is not a number JSON stores", text, 0)
 
 
 class RecordForm(forms.ModelForm):
@@ -240,3 +271,10 @@ class CustomFieldForm(forms.ModelForm):
     def _post_clean(self) -> None:
         self.instance.organization = self.organization
         super()._post_clean()
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The definition's checks name the option list "options"; this form edits it as "options_text" (without
+        # this, Django refuses to add an error for a field the form does not have, and the page fails).
+        if hasattr(errors, "error_dict") and "options" in errors.error_dict:
+            errors.error_dict["options_text"] = errors.error_dict.pop("options")
+        super()._update_errors(errors)

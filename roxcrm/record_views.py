@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -107,7 +108,14 @@ def record_create(request: HttpRequest, spec: RecordType) -> HttpResponse:
         code = request.GET.get(parent)
         if code:
             parent_model = spec.model._meta.get_field(parent).related_model
-            initial[parent] = parent_model.objects.filter(organization=request.org, code=code).first()
+            found = _uuid_or_none(code)
+            parents = parent_model.objects.filter(organization=request.org, code=found)
+            initial[parent] = parents.first() if found else None
+            if initial[parent] is None:
+                messages.warning(
+                    request,
+                    f"There is no {parent_model._meta.verbose_name} with the code in this link; choose one below.",
+                )
     form: RecordForm = spec.form_class(
         request.POST or None, initial=initial, organization=request.org, user=request.user
     )
@@ -198,6 +206,14 @@ def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpRespon
                 messages.info(request, "Nothing changed.")
             return redirect(change.record.get_absolute_url())
     return render(request, "roxcrm/record_form.html", {"spec": spec, "form": form, "record": record})
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    """A code from a query string; ``None`` for anything that is not one (no record has it)."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def record_urlpatterns(spec: RecordType, segment: str) -> list[URLPattern]:
