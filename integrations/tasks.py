@@ -92,6 +92,7 @@ def writeback_task(connection_id: int, sobject: str) -> str:
 def writeback_sweep_task(connection_id: int) -> str:
     """The periodic sweep: release rows stuck in flight and write whatever is pending, parents first."""
     from integrations.engine.activity_writeback import drain_any
+    from integrations.engine.locks import object_lock
     from integrations.models import OutboxEntry
     from integrations.outbox import release_stuck
     from mappings.defaults import STANDARD_OBJECTS
@@ -100,6 +101,15 @@ def writeback_sweep_task(connection_id: int) -> str:
     if connection is None:
         return "skipped: not connected (the changes wait)"
     release_stuck(connection.organization_id)
+    # Rows in flight of an object whose lock is free belong to a run that died (a killed worker): free them now,
+    # not after the run timeout.
+    in_flight = OutboxEntry.objects.filter(
+        organization_id=connection.organization_id, state=OutboxEntry.State.IN_FLIGHT
+    )
+    for sobject in set(in_flight.values_list("sobject", flat=True).distinct()):
+        with object_lock(connection, sobject) as free:
+            if free:
+                release_stuck(connection.organization_id, sobject)
     pending = set(
         OutboxEntry.objects.filter(organization_id=connection.organization_id, state=OutboxEntry.State.PENDING)
         .values_list("sobject", flat=True)

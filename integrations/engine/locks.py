@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 import time
 import uuid
@@ -32,11 +33,12 @@ def acquire(cursor: SyncCursor) -> str | None:
     On PostgreSQL the lock is a session advisory lock (``pg_try_advisory_lock``): a worker that dies, even killed
     with SIGKILL, loses its database session and with it the lock, so the next run starts at once. The cursor row
     also records the run (``running_since``) for the pages. Elsewhere (SQLite, one machine) a conditional UPDATE on
-    the row is the lock, and a lock older than ``SALESFORCE_RUN_TIMEOUT`` is taken over: its run died."""
+    the row is the lock; it is taken over at once when the process that took it is gone (its id is in the token),
+    and after ``SALESFORCE_RUN_TIMEOUT`` otherwise."""
     held = _held.__dict__.setdefault("cursors", set())
     if cursor.pk in held:
         return None
-    token = uuid.uuid4().hex
+    token = f"{uuid.uuid4().hex}:{os.getpid()}"
     now = timezone.now()
     database = connections[SyncCursor.objects.db]
     if database.vendor == "postgresql":
@@ -52,9 +54,31 @@ def acquire(cursor: SyncCursor) -> str | None:
             Q(running_since__isnull=True) | Q(running_since__lt=stale), pk=cursor.pk
         ).update(running_since=now, running_token=token)
         if not taken:
+            holder = SyncCursor.objects.filter(pk=cursor.pk).values_list("running_token", flat=True).first()
+            if holder and _process_gone(holder):
+                taken = SyncCursor.objects.filter(pk=cursor.pk, running_token=holder).update(
+                    running_since=now, running_token=token
+                )
+        if not taken:
             return None
     held.add(cursor.pk)
     return token
+
+
+def _process_gone(token: str) -> bool:
+    """Whether the process named in a run's token (``<uuid>:<pid>``, on this machine) no longer exists: a worker
+    killed mid-run. An unknown token, this process, or a process that exists (or may: no permission to ask) is
+    not gone."""
+    _, _, pid = token.partition(":")
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False
+    return False
 
 
 def release(cursor: SyncCursor, token: str) -> None:

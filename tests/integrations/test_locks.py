@@ -113,3 +113,53 @@ def test_jobs_on_an_object_wait_for_its_lock_and_leave_nothing_half_done(
     assert "Account" not in reconcile_due(connection)  # reconciled: not due again for a week
     assert refresh_formulas(connection, "Account").outcome == "succeeded"
     assert retry_records(connection, "Account", [sf_id]) == 0
+
+
+def dead_process_id() -> int:
+    """The id of a process that has just exited (a worker killed with SIGKILL looks the same)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_rows_a_killed_worker_left_in_flight_are_written_by_the_next_sweep(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    """Not 30 minutes later, and not only once an unrelated edit of the object queues a drain."""
+    from integrations.models import OutboxEntry
+    from integrations.tasks import writeback_sweep_task
+    from roxcrm.services import record_update
+    from tests.integrations.test_writeback import read, synced_account
+
+    sf_id, account = synced_account(connection, sfsim, Phone="111")
+    record_update(record=account, values={"phone": "222"}, actor=person)
+    # A worker claimed the row a moment ago and was killed: its lock row still names it.
+    now = dt.datetime.now(dt.UTC)
+    OutboxEntry.objects.update(state="in_flight", in_flight_since=now, attempts=1)
+    SyncCursor.objects.filter(connection=connection, sobject="Account").update(
+        running_since=now, running_token=f"{'0' * 32}:{dead_process_id()}"
+    )
+    assert "Account: Succeeded" in writeback_sweep_task(connection.pk)
+    assert read(sfsim, "Account", sf_id)["Phone"] == "222"
+    assert OutboxEntry.objects.get().state == "done"
+
+
+def test_a_lock_whose_process_is_alive_is_not_taken_over(connection: SalesforceConnection) -> None:
+    """On SQLite (a conditional UPDATE is the lock): only a gone process loses it before the run timeout."""
+    import os
+
+    if connections["default"].vendor == "postgresql":
+        pytest.skip("on PostgreSQL the lock is the session's advisory lock, whatever the row says")
+    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject="Account")
+    alive = os.getppid()  # the test runner's parent: alive, and not this process
+    SyncCursor.objects.filter(pk=cursor.pk).update(
+        running_since=dt.datetime.now(dt.UTC), running_token=f"{'0' * 32}:{alive}"
+    )
+    assert acquire(cursor) is None
+    SyncCursor.objects.filter(pk=cursor.pk).update(running_token=f"{'0' * 32}:{dead_process_id()}")
+    token = acquire(cursor)
+    assert token
+    release(cursor, token)
