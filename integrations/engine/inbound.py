@@ -24,7 +24,7 @@ from django.utils import timezone
 from activities.models import Activity
 from integrations.engine import values
 from integrations.engine.plan import ACTIVITY_OBJECTS, PREFIX_OBJECTS, ROX_OF_SOBJECT, FieldPlan, ObjectPlan
-from integrations.models import Conflict, PendingReference, SalesforceLink, SyncError, SyncRun
+from integrations.models import Conflict, OutboxEntry, PendingReference, SalesforceLink, SyncError, SyncRun
 from roxcrm.bulk import Builder, bulk_insert, bulk_update
 from roxcrm.custom_fields import clean_value
 from roxcrm.models import Membership, User
@@ -193,6 +193,7 @@ class InboundPage:
             self._adopt_rox_activities(records, links)
         else:
             self._adopt_matches(records, links)
+            self._adopt_own_creates(records, links)
         # Locked (in id order) until the page is written, unless it is a dry run.
         records_of = plan.model.objects if self.dry_run else plan.model.objects.select_for_update().order_by("pk")
         if plan.sobject not in ACTIVITY_OBJECTS:
@@ -332,6 +333,82 @@ class InboundPage:
                     sf_id=sf_ids[0],
                     rox_object=self.plan.rox_object,
                     record_id=candidates[key][0],
+                    synced_at=timezone.now(),
+                )
+
+    def _adopt_own_creates(self, records: list[dict[str, Any]], links: dict[str, SalesforceLink]) -> None:
+        """A record Rox itself was creating comes back before its create was recorded (the worker sent it and was
+        killed before the answer was stored, say): it is linked to that Rox record, whose open create row then
+        finds it linked, rather than imported as a second one. Only a record the integration user wrote last, and
+        only when exactly one such record and one Rox record with an open create agree on the key the writeback
+        matches creates by (an account's name and domain, an opportunity's account and name)."""
+        from roxcrm.domains import normalize_domain
+
+        sobject = self.plan.sobject
+        if sobject not in ("Account", "Opportunity"):
+            return  # contacts and leads are adopted by their e-mail already (``_adopt_matches``)
+        unlinked = [r for r in records if r["Id"] not in links]
+        if not unlinked:
+            return
+        creating = list(
+            OutboxEntry.objects.filter(
+                organization=self.organization,
+                sobject=sobject,
+                operation=OutboxEntry.Operation.CREATE,
+                state__in=[
+                    OutboxEntry.State.PENDING,
+                    OutboxEntry.State.IN_FLIGHT,
+                    OutboxEntry.State.FAILED,
+                    OutboxEntry.State.REVIEW,
+                ],
+            ).values_list("record_id", flat=True)
+        )
+        if not creating:
+            return
+        integration_user = self.organization.salesforce.sf_user_id  # type: ignore[attr-defined]
+        ours = [r for r in unlinked if r.get("LastModifiedById") == integration_user]
+        if not ours:
+            return
+        rox = list(self.plan.model.objects.filter(organization=self.organization, pk__any=creating))
+        already = set(
+            SalesforceLink.objects.filter(
+                organization=self.organization, sobject=sobject, record_id__any=[r.pk for r in rox]
+            ).values_list("record_id", flat=True)
+        )
+        rox = [r for r in rox if r.pk not in already]
+        if sobject == "Account":
+
+            def sf_key(record: dict[str, Any]) -> tuple[str, str]:
+                return (record.get("Name") or "").strip().lower(), normalize_domain(record.get("Website")) or ""
+
+            rox_keys = {r.pk: (r.name.strip().lower(), r.domain or "") for r in rox}  # type: ignore[attr-defined]
+        else:
+            accounts = dict(
+                SalesforceLink.objects.filter(
+                    organization=self.organization,
+                    sobject="Account",
+                    record_id__any=[r.account_id for r in rox if r.account_id],  # type: ignore[attr-defined]
+                ).values_list("record_id", "sf_id")
+            )
+
+            def sf_key(record: dict[str, Any]) -> tuple[str, str]:
+                return record.get("AccountId") or "", (record.get("Name") or "").strip()
+
+            rox_keys = {r.pk: (accounts.get(r.account_id, ""), r.name.strip()) for r in rox}  # type: ignore[attr-defined]
+        by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for pk, key in rox_keys.items():
+            by_key[key].append(pk)
+        coming: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for record in ours:
+            coming[sf_key(record)].append(record["Id"])
+        for key, sf_ids in coming.items():
+            if len(sf_ids) == 1 and len(by_key.get(key, [])) == 1:
+                links[sf_ids[0]] = SalesforceLink(
+                    organization=self.organization,
+                    sobject=sobject,
+                    sf_id=sf_ids[0],
+                    rox_object=self.plan.rox_object,
+                    record_id=by_key[key][0],
                     synced_at=timezone.now(),
                 )
 

@@ -193,3 +193,40 @@ def test_a_killed_workers_run_lock_goes_with_its_database_session(connection: Sa
     assert token
     release(cursor, token)
     assert sync_object(connection, "Account").run is not None
+
+
+@pytest.mark.parametrize("sobject", ["Account", "Contact", "Opportunity"])
+def test_records_a_killed_worker_created_in_salesforce_are_linked_not_imported_again(
+    connection: SalesforceConnection, sfsim: Any, person: Actor, sobject: str
+) -> None:
+    """The worker sent the creates and was killed before recording them: the next drain's pull meets those records
+    first. Each is recognised as the Rox record whose create was under way: one record on each side, linked."""
+    from integrations.models import SalesforceLink
+    from mappings.models import ObjectMapping
+    from roxcrm.models import Contact, Opportunity
+    from roxcrm.services import record_create
+
+    ObjectMapping.objects.filter(organization=connection.organization).update(new_entity_writeback=True)
+    parent_id, parent = synced_account(connection, sfsim, Name="Parent Co")
+    model, values, fields = {
+        "Account": (Account, {"name": "Fresh Co"}, {"Name": "Fresh Co"}),
+        "Contact": (Contact, {"last_name": "Fresh", "email": "fresh@example.org", "account": parent},
+                    {"LastName": "Fresh", "Email": "fresh@example.org", "AccountId": parent_id}),
+        "Opportunity": (Opportunity, {"name": "Fresh deal", "stage": "Prospecting", "close_date": "2027-01-31",
+                                      "account": parent},
+                        {"Name": "Fresh deal", "StageName": "Prospecting", "CloseDate": "2027-01-31",
+                         "AccountId": parent_id}),
+    }[sobject]  # fmt: skip
+    record = record_create(organization=connection.organization, model=model, values=values, actor=person)
+    # What the killed worker did: claimed the row and created the record in Salesforce (as the integration user).
+    OutboxEntry.objects.filter(record_id=record.pk, sobject=sobject).update(state="in_flight", attempts=1)
+    created = sfsim.control("POST", f"records/{sobject}", {"fields": fields})["id"]
+
+    result = drain(connection, sobject)
+
+    assert result.failed == 0
+    assert model.objects.filter(organization=connection.organization).count() == (2 if sobject == "Account" else 1)
+    assert SalesforceLink.objects.get(sobject=sobject, record_id=record.pk).sf_id == created
+    count = sfsim.control("POST", "query", {"q": f"SELECT COUNT() FROM {sobject}"})["totalSize"]
+    assert count == (2 if sobject == "Account" else 1)
+    assert not OutboxEntry.objects.exclude(state="done").exists()
