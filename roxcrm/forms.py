@@ -101,10 +101,12 @@ class RecordForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
 
     def custom_values(self) -> dict[str, Any]:
+        """The custom values the person changed on the form. Untouched ones are left out: an unset checkbox reads
+        back as unticked, and saving it would record (and write to Salesforce) a change nobody made."""
         return {
             d.api_name: self.cleaned_data.get(CUSTOM_FORM_PREFIX + d.api_name)
             for d in self.custom_definitions
-            if d.editable_in_rox
+            if d.editable_in_rox and CUSTOM_FORM_PREFIX + d.api_name in self.changed_data
         }
 
     def edited_keys(self) -> list[str]:

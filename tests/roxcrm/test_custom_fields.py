@@ -233,3 +233,23 @@ def test_another_admins_private_field_cannot_be_opened_or_deleted(
     assert member_client.get(reverse("custom_field_edit", args=[org.slug, field.code])).status_code == 404
     assert member_client.post(reverse("custom_field_delete", args=[org.slug, field.code])).status_code == 404
     assert CustomField.objects.filter(pk=field.pk).exists()
+
+
+def test_saving_a_form_leaves_an_untouched_checkbox_unset(admin_client: Client, org: Organization) -> None:
+    """A checkbox never ticked nor unticked stays unset: the save records no "None → False" change (which the
+    writeback would also send to Salesforce)."""
+    from roxcrm.models import FieldChange
+    from tests.factories import make_account, make_custom_field
+
+    make_custom_field(org, label="VIP", data_type="checkbox")
+    account = make_account(org)
+    response = admin_client.post(
+        f"{account.get_absolute_url()}edit/", {"name": "Initech Ltd", "version": account.version}, follow=True
+    )
+    assert "Saved 1 change(s)" in response.content.decode()
+    account.refresh_from_db()
+    assert "vip" not in (account.custom_values or {})
+    changed = set(
+        FieldChange.objects.filter(object_type="account", record_id=account.pk).values_list("field", flat=True)
+    )
+    assert "custom.vip" not in changed
