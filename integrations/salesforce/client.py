@@ -79,6 +79,7 @@ class SalesforceClient:
         self._lock = threading.Lock()
         self._session = new_session()
         self._sf = self._build()
+        self._usage_reread = False
 
     @property
     def api_version(self) -> str:
@@ -302,17 +303,39 @@ class SalesforceClient:
             self.connection.api_used, self.connection.api_max = usage.used, usage.total
             self.connection.api_usage_at = timezone.now()
 
+    def _over_budget(self) -> bool:
+        budget, used = self.connection.api_budget, self.connection.api_used
+        return budget is not None and used is not None and used >= budget
+
     def _check_budget(self) -> None:
-        if not self.enforce_budget:
+        if not self.enforce_budget or not self._over_budget():
             return
-        budget = self.connection.api_budget
-        used = self.connection.api_used
-        if budget is not None and used is not None and used >= budget:
-            raise BudgetExhaustedError(
-                f"Rox has used its share of the org's daily API requests ({used:,} of {self.connection.api_max:,}, "
-                f"share {self.connection.api_share_percent}%). Work resumes as the 24-hour window frees requests.",
-                code="ROX_API_BUDGET",
-            )
+        if not self._usage_reread:
+            # The figure is the last answer's: the limit may have been raised, or the 24-hour window moved on, since;
+            # and a paused connection makes no calls to learn it. Ask Salesforce once before pausing.
+            self._usage_reread = True
+            self._reread_usage()
+            if not self._over_budget():
+                return
+        raise BudgetExhaustedError(
+            f"Rox has used its share of the org's daily API requests ({self.connection.api_used or 0:,} of "
+            f"{self.connection.api_max or 0:,}, share {self.connection.api_share_percent}%). Work resumes as the "
+            "24-hour window frees requests.",
+            code="ROX_API_BUDGET",
+        )
+
+    def _reread_usage(self) -> None:
+        """The org's daily API usage from ``/limits`` (one call), into the connection's figure."""
+        try:
+            self._count()
+            daily = self._sf.restful("limits/").get("DailyApiRequests") or {}
+        except (SimpleSalesforceError, requests.RequestException, SalesforceError, ValueError, AttributeError):
+            return  # the figure stays; the pause decides on it
+        if isinstance(daily.get("Max"), int) and isinstance(daily.get("Remaining"), int):
+            with self._lock:
+                self.connection.api_max = daily["Max"]
+                self.connection.api_used = daily["Max"] - daily["Remaining"]
+                self.connection.api_usage_at = timezone.now()
 
     def save_usage(self) -> None:
         """Persist the latest API usage seen (call once at the end of a run, not per call)."""
@@ -396,6 +419,4 @@ def _new_tokens(connection: SalesforceConnection) -> oauth.TokenResponse:
             refresh_token=connection.refresh_token,
         )
     except oauth.OAuthError as exc:
-        if connection.grant == SalesforceConnection.Grant.CLIENT_CREDENTIALS and exc.error == "invalid_client":
-            raise AuthRevokedError(exc.message, code=exc.error) from None
         raise ConfigurationError(exc.message, code=exc.error) from None

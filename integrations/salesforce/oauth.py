@@ -25,6 +25,10 @@ from integrations.salesforce.hosts import host_allowed, require_allowed
 from integrations.salesforce.http import new_session
 
 SCOPES = "api refresh_token id"
+# Salesforce's answers that mean "this sign-in is no longer accepted": reconnecting is the only way out.
+REFUSED_GRANT_ERRORS = frozenset(
+    {"invalid_grant", "invalid_client_id", "invalid_client", "inactive_user", "inactive_org"}
+)
 _SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -98,8 +102,15 @@ def exchange_code(
 
 @sensitive_variables()
 def client_credentials(*, login_url: str, client_id: str, client_secret: str) -> TokenResponse:
+    """A token for the connected app's run-as user. A refused grant (the user deactivated, the app or its secret
+    changed) raises ``AuthRevokedError``."""
     data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
-    return _token_request(login_url, data)
+    try:
+        return _token_request(login_url, data)
+    except OAuthError as exc:
+        if exc.error in REFUSED_GRANT_ERRORS:
+            raise AuthRevokedError(exc.message, code=exc.error) from None
+        raise
 
 
 @sensitive_variables()
@@ -114,7 +125,7 @@ def refresh(*, login_url: str, client_id: str, client_secret: str, refresh_token
     try:
         return _token_request(login_url, data)
     except OAuthError as exc:
-        if exc.error in ("invalid_grant", "invalid_client_id", "invalid_client", "inactive_user", "inactive_org"):
+        if exc.error in REFUSED_GRANT_ERRORS:
             raise AuthRevokedError(exc.message, code=exc.error) from None
         raise
 

@@ -79,6 +79,31 @@ def test_client_credentials_session_renews_itself(org: Organization, ready_org: 
     assert SalesforceClient(connection).query("SELECT COUNT() FROM Account")["totalSize"] == 300
 
 
+def test_a_client_credentials_connection_whose_user_is_deactivated_needs_action(
+    org: Organization, ready_org: Any
+) -> None:
+    """Salesforce refuses the grant (the run-as user was deactivated): Action Required with the reason, not a
+    connection that still says Connected while nothing syncs."""
+    from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
+    from integrations.salesforce.errors import AuthRevokedError
+
+    run(
+        "connect", "--org", org.slug, "--login-url", ready_org.login_url, "--client-id", ready_org.client_id,
+        "--client-secret", ready_org.client_secret, "--submit",
+    )  # fmt: skip
+    connection = SalesforceConnection.objects.get(organization=org)
+    assert connection.status == SalesforceConnection.Status.CONNECTED
+    ready_org.control("POST", f"users/{ready_org.username}/deactivate")
+    try:
+        with pytest.raises(AuthRevokedError):
+            SalesforceClient(connection).query("SELECT COUNT() FROM Account")
+    finally:
+        ready_org.control("POST", f"users/{ready_org.username}/activate")
+    connection.refresh_from_db()
+    assert connection.status == SalesforceConnection.Status.ACTION_REQUIRED
+    assert connection.action_reason == AUTH_REFUSED_REASON
+
+
 def test_bad_input_is_a_clear_error(org: Organization, ready_org: Any) -> None:
     with pytest.raises(CommandError, match="No organization with the slug “nope”"):
         run("status", "--org", "nope")
