@@ -74,9 +74,33 @@ def sync_object(
         return RunResult(None, [], BUSY)
     try:
         run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
+        if schema_changed(run) and (plan := schema_recheck(connection, object_mapping)) is not None:
+            run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
     finally:
         release(cursor, token)
     return RunResult(run, [])
+
+
+def schema_changed(run: SyncRun) -> bool:
+    """Whether a run failed because Salesforce no longer has a field it asked for (deleted or renamed there)."""
+    return run.outcome == SyncRun.Outcome.FAILED and run.error.startswith("INVALID_FIELD")
+
+
+def schema_recheck(connection: SalesforceConnection, object_mapping: ObjectMapping) -> ObjectPlan | None:
+    """Salesforce refused a field: read the object's describe again at once (not when someone clicks Refresh
+    schema), so the mappings it broke turn Broken and the connection asks for action, and return the plan of the
+    fields that still work (the caller runs again with it)."""
+    from integrations import schema, services
+
+    try:
+        schema.describe_refresh(connection, [object_mapping.sobject])
+    except SalesforceError as exc:
+        log.warning("Could not read %s's describe again: %s", object_mapping.sobject, exc)
+        return None
+    connection.refresh_from_db()
+    services.connection_evaluate(connection)
+    connection.save(update_fields=["status", "action_reason"])
+    return build_plan(object_mapping)
 
 
 def pull(

@@ -29,7 +29,15 @@ from integrations import outbox
 from integrations.engine import values
 from integrations.engine.locks import BUSY, acquire, release
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
-from integrations.engine.runner import Progress, helper_result, pull, read_records, refresh_children_formulas
+from integrations.engine.runner import (
+    Progress,
+    helper_result,
+    pull,
+    read_records,
+    refresh_children_formulas,
+    schema_changed,
+    schema_recheck,
+)
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
@@ -117,6 +125,9 @@ def drain(
         formulas: list[str] = []
         if record_ids is None:
             pulled: SyncRun | None = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
+            if schema_changed(pulled) and (fresh := schema_recheck(connection, object_mapping)) is not None:
+                plan = fresh  # the writes leave out the fields Salesforce no longer has, too
+                pulled = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
         else:
             linked = list(
                 SalesforceLink.objects.filter(

@@ -562,3 +562,32 @@ def test_activities_logged_in_salesforce_and_converted_leads_are_read_only_in_ro
             )
         response = admin_client.get(f"{record.get_absolute_url()}edit/", follow=True)
         assert message in response.content.decode() and response.redirect_chain
+
+
+def test_a_mapped_field_deleted_in_salesforce_breaks_only_its_mapping(
+    connection: SalesforceConnection, sfsim: Any
+) -> None:
+    """The sync does not fail on every run until someone refreshes the schema: it reads the describe again at once,
+    the mapping turns Broken, the connection asks for action, and the object's other fields keep syncing."""
+    sfsim.control("POST", "fields", {"object": "Account", "name": "Region__c", "type": "string", "length": 40})
+    make_custom_field(connection.organization, label="Region")
+    from integrations.schema import describe_refresh
+
+    describe_refresh(connection, ["Account"])
+    FieldMapping.objects.create(
+        object_mapping=ObjectMapping.objects.get(organization=connection.organization, sobject="Account"),
+        sf_field="Region__c",
+        rox_field="custom.region",
+        rule="read_only",
+    )
+    first = create(sfsim, "Account", Name="Before", Region__c="EMEA")
+    assert run(connection, "Account").outcome == "succeeded"
+    assert rox(Account, connection, first).custom_values == {"region": "EMEA"}
+    sfsim.control("DELETE", "fields/Account/Region__c")
+    second = create(sfsim, "Account", Name="After")
+    result = run(connection, "Account")
+    assert result.outcome == "succeeded", result.error
+    assert rox(Account, connection, second).name == "After"
+    connection.refresh_from_db()
+    assert connection.status == SalesforceConnection.Status.ACTION_REQUIRED
+    assert "Account.Region__c" in connection.action_reason
