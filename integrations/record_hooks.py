@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink
 from integrations.outbox import enqueue
+from mappings.metadata import salesforce_object
 from mappings.models import FieldMapping, ObjectMapping
 
 # Rox objects written back as a whole record (activities are written by the activity writeback).
@@ -60,6 +61,51 @@ def record_changed(change: Any, actor: Any) -> None:
         if connection is not None:
             for sobject in queued:
                 _ask_on_commit(connection.pk, sobject)
+
+
+def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bool) -> dict[str, list[str]]:
+    """Values Salesforce would refuse for the field a writing mapping sends them to (length, precision and scale,
+    a restricted picklist), by field key: refused at edit time, on the pages, the API and the admin alike, rather
+    than saved in Rox and failed in the outbox later. Only for records Rox writes to Salesforce (linked, or to be
+    created there), checked against the cached describe (no Salesforce call)."""
+    from mappings.validation import salesforce_value_error
+
+    if record.object_type not in RECORD_OBJECTS:
+        return {}
+    mappings = FieldMapping.objects.filter(
+        object_mapping__organization_id=record.organization_id,
+        object_mapping__rox_object=record.object_type,
+        object_mapping__read_only=False,
+        rule__in=FieldMapping.WRITING_RULES,
+        rox_field__in=list(changed),
+    ).select_related("object_mapping")
+    errors: dict[str, list[str]] = {}
+    written: dict[str, bool] = {}
+    for mapping in mappings:
+        om = mapping.object_mapping
+        if om.sobject not in written:
+            written[om.sobject] = (
+                om.new_entity_writeback
+                if creating
+                else SalesforceLink.objects.filter(
+                    organization_id=record.organization_id,
+                    rox_object=record.object_type,
+                    sobject=om.sobject,
+                    record_id=record.pk,
+                    deleted_at=None,
+                ).exists()
+                or om.new_entity_writeback
+            )
+        if not written[om.sobject]:
+            continue
+        sf_object = salesforce_object(record.organization, om.sobject)
+        sf = sf_object.fields.get(mapping.sf_field) if sf_object else None
+        if sf is None or sf.read_only_in_salesforce:
+            continue
+        error = salesforce_value_error(sf, changed[mapping.rox_field])
+        if error:
+            errors.setdefault(mapping.rox_field, []).append(f"Salesforce would refuse this value: {error}")
+    return errors
 
 
 def _activity_changed(change: Any) -> None:

@@ -30,13 +30,27 @@ def _connection(organization: Organization) -> SalesforceConnection | None:
     return connection
 
 
+# Parsed describes by (cache row, when it was fetched): an edit checks its values against the describe, and parsing
+# one (hundreds of fields) on every save would cost more than the save.
+_parsed: dict[tuple[int, Any], SalesforceObject] = {}
+
+
 def salesforce_object(organization: Organization, sobject: str) -> SalesforceObject | None:
     """The cached describe of ``sobject`` for the organization's org, or None."""
     connection = _connection(organization)
     if connection is None:
         return None
-    cached = DescribeCache.objects.filter(connection=connection, sobject=sobject).only("data").first()
-    return SalesforceObject.from_describe(cached.data) if cached else None
+    stamp = DescribeCache.objects.filter(connection=connection, sobject=sobject).values_list("pk", "fetched_at").first()
+    if stamp is None:
+        return None
+    if stamp not in _parsed:
+        if len(_parsed) > 500:
+            _parsed.clear()
+        data = DescribeCache.objects.filter(pk=stamp[0]).values_list("data", flat=True).first()
+        if data is None:
+            return None
+        _parsed[stamp] = SalesforceObject.from_describe(data)
+    return _parsed[stamp]
 
 
 def prerequisite_blockers(organization: Organization, sobject: str) -> list[str]:

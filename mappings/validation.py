@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -446,6 +446,31 @@ def static_value_error(sf: SalesforceField, value: str) -> str | None:
             return f"“{text}” is not a date and time; use ISO 8601, e.g. 2026-01-31T09:00:00Z."
     if kind == "reference":
         return _reference_error(sf, text)
+    return None
+
+
+TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "combobox", "encryptedstring"})
+NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
+
+
+def salesforce_value_error(sf: SalesforceField, value: Any) -> str | None:
+    """Why Salesforce would refuse ``value`` (a Rox value about to be written to ``sf``): its length, its
+    precision and scale, a restricted picklist's values. None when it would take it, or when Rox cannot tell
+    (references, owners, dates: those are converted or resolved by the writeback)."""
+    if value is None or value == "" or value == []:
+        return None
+    if sf.type in TEXT_TYPES and sf.length and len(str(value)) > sf.length:
+        return f"{sf.name} holds at most {sf.length} characters; this value has {len(str(value))}."
+    if sf.type in NUMBER_TYPES and not isinstance(value, bool):
+        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        return _number_error(sf, text)
+    if sf.type == "picklist" and sf.restricted_picklist and sf.picklist_values and str(value) not in sf.picklist_values:
+        return f"“{value}” is not a value of {sf.name} ({', '.join(sf.picklist_values)})."
+    if sf.type == "multipicklist" and sf.restricted_picklist and sf.picklist_values:
+        chosen = value if isinstance(value, list) else str(value).split(";")
+        bad = [str(v) for v in chosen if str(v) not in sf.picklist_values]
+        if bad:
+            return f"Not values of {sf.name}: {', '.join(bad)}."
     return None
 
 

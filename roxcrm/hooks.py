@@ -4,6 +4,8 @@
 
 - ``record_changed(change, actor)``: called by the edit path inside the edit's transaction (so the outbox row is
   written with the change, or neither is);
+- ``change_errors(record, changed, actor, creating)``: inside the edit path, before anything is saved: errors (by
+  field key) for values the system of record would refuse, so they are refused now rather than failing later;
 - ``remote_conflicts(record, fields)``: before an interactive save, which edited fields the system of record
   changed since the user loaded the form (for the "keep mine / take theirs" choice);
 - ``after_save(record)``: after an interactive save commits, write it out now if possible and say how it went.
@@ -31,6 +33,13 @@ def record_changed(change: Any, actor: Any) -> None:
     module = _module()
     if module is not None and hasattr(module, "record_changed"):
         module.record_changed(change, actor)
+
+
+def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bool) -> dict[str, list[str]]:
+    module = _module()
+    if module is None or not hasattr(module, "change_errors"):
+        return {}
+    return module.change_errors(record, changed, actor, creating)
 
 
 def remote_conflicts(record: Any, fields: list[str]) -> list[Any]:

@@ -210,6 +210,11 @@ def _apply(
     except ValidationError as exc:
         for name, messages in exc.message_dict.items():
             errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
+    if changes and not actor.is_sync:
+        for name, messages in hooks.change_errors(
+            record, {k: new for k, (_, new) in changes.items()}, actor, creating
+        ).items():
+            errors.setdefault(name, []).extend(messages)
     if errors:
         raise ValidationError(errors)
 

@@ -85,3 +85,49 @@ def test_an_activity_posted_through_the_api_becomes_exactly_one_task(
     assert len(rows) == 1 and rows[0]["Subject"] == "Call: Discovery" and rows[0]["WhatId"] == sf_id
     assert rows[0]["RoxActivityId__c"] == first.json()["code"]
     assert SalesforceLink.objects.filter(sobject="Task").count() == 1
+
+
+def test_a_value_salesforce_would_refuse_is_refused_at_edit_time_on_every_path(
+    connection: SalesforceConnection,
+    sfsim: Any,
+    org: Organization,
+    agent: ApiClient,
+    account: tuple[str, Account],
+    admin_client: Client,
+) -> None:
+    """Read and Write values are checked against the Salesforce field they are written to (length, precision and
+    scale, restricted picklist), on the page and in the API alike, instead of being saved in Rox and failing in the
+    outbox later. Nothing is saved; values Salesforce takes go through."""
+    from integrations.schema import describe_refresh
+
+    sfsim.control("POST", "fields", {"object": "Account", "name": "Code__c", "type": "string", "length": 5})
+    sfsim.control(
+        "POST", "fields", {"object": "Account", "name": "Score__c", "type": "double", "precision": 4, "scale": 1}
+    )
+    describe_refresh(connection, ["Account"])
+    account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
+    for label, sf_field, data_type in [("Code", "Code__c", "text"), ("Tier", "Customer_Tier__c", "text"),
+                                       ("Score", "Score__c", "number")]:  # fmt: skip
+        make_custom_field(org, label=label, data_type=data_type, **({"decimal_places": 2} if label == "Score" else {}))
+        FieldMapping.objects.create(
+            object_mapping=account_mapping, sf_field=sf_field, rox_field=f"custom.{label.lower()}", rule="read_write"
+        )
+    _, record = account
+    for custom, message in [
+        ({"code": "ABCDEF"}, "Code__c holds at most 5 characters"),
+        ({"tier": "Platinum"}, "“Platinum” is not a value of Customer_Tier__c"),
+        ({"score": "1234.5"}, "is too large for Score__c"),
+        ({"score": "12.25"}, "Score__c allows 1 decimal place"),
+    ]:
+        response = agent.patch(f"accounts/{record.code}", {"custom_fields": custom})
+        shown = " ".join(m for messages in response.json().get("fields", {}).values() for m in messages)
+        assert response.status_code == 400 and message in shown, (custom, response.content)
+    page = admin_client.post(
+        f"{record.get_absolute_url()}edit/", {"name": "Initech", "cf_code": "ABCDEF", "version": record.version}
+    )
+    assert page.status_code == 200 and "Code__c holds at most 5 characters" in page.content.decode()
+    assert Account.objects.get(pk=record.pk).custom_values == {}
+    assert not OutboxEntry.objects.exists()
+    ok = agent.patch(f"accounts/{record.code}", {"custom_fields": {"code": "ABCDE", "tier": "Gold", "score": "123.4"}})
+    assert ok.status_code == 200, ok.content
+    assert drain(connection, "Account").written == 1

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from integrations.engine.runner import sync_object
 from integrations.engine.writeback import drain
@@ -59,12 +60,21 @@ def synced_account(connection: SalesforceConnection, sfsim: Any, **fields: Any) 
 
 def map_tier(org: Organization) -> None:
     """A Rox text field mapped Read and Write to Salesforce's restricted picklist Customer_Tier__c (Gold, Silver,
-    Bronze): "Platinum" is refused by Salesforce."""
+    Bronze): "Platinum" is refused by Salesforce. Rox's copy of the describe predates the restriction (an admin
+    restricted the picklist since it was read), so Rox cannot refuse the value itself: Salesforce does."""
+    from integrations.models import DescribeCache
+
     make_custom_field(org, label="Tier", data_type="text")
     account_mapping = ObjectMapping.objects.get(organization=org, sobject="Account")
     FieldMapping.objects.create(
         object_mapping=account_mapping, sf_field="Customer_Tier__c", rox_field="custom.tier", rule="read_write"
     )
+    cached = DescribeCache.objects.get(connection__organization=org, sobject="Account")
+    for described in cached.data["fields"]:
+        if described["name"] == "Customer_Tier__c":
+            described["restrictedPicklist"] = False
+    cached.fetched_at = timezone.now()
+    cached.save(update_fields=["data", "fetched_at"])
 
 
 @contextlib.contextmanager
