@@ -36,7 +36,10 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev | .env
 	@set -e; for script in bench/*_bench.py; do echo "== $$script"; $(BIN)/python $$script; done
 
+MODEL_EXAMPLES ?= 300
+
 soak: $(VENV)/.dev | .env
+	ROX_MODEL_EXAMPLES=$(MODEL_EXAMPLES) $(BIN)/python -m pytest tests/integrations/test_model_based.py -q -p no:randomly
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean-db:

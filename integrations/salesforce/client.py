@@ -257,7 +257,9 @@ class SalesforceClient:
 
     def _call(self, operation: Callable[[Salesforce], T]) -> T:
         self._check_budget()
-        refreshed = False
+        # A refused token is replaced at most twice: the first replacement may be the token another worker fetched
+        # meanwhile, which can have expired too; the second is then a refresh of our own.
+        refreshes = 0
         while True:
             try:
                 self._count()
@@ -274,13 +276,13 @@ class SalesforceClient:
                     raise SessionExpiredError(
                         "The access token expired; the call is repeated after a refresh.", code="INVALID_SESSION_ID"
                     ) from None
-                if refreshed:
+                if refreshes == 2:
                     raise AuthRevokedError(
                         "Salesforce keeps refusing fresh access tokens for this connection.", code="INVALID_SESSION_ID"
                     ) from None
                 self.connection = refresh_access_token(self.connection)
                 self._sf = self._build()
-                refreshed = True
+                refreshes += 1
             except SimpleSalesforceError as exc:
                 self._record_usage()
                 raise _typed(exc) from None
@@ -358,15 +360,17 @@ def _typed(exc: SimpleSalesforceError) -> SalesforceError:
 def refresh_access_token(connection: SalesforceConnection) -> SalesforceConnection:
     """Get a new access token, once per expiry however many workers ask at the same moment.
 
-    The connection row is locked while refreshing; a caller that finds the generation already moved on takes the
-    token another worker fetched. ``invalid_grant`` puts the connection in Action Required and raises
+    The connection row is locked while refreshing; a caller whose refused token is no longer the current one takes
+    the token another worker fetched since. ``invalid_grant`` puts the connection in Action Required and raises
     ``AuthRevokedError``; nothing queued is lost, it waits for a reconnect.
     """
-    seen = connection.token_generation
+    seen, refused = connection.token_generation, connection.access_token
     revoked: AuthRevokedError | None = None
     with transaction.atomic():
         current = SalesforceConnection.objects.select_for_update().get(pk=connection.pk)
-        if current.token_generation != seen:
+        # Another worker refreshed since this caller read the connection. Its token is the answer, unless that is
+        # the very token just refused (it expired too, after that refresh): then it is refreshed again.
+        if current.token_generation != seen and current.access_token != refused:
             return current
         try:
             tokens = _new_tokens(current)

@@ -30,6 +30,20 @@ def test_an_expired_session_is_refreshed_transparently(org: Organization, admin_
     assert client.calls == 2  # the refused call and its retry
 
 
+def test_a_worker_that_read_the_connection_before_a_refresh_is_not_stuck_when_the_new_token_expires(
+    org: Organization, admin_client: Client, ready_org: Any
+) -> None:
+    """Found by the model-based test: a long run (or a worker) holding the connection from before another worker's
+    refresh took that worker's token when its own was refused, even when that token had expired too; it then failed
+    every call with "keeps refusing fresh access tokens", for good."""
+    connection = connect(admin_client, org, ready_org)
+    long_running = SalesforceConnection.objects.get(pk=connection.pk)  # read before the refresh below
+    ready_org.control("POST", "sessions/expire")
+    assert SalesforceClient(connection).query("SELECT COUNT() FROM Account")["totalSize"] == 300  # refreshed
+    ready_org.control("POST", "sessions/expire")  # and that new token expires in turn
+    assert SalesforceClient(long_running).query("SELECT COUNT() FROM Account")["totalSize"] == 300
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_hitting_an_expired_session_refresh_it_once(sfsim: Any, caplog: pytest.LogCaptureFixture) -> None:
     from roxcrm.models import User
