@@ -131,8 +131,6 @@ def connection_connect_client_credentials(
         organization=organization, defaults={"login_url": login_url}
     )
     tokens = oauth.client_credentials(login_url=login_url, client_id=client_id, client_secret=client_secret)
-    if connection.login_url != login_url:
-        tokens_discard(connection=connection)
     connection.login_url = login_url
     connection.environment = SalesforceConnection.Environment.CUSTOM
     return _store_tokens(
@@ -163,6 +161,9 @@ def _store_tokens(
     except (ConnectionRefused, OAuthError, SalesforceError):
         oauth.revoke(login_url=login_url, token=tokens.refresh_token or tokens.access_token)
         raise
+    if connection.access_token and connection.token_login_url != login_url:
+        # Replaced by tokens from another login host: the old ones are revoked at theirs, not left valid there.
+        tokens_discard(connection=connection)
     with transaction.atomic():
         changed_org = bool(connection.sf_org_id) and connection.sf_org_id != person.org_id
         connection.grant = grant

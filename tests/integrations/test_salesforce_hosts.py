@@ -7,6 +7,7 @@ test allows, with sfsim's certificate.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -431,3 +432,20 @@ def test_the_django_admin_cannot_point_a_connection_elsewhere(
     assert ready_org.login_url in html
     for field in ("login_url", "token_login_url", "instance_url", "environment"):
         assert f'name="{field}"' not in html
+
+
+def test_connecting_again_at_another_login_host_revokes_the_old_tokens_there(org: Organization, ready_org: Any) -> None:
+    """Headless connect at sfsim's login host, then at its other name: the first tokens are revoked (at the host
+    that issued them), not left valid beside the new ones."""
+    _connect_headlessly_as(org, ready_org, ready_org.login_url)
+    first = SalesforceConnection.objects.get(organization=org)
+    _connect_headlessly_as(org, ready_org, ready_org.instance_url)
+    second = SalesforceConnection.objects.get(organization=org)
+    assert second.token_login_url == ready_org.instance_url != first.token_login_url
+    assert not token_works(ready_org, first.access_token)
+    assert token_works(ready_org, second.access_token)
+
+
+def _connect_headlessly_as(org: Organization, sfsim: Any, login_url: str) -> None:
+    arguments = ["--org", org.slug, "--login-url", login_url, "--client-id", sfsim.client_id]
+    call_command("salesforce", "connect", *arguments, "--client-secret", sfsim.client_secret, stdout=io.StringIO())
