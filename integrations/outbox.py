@@ -61,13 +61,19 @@ def enqueue(
 
     if new_record:
         return open_row(fields)
-    failed = list(OutboxEntry.objects.select_for_update().filter(state=OutboxEntry.State.FAILED, **identity))
+    # The record's pending row and failed rows, in one locked read.
+    rows = list(
+        OutboxEntry.objects.select_for_update()
+        .filter(state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.FAILED], **identity)
+        .order_by("pk")
+    )
+    failed = [row for row in rows if row.state == OutboxEntry.State.FAILED]
     carried: dict[str, str] = {}
-    for old in sorted(failed, key=lambda row: row.pk):
+    for old in failed:
         carried.update(old.fields)
     last_error = {"error_code": failed[-1].error_code, "error_message": failed[-1].error_message} if failed else {}
     pending = OutboxEntry.objects.select_for_update().filter(state=OutboxEntry.State.PENDING, **identity)
-    entry = pending.first()
+    entry = next((row for row in rows if row.state == OutboxEntry.State.PENDING), None)
     if entry is None:
         try:
             with transaction.atomic():

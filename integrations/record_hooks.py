@@ -84,17 +84,15 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     for mapping in mappings:
         om = mapping.object_mapping
         if om.sobject not in written:
-            written[om.sobject] = (
-                om.new_entity_writeback
-                if creating
-                else SalesforceLink.objects.filter(
+            written[om.sobject] = om.new_entity_writeback or (
+                not creating
+                and SalesforceLink.objects.filter(
                     organization_id=record.organization_id,
                     rox_object=record.object_type,
                     sobject=om.sobject,
                     record_id=record.pk,
                     deleted_at=None,
                 ).exists()
-                or om.new_entity_writeback
             )
         if not written[om.sobject]:
             continue

@@ -37,10 +37,14 @@ _parsed: dict[tuple[int, Any], SalesforceObject] = {}
 
 def salesforce_object(organization: Organization, sobject: str) -> SalesforceObject | None:
     """The cached describe of ``sobject`` for the organization's org, or None."""
-    connection = _connection(organization)
-    if connection is None:
-        return None
-    stamp = DescribeCache.objects.filter(connection=connection, sobject=sobject).values_list("pk", "fetched_at").first()
+    # One query: the describe of the organization's connected org (a connection that never signed in has none).
+    stamp = (
+        DescribeCache.objects.filter(
+            connection__organization=organization, connection__sf_org_id__gt="", sobject=sobject
+        )
+        .values_list("pk", "fetched_at")
+        .first()
+    )
     if stamp is None:
         return None
     if stamp not in _parsed:

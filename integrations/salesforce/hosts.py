@@ -105,13 +105,16 @@ def host_allowed(url: str) -> bool:
 
 def origin(url: str) -> str:
     """``https://host[:port]`` of an allowed URL; ``HostNotAllowedError`` for any other. Makes no connection."""
-    if not isinstance(url, str) or _UNSAFE.search(url) or len(url) > 2048:
+    if not isinstance(url, str):
         raise HostNotAllowedError(str(url))
     try:
         parts = urlsplit(url)
         port = parts.port or 443
     except ValueError:
         raise HostNotAllowedError(url) from None
+    # Judged on where it points (the path and query of an API call, a long SOQL query say, do not matter here).
+    if _UNSAFE.search(f"{parts.scheme}://{parts.netloc}") or len(parts.netloc) > 300:
+        raise HostNotAllowedError(url)
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme.lower() != "https" or parts.username is not None or parts.password is not None:
         raise HostNotAllowedError(url)

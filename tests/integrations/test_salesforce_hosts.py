@@ -449,3 +449,16 @@ def test_connecting_again_at_another_login_host_revokes_the_old_tokens_there(org
 def _connect_headlessly_as(org: Organization, sfsim: Any, login_url: str) -> None:
     arguments = ["--org", org.slug, "--login-url", login_url, "--client-id", sfsim.client_id]
     call_command("salesforce", "connect", *arguments, "--client-secret", sfsim.client_secret, stdout=io.StringIO())
+
+
+def test_a_long_api_call_to_an_allowed_host_goes_through(org: Organization, ready_org: Any) -> None:
+    """Found by the writeback benchmark: a look-up of 200 e-mail addresses is a long URL, and only where a URL
+    points is judged, not how long it is."""
+    from integrations.salesforce.client import SalesforceClient
+
+    _connect_headlessly_as(org, ready_org, ready_org.login_url)
+    connection = SalesforceConnection.objects.get(organization=org)
+    addresses = ", ".join(f"'someone.{n}@a-rather-long-domain.example.org'" for n in range(200))
+    query = f"SELECT Id FROM Contact WHERE Email IN ({addresses})"
+    assert len(query) > 8000
+    assert SalesforceClient(connection).query(query)["totalSize"] == 0
