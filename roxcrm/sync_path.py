@@ -151,19 +151,13 @@ def records_sync_update(*, model: type[CrmRecord], changes: list[SyncChange], at
         if _derive(record):
             fields.add("domain")
         history.extend(
-            FieldChange(
-                organization_id=record.organization_id,
-                object_type=record.object_type,
-                record_id=record.pk,
-                record_version=record.version,
-                field=label_name,
-                old_value=change.old.get(name),
-                new_value=_json(
-                    change.values[name] if name in change.values else change.custom[name[len(CUSTOM_PREFIX) :]]
-                ),
-                changed_at=at,
-                actor_kind=SYNC,
-                actor_label=label,
+            _history(
+                record,
+                label_name,
+                change.old.get(name),
+                _json(change.values[name] if name in change.values else change.custom[name[len(CUSTOM_PREFIX) :]]),
+                at,
+                label,
             )
             for name, label_name in zip(changed_names, named, strict=True)
         )
@@ -227,22 +221,27 @@ def _set_removed(model: type[CrmRecord], record_ids: list[int], at: dt.datetime,
             record.version += 1
             record.updated_at = at
             history.append(
-                FieldChange(
-                    organization_id=record.organization_id,
-                    object_type=record.object_type,
-                    record_id=record.pk,
-                    record_version=record.version,
-                    field="removed_at",
-                    old_value=old,
-                    new_value=_json(record.removed_at),
-                    changed_at=at,
-                    actor_kind=SYNC,
-                    actor_label=reason or "Restored in Salesforce",
-                )
+                _history(record, "removed_at", old, _json(record.removed_at), at, reason or "Restored in Salesforce")
             )
         bulk_update(model, records, ["removed_at", "removed_reason", "version", "updated_at"])
         bulk_insert(FieldChange, history)
     return len(records)
+
+
+def _history(record: CrmRecord, name: str, old: Any, new: Any, at: dt.datetime, label: str) -> FieldChange:
+    """One row of the record's history for a change the sync made (after its version moved)."""
+    return FieldChange(
+        organization_id=record.organization_id,
+        object_type=record.object_type,
+        record_id=record.pk,
+        record_version=record.version,
+        field=name,
+        old_value=old,
+        new_value=new,
+        changed_at=at,
+        actor_kind=SYNC,
+        actor_label=label,
+    )
 
 
 def _derive(record: CrmRecord) -> bool:

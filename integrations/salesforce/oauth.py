@@ -105,12 +105,7 @@ def client_credentials(*, login_url: str, client_id: str, client_secret: str) ->
     """A token for the connected app's run-as user. A refused grant (the user deactivated, the app or its secret
     changed) raises ``AuthRevokedError``."""
     data = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
-    try:
-        return _token_request(login_url, data)
-    except OAuthError as exc:
-        if exc.error in REFUSED_GRANT_ERRORS:
-            raise AuthRevokedError(exc.message, code=exc.error) from None
-        raise
+    return _grant(login_url, data)
 
 
 @sensitive_variables()
@@ -122,6 +117,13 @@ def refresh(*, login_url: str, client_id: str, client_secret: str, refresh_token
         "client_id": client_id,
         "client_secret": client_secret,
     }
+    return _grant(login_url, data)
+
+
+@sensitive_variables()
+def _grant(login_url: str, data: dict[str, str]) -> TokenResponse:
+    """A token request for a grant Rox already holds: an answer that it is no longer accepted raises
+    ``AuthRevokedError`` (reconnecting is the only way out)."""
     try:
         return _token_request(login_url, data)
     except OAuthError as exc:

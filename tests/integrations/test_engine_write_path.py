@@ -12,11 +12,9 @@ from django.test import Client
 from integrations.engine.formula import refresh_formulas
 from integrations.engine.runner import sync_object
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink
-from mappings.models import FieldMapping, ObjectMapping
 from roxcrm.models import Account, Contact, FieldChange, Opportunity, Organization, User
 from tests.api.conftest import ApiClient, make_token
-from tests.factories import make_custom_field
-from tests.integrations.test_writeback import connection, create, read
+from tests.integrations.test_writeback import connection, create, map_account_industry, read
 
 __all__ = ["connection"]  # the fixture shared with test_writeback
 
@@ -75,13 +73,7 @@ def test_a_deletion_and_a_restore_seen_from_salesforce_show_in_updated_since(
 def test_a_formula_refresh_moves_the_version_under_the_row_lock(
     connection: SalesforceConnection, sfsim: Any, org: Organization
 ) -> None:
-    make_custom_field(org, object_type="opportunity", label="Account industry")
-    FieldMapping.objects.create(
-        object_mapping=ObjectMapping.objects.get(organization=org, sobject="Opportunity"),
-        sf_field="Account_Industry__c",
-        rox_field="custom.account_industry",
-        rule="read_only",
-    )
+    map_account_industry(org)
     account_id = create(sfsim, "Account", Name="Formula Co", Industry="Banking")
     deal_id = create(
         sfsim, "Opportunity", Name="Deal", StageName="Prospecting", CloseDate="2027-01-31", AccountId=account_id

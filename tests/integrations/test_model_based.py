@@ -1,8 +1,9 @@
 """A model-based test of the sync: random interleavings of Rox edits (each asking the worker to write it, as a save
 does), Salesforce edits by another user, inbound runs, drains, transient faults, writes Salesforce refuses, workers
-killed mid-drain and reconciliations, on a small org. After quiescence: both sides hold the same value in every mapped field, the most
-recent write wins wherever the two sides' writes are far enough apart for Salesforce's one-second timestamps to
-order them, nothing is duplicated, and every write Salesforce refused is still waiting with its error shown.
+killed mid-drain and reconciliations, on a small org. After quiescence: both sides hold the same value in every
+mapped field, the most recent write wins wherever the two sides' writes are far enough apart for Salesforce's
+one-second timestamps to order them, nothing is duplicated, and every write Salesforce refused is still waiting
+with its error shown.
 
 ``make test`` runs a few examples; ``make soak`` runs many (``ROX_MODEL_EXAMPLES``)."""
 

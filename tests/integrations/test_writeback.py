@@ -77,6 +77,17 @@ def map_tier(org: Organization) -> None:
     cached.save(update_fields=["data", "fetched_at"])
 
 
+def map_account_industry(org: Organization) -> None:
+    """sfsim's Opportunity.Account_Industry__c, a formula on its account's Industry, mapped Read Only."""
+    make_custom_field(org, object_type="opportunity", label="Account industry")
+    FieldMapping.objects.create(
+        object_mapping=ObjectMapping.objects.get(organization=org, sobject="Opportunity"),
+        sf_field="Account_Industry__c",
+        rox_field="custom.account_industry",
+        rule="read_only",
+    )
+
+
 @contextlib.contextmanager
 def edited_while_sending(account: Account, person: Actor, **values: Any) -> Iterator[None]:
     """The record is edited again just as a drain hands its row to Salesforce (between the claim and the send)."""
@@ -561,13 +572,7 @@ def test_a_parents_writeback_refreshes_its_childrens_formulas(
     connection: SalesforceConnection, sfsim: Any, person: Actor, org: Organization
 ) -> None:
     """An opportunity's formula that reads its account's industry follows an edit of the account made in Rox."""
-    make_custom_field(org, object_type="opportunity", label="Account industry")
-    FieldMapping.objects.create(
-        object_mapping=ObjectMapping.objects.get(organization=org, sobject="Opportunity"),
-        sf_field="Account_Industry__c",
-        rox_field="custom.account_industry",
-        rule="read_only",
-    )
+    map_account_industry(org)
     sf_id, account = synced_account(connection, sfsim, Industry="Banking")
     deal = create(sfsim, "Opportunity", Name="Deal", StageName="Prospecting", CloseDate="2027-01-31", AccountId=sf_id)
     sync_object(connection, "Opportunity")
