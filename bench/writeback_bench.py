@@ -143,7 +143,7 @@ def count(server: Any, soql: str) -> int:
 def collections_phase(server: Any, connection: Any, admin: Any) -> dict[str, Any]:
     from django.db import transaction
 
-    from integrations.engine.writeback import drain
+    from integrations.engine.drain import drain
     from roxcrm.models import Contact
     from roxcrm.services import Actor, record_update
 
@@ -176,7 +176,7 @@ def bulk_phase(server: Any, connection: Any) -> dict[str, Any]:
     from django.db.models import F
     from django.utils import timezone
 
-    from integrations.engine.writeback import drain
+    from integrations.engine.drain import drain
     from integrations.models import OutboxEntry
     from roxcrm.models import Contact
 
@@ -218,7 +218,7 @@ def activities_phase(server: Any, connection: Any, admin: Any) -> dict[str, Any]
     from django.db import transaction
 
     from activities.models import Activity
-    from integrations.engine.activity_writeback import drain_activities
+    from integrations.engine.drain import drain
     from integrations.models import OutboxEntry
     from mappings.models import ActivitySettings
     from roxcrm.models import Contact, Lead
@@ -265,7 +265,7 @@ def activities_phase(server: Any, connection: Any, admin: Any) -> dict[str, Any]
         started = time.monotonic()
         written = 0
         for sobject in ("Task", "Event"):
-            result = drain_activities(connection, sobject)
+            result = drain(connection, sobject)
             written += result.written
         seconds = time.monotonic() - started
         after = calls_by_category(server)

@@ -105,6 +105,10 @@ class SalesforceConnection(models.Model):
     def __str__(self) -> str:
         return f"Salesforce for {self.organization}"
 
+    def latest_preflight(self) -> SyncRun | None:
+        """The latest finished run of the prerequisite checks."""
+        return self.runs.filter(kind=SyncRun.Kind.PREFLIGHT, finished_at__isnull=False).first()
+
     @property
     def is_signed_in(self) -> bool:
         return bool(self.access_token) and self.status != self.Status.DISCONNECTED

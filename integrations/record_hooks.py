@@ -108,7 +108,7 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
 
 def _activity_changed(change: Any) -> None:
     """A Rox activity becomes (or updates) one Task or Event, if its type's switch is on."""
-    from integrations.engine.activity_writeback import sobject_for
+    from integrations.engine.plan import activity_sobject
     from mappings.models import ActivitySettings
 
     activity = change.record
@@ -116,7 +116,7 @@ def _activity_changed(change: Any) -> None:
         return
     if not ActivitySettings.for_organization(activity.organization).writes(activity.type):
         return
-    sobject = sobject_for(activity.type)
+    sobject = activity_sobject(activity.type)
     stamp = timezone.now().isoformat()
     fields = dict.fromkeys(change.changes or ["created"], stamp)
     enqueue(activity, sobject, OutboxEntry.Operation.UPDATE, fields, new_record=change.created)
@@ -241,7 +241,7 @@ def after_save(record: Any) -> str:
     """Right after a person saved: write this record's pending changes (and only those) to Salesforce now, and say
     how it went. When another run holds the object, the worker (asked when the edit committed) writes them and the
     person is told so: a backlog of other records never makes the request wait."""
-    from integrations.engine.activity_writeback import drain_any
+    from integrations.engine.drain import drain
     from integrations.salesforce.errors import SalesforceError
 
     pending = OutboxEntry.objects.filter(
@@ -258,7 +258,7 @@ def after_save(record: Any) -> str:
         return "pending: Salesforce is not connected; the change waits and is written after reconnecting."
     for sobject in sobjects:
         try:
-            result = drain_any(connection, sobject, record_ids=[record.pk])
+            result = drain(connection, sobject, record_ids=[record.pk])
         except SalesforceError as exc:
             return f"pending: {exc}"
         if result.skipped_reason:

@@ -59,13 +59,11 @@ def salesforce_object(organization: Organization, sobject: str) -> SalesforceObj
 
 def prerequisite_blockers(organization: Organization, sobject: str) -> list[str]:
     """What the latest prerequisite checks say stands in the way of creating ``sobject`` records in Salesforce."""
-    from integrations.services import latest_preflight
-
     connection = _connection(organization)
     if connection is None or not connection.is_signed_in:
         return ["Connect Salesforce first."]
-    run = latest_preflight(connection)
-    if run is None or not run.details:
+    run = connection.latest_preflight()
+    if run is None or not run.details.get("checks"):
         return ["Run the prerequisite checks first (Settings → Integrations → Salesforce → Re-check)."]
     blockers = []
     checks = {c["key"]: c for c in run.details.get("checks", [])}

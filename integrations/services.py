@@ -11,21 +11,18 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from integrations import outbox, schema
+from integrations.engine.runs import recorded_run
 from integrations.models import OutboxEntry, SalesforceConnection, SyncRun, WritebackBatch
 from integrations.salesforce import hosts, oauth
-from integrations.salesforce.client import AUTH_REFUSED_REASON, SalesforceClient
 from integrations.salesforce.errors import OAuthError, SalesforceError
-from integrations.salesforce.preflight import FAIL, run_preflight
+from integrations.salesforce.preflight import run_preflight
 from integrations.schedules import schedules_sync
+from integrations.status import connection_evaluate
 from mappings.services import mappings_ensure_defaults
 from roxcrm.models import Organization, User
 
 log = logging.getLogger(__name__)
 
-SIGN_IN_AGAIN_REASON = (
-    "Rox is not signed in to Salesforce (the login URL changed, so its sign-in was discarded). Sign in again to "
-    "resume; nothing waiting is lost."
-)
 LOGIN_URLS = {
     SalesforceConnection.Environment.PRODUCTION: "https://login.salesforce.com",
     SalesforceConnection.Environment.SANDBOX: "https://test.salesforce.com",
@@ -220,32 +217,13 @@ def _refuse_unconfirmed_org(connection: SalesforceConnection, org_id: str) -> No
 def preflight_run(*, connection: SalesforceConnection, user: User | None = None) -> SyncRun:
     """Check the prerequisites now and record the run. A submitted connection becomes Connected when every
     check passes (or only warns) and Action Required, with the failing checks as the reason, otherwise."""
-    run = SyncRun.objects.create(
-        connection=connection, kind=SyncRun.Kind.PREFLIGHT, started_at=timezone.now(), started_by=user
-    )
-    client: SalesforceClient | None = None
-    try:
-        client = SalesforceClient(connection, enforce_budget=False)
-        report = run_preflight(client)
-    except SalesforceError as exc:
-        run.outcome = SyncRun.Outcome.FAILED
-        run.error = str(exc)
-        report = None
-    else:
-        run.outcome = (
-            SyncRun.Outcome.FAILED
-            if not report.passed
-            else SyncRun.Outcome.WARNINGS
-            if report.has_warnings
-            else SyncRun.Outcome.SUCCEEDED
-        )
-        run.details = report.as_details()
-    finally:
-        run.finished_at = timezone.now()
-        run.api_calls = client.calls if client else 0
-        run.save()
-        if client:
-            client.save_usage()
+    report = None
+    with recorded_run(connection, SyncRun.Kind.PREFLIGHT, user=user, enforce_budget=False) as run:
+        report = run_preflight(run.client)
+        run.record.details = report.as_details()
+        if not report.passed:
+            run.record.outcome = SyncRun.Outcome.FAILED
+        run.warnings = report.has_warnings
     connection.refresh_from_db()
     if report is not None:
         if report.org_name:
@@ -255,40 +233,7 @@ def preflight_run(*, connection: SalesforceConnection, user: User | None = None)
         schema.store_describes(connection, report.describes)
     connection_evaluate(connection)
     connection.save()
-    return run
-
-
-def connection_evaluate(connection: SalesforceConnection) -> None:
-    """Set a submitted connection's status from everything that can need the admin: a refused sign-in, failing
-    prerequisite checks, and mappings that the org's schema broke. Connected when none applies. Does not save."""
-    reasons = []
-    if connection.auth_refused:
-        reasons.append(AUTH_REFUSED_REASON)
-    elif not connection.access_token:
-        reasons.append(SIGN_IN_AGAIN_REASON)
-    run = latest_preflight(connection)
-    if run is None:
-        reasons.append("The prerequisite checks have not run.")
-    elif not run.details:
-        reasons.append(f"The prerequisite checks could not run: {run.error}")
-    elif failures := failing_checks(run.details):
-        reasons.append("Prerequisite checks failed: " + "; ".join(failures) + ".")
-    broken = schema.broken_mappings(connection.organization)
-    if broken:
-        reasons.append("Mappings broken by changes in Salesforce (other fields keep syncing): " + "; ".join(broken))
-    connection.action_reason = " ".join(reasons)
-    if connection.submitted_at and connection.status != SalesforceConnection.Status.DISCONNECTED:
-        connection.status = (
-            SalesforceConnection.Status.ACTION_REQUIRED if reasons else SalesforceConnection.Status.CONNECTED
-        )
-
-
-def failing_checks(details: dict[str, Any]) -> list[str]:
-    return [check["title"] for check in details.get("checks", []) if check["status"] == FAIL]
-
-
-def latest_preflight(connection: SalesforceConnection) -> SyncRun | None:
-    return connection.runs.filter(kind=SyncRun.Kind.PREFLIGHT, finished_at__isnull=False).first()
+    return run.record
 
 
 def connection_submit(*, connection: SalesforceConnection, user: User) -> SalesforceConnection:

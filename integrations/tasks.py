@@ -73,7 +73,7 @@ def writeback_task(connection_id: int, sobject: str) -> str:
 
     from django.conf import settings
 
-    from integrations.engine.activity_writeback import drain_any
+    from integrations.engine.drain import drain
     from integrations.engine.locks import BUSY
     from integrations.models import SyncCursor
 
@@ -83,7 +83,7 @@ def writeback_task(connection_id: int, sobject: str) -> str:
         return "skipped: not connected (the changes wait)"
     deadline = time.monotonic() + settings.SALESFORCE_WRITEBACK_WAIT_SECONDS
     while True:
-        result = drain_any(connection, sobject)
+        result = drain(connection, sobject)
         if result.skipped_reason != BUSY or time.monotonic() >= deadline:
             return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
         time.sleep(0.25)
@@ -91,7 +91,7 @@ def writeback_task(connection_id: int, sobject: str) -> str:
 
 def writeback_sweep_task(connection_id: int) -> str:
     """The periodic sweep: release rows stuck in flight and write whatever is pending, parents first."""
-    from integrations.engine.activity_writeback import drain_any
+    from integrations.engine.drain import drain
     from integrations.engine.locks import object_lock
     from integrations.models import OutboxEntry
     from integrations.outbox import release_stuck
@@ -118,6 +118,6 @@ def writeback_sweep_task(connection_id: int) -> str:
     order = {name: i for i, name in enumerate(STANDARD_OBJECTS)}
     outcomes = []
     for sobject in sorted(pending, key=lambda name: order.get(name, 99)):
-        result = drain_any(connection, sobject)
+        result = drain(connection, sobject)
         outcomes.append(f"{sobject}: {result.skipped_reason or result.run.get_outcome_display()}")  # type: ignore[union-attr]
     return "; ".join(outcomes) or "nothing pending"

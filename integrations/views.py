@@ -25,7 +25,7 @@ from integrations.models import SalesforceConnection, SyncRun
 from integrations.salesforce import oauth
 from integrations.salesforce.errors import OAuthError, SalesforceError
 from integrations.salesforce.hosts import HostNotAllowedError
-from integrations.status import card_status
+from integrations.status import card_status, failing_checks
 from mappings import services as mapping_services
 from mappings.forms import salesforce_field_choices
 from mappings.metadata import rox_fields, salesforce_object
@@ -65,7 +65,7 @@ def _wizard_context(request: HttpRequest, current: str, connection: SalesforceCo
         reached.add("sign_in")
     if connection and connection.is_signed_in:
         reached |= {"checks"}
-        if services.latest_preflight(connection):
+        if connection.latest_preflight():
             reached |= {"first_sync", "mappings"}
             if connection.mappings_confirmed_at:
                 reached |= {"test", "submit"}
@@ -101,7 +101,7 @@ def salesforce_overview(request: HttpRequest) -> HttpResponse:
         {
             "connection": connection,
             "card": card_status(connection),
-            "preflight": services.latest_preflight(connection),
+            "preflight": connection.latest_preflight(),
             "share_form": share_form,
             "tab": "integrations",
         },
@@ -245,7 +245,7 @@ def setup_checks(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
     if connection is None or not connection.is_signed_in:
         return redirect("salesforce_setup_sign_in", request.org.slug)
-    run = services.latest_preflight(connection)
+    run = connection.latest_preflight()
     return render(
         request,
         "integrations/setup_checks.html",
@@ -261,7 +261,7 @@ def recheck(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Sign in to Salesforce first.")
         return redirect("salesforce_setup_sign_in", request.org.slug)
     run = services.preflight_run(connection=connection, user=request.user)
-    if run.outcome == SyncRun.Outcome.FAILED and not run.details:
+    if run.outcome == SyncRun.Outcome.FAILED and not run.details.get("checks"):
         messages.error(request, f"The checks could not run: {run.error}")
     elif run.outcome == SyncRun.Outcome.FAILED:
         messages.warning(request, "Some prerequisites are not met yet; each shows its fix.")
@@ -280,7 +280,7 @@ def setup_first_sync(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
     if connection is None or not connection.is_signed_in:
         return redirect("salesforce_setup_sign_in", request.org.slug)
-    if services.latest_preflight(connection) is None:
+    if connection.latest_preflight() is None:
         return redirect("salesforce_setup_checks", request.org.slug)
     if request.method == "POST":
         services.first_sync_start(connection=connection)
@@ -383,7 +383,7 @@ def setup_submit(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
     if connection is None or not connection.is_signed_in:
         return redirect("salesforce_setup_sign_in", request.org.slug)
-    run = services.latest_preflight(connection)
+    run = connection.latest_preflight()
     if run is None:
         return redirect("salesforce_setup_checks", request.org.slug)
     if connection.mappings_confirmed_at is None:
@@ -400,7 +400,7 @@ def setup_submit(request: HttpRequest) -> HttpResponse:
         "integrations/setup_submit.html",
         {
             "run": run,
-            "failures": services.failing_checks(run.details),
+            "failures": failing_checks(run.details),
             **_wizard_context(request, "submit", connection),
         },
     )

@@ -25,28 +25,20 @@ from django.utils import timezone
 from activities.models import Activity
 from integrations import outbox
 from integrations.engine import values
-from integrations.engine.locks import BUSY, acquire, release
-from integrations.engine.plan import ObjectPlan, build_plan
-from integrations.engine.runner import Progress
-from integrations.engine.writeback import DrainResult, helper_result
+from integrations.engine.runner import helper_result
+from integrations.engine.writing import ChunkWriter
 from integrations.models import (
     OutboxEntry,
-    SalesforceConnection,
     SalesforceLink,
-    SyncCursor,
-    SyncRun,
     WritebackBatch,
 )
 from integrations.salesforce import soql
-from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import (
     TRANSIENT_CODES,
-    BudgetExhaustedError,
-    ConfigurationError,
     SalesforceError,
     TransientError,
 )
-from mappings.models import ActivitySettings, ObjectMapping, StaticValue
+from mappings.models import ActivitySettings
 from roxcrm.bulk import bulk_insert
 from roxcrm.models import Lead, User
 
@@ -66,10 +58,6 @@ CREATE_ONLY = ("TaskSubtype",)  # Salesforce sets it on create only
 LEAD_PREFIX = "00Q"  # the key prefix of Lead Ids
 
 
-def sobject_for(activity_type: str) -> str:
-    return "Event" if activity_type == Activity.Type.MEETING else "Task"
-
-
 @dataclass
 class Who:
     sf_id: str | None
@@ -85,84 +73,15 @@ class Prepared:
     linked_to: str | None = None  # the Task/Event the activity was already linked to
 
 
-def drain_activities(
-    connection: SalesforceConnection,
-    sobject: str,
-    *,
-    limit: int = 100_000,
-    progress: Progress | None = None,
-    record_ids: list[int] | None = None,
-) -> DrainResult:
-    """Write ``sobject``'s (Task or Event) pending activity rows; with ``record_ids``, only those activities'."""
-    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
-    if object_mapping is None:
-        return DrainResult(None, skipped_reason="the object is not mapped")
-    plan = build_plan(object_mapping)
-    if plan is None:
-        return DrainResult(None, skipped_reason="Salesforce's schema of the object is not known")
-    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
-    token = acquire(cursor)
-    if token is None:
-        return DrainResult(None, skipped_reason=BUSY)
-    try:
-        outbox.release_stuck(connection.organization_id, sobject)
-        entries = outbox.claim(connection.organization_id, sobject, limit, record_ids=record_ids)
-        if not entries:
-            return DrainResult(None, skipped_reason="nothing to write")
-        run = SyncRun.objects.create(
-            connection=connection, kind=SyncRun.Kind.WRITEBACK, sobject=sobject, started_at=timezone.now()
-        )
-        result = DrainResult(run)
-        client: SalesforceClient | None = None
-        try:
-            client = SalesforceClient(connection)
-            ActivityWriter(connection, plan, client, run, result, progress).write(entries)
-            run.outcome = run.Outcome.WARNINGS if result.failed else run.Outcome.SUCCEEDED
-        except BudgetExhaustedError as exc:
-            outbox.back_to_pending(entries, dt.timedelta(minutes=15), exc)
-            run.outcome, run.error = run.Outcome.PAUSED, exc.message
-        except (ConfigurationError, SalesforceError) as exc:
-            outbox.back_to_pending(
-                entries, dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None, exc
-            )
-            run.outcome, run.error = run.Outcome.FAILED, str(exc)
-        finally:
-            run.finished_at = timezone.now()
-            run.api_calls = client.calls if client else 0
-            run.counts = {
-                "written": result.written,
-                "created": result.created,
-                "failed": result.failed,
-                "retry": result.retry,
-            }
-            run.save()
-            if client:
-                client.save_usage()
-        return result
-    finally:
-        release(cursor, token)
+class ActivityWriter(ChunkWriter):
+    """The drain's target for activities: Tasks and Events upserted on ``RoxActivityId__c``."""
 
+    sync_required = False  # the Activities tab's switches say what is written
 
-class ActivityWriter:
-    def __init__(
-        self,
-        connection: SalesforceConnection,
-        plan: ObjectPlan,
-        client: SalesforceClient,
-        run: SyncRun,
-        result: DrainResult,
-        progress: Progress | None,
-    ) -> None:
-        self.connection = connection
-        self.plan = plan
-        self.client = client
-        self.run = run
-        self.result = result
-        self.progress = progress
-        self.organization = plan.object_mapping.organization
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.switches = ActivitySettings.for_organization(self.organization)
-        self.statics = list(StaticValue.objects.filter(object_mapping=plan.object_mapping))
-        self.describe = plan.describe.fields
+        self.describe = self.plan.describe.fields
         self._user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
         self._owner_emails: dict[int, str] = {}  # Rox user e-mail (lower case) by id
         self._looked_up: set[str] = set()
@@ -427,8 +346,7 @@ class ActivityWriter:
         try:
             results = helper_result(sent, lambda: self._send(prepared)) if sent else self._send(prepared)
         except TransientError as exc:
-            for item in prepared:
-                self._retry(item.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
+            self._retry_all([item.entry for item in prepared], exc)
             return
         done, again = [], []
         for item, outcome in zip(prepared, results, strict=True):
@@ -448,14 +366,11 @@ class ActivityWriter:
             elif code in TRANSIENT_CODES:
                 self._retry(item.entry, code, message)
             else:
-                self._error(item, code, message, fields)
+                self._error(item.entry, code, message, fields)
         self._succeeded(done)
         if again:
             self._record(again, retrying=True)
-        if self.progress:
-            from integrations.engine.inbound import Counts
-
-            self.progress(Counts(fetched=self.result.written + self.result.created), None)
+        self._report()
 
     def _succeeded(self, done: list[tuple[Prepared, dict[str, Any]]]) -> None:
         if not done:
@@ -513,35 +428,7 @@ class ActivityWriter:
         self.result.created += sum(1 for _, o in done if o.get("created"))
         self.result.written += sum(1 for _, o in done if not o.get("created"))
 
-    def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
-        # Back to pending (an edit made meanwhile opened a newer pending row, which then takes these fields too);
-        # past the attempts every outbox row gets, failed and shown.
-        if outbox.retry_later(entry, run=self.run, code=code, message=message):
-            self.result.retry += 1
-        else:
-            self.result.failed += 1
-
-    def _error(self, item: Prepared, code: str, message: str, fields: list[str]) -> None:
-        self.result.failed += 1
-        outbox.fail(item.entry, run=self.run, code=code, message=message, fields=fields)
-
 
 def _call_label(activity: Activity) -> str:
     """A call's subject when it has none: whom it was with."""
     return activity.participant_emails[0] if activity.participant_emails else "phone call"
-
-
-def drain_any(
-    connection: SalesforceConnection,
-    sobject: str,
-    *,
-    progress: Progress | None = None,
-    record_ids: list[int] | None = None,
-) -> DrainResult:
-    """The drain that writes ``sobject``: activities (Task, Event) by upsert, other records by update/create; with
-    ``record_ids``, only those records' changes."""
-    if sobject in ("Task", "Event"):
-        return drain_activities(connection, sobject, progress=progress, record_ids=record_ids)
-    from integrations.engine.writeback import drain
-
-    return drain(connection, sobject, progress=progress, record_ids=record_ids)

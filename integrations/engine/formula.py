@@ -18,10 +18,10 @@ from django.utils import timezone
 from integrations.engine import values
 from integrations.engine.locks import BUSY, object_lock
 from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
+from integrations.engine.runs import recorded_run
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import SalesforceError
 from mappings.models import ObjectMapping
 from roxcrm.bulk import bulk_update
 from roxcrm.custom_fields import clean_value
@@ -49,25 +49,16 @@ def refresh_formulas(connection: SalesforceConnection, sobject: str) -> SyncRun 
 
 def _refresh_formulas(connection: SalesforceConnection, plan: ObjectPlan) -> SyncRun:
     sobject = plan.sobject
-    run = SyncRun.objects.create(
-        connection=connection, kind=SyncRun.Kind.FORMULA, sobject=sobject, started_at=timezone.now()
-    )
-    client = SalesforceClient(connection)
-    updated = 0
-    try:
+    updated = [0]
+    with recorded_run(connection, SyncRun.Kind.FORMULA, sobject) as run:
+        run.tally = lambda: {"updated": updated[0]}
         query = soql.select(["Id", *[f.sf_field for f in plan.formula_fields]], sobject, order_by="Id")
-        for record_page in _pages(client, query):
-            updated += _apply(plan, record_page)
-        run.outcome = SyncRun.Outcome.SUCCEEDED
+        for record_page in _pages(run.client, query):
+            updated[0] += _apply(plan, record_page)
         SyncCursor.objects.update_or_create(
             connection=connection, sobject=sobject, defaults={"formula_refreshed_at": timezone.now()}
         )
-    except SalesforceError as exc:
-        run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
-    run.finished_at, run.api_calls, run.counts = timezone.now(), client.calls, {"updated": updated}
-    run.save()
-    client.save_usage()
-    return run
+    return run.record
 
 
 def refresh_due(connection: SalesforceConnection) -> str:
@@ -101,14 +92,21 @@ def refresh_children(connection: SalesforceConnection, parent: str, parent_ids: 
             if not held:
                 log.info("Formula refresh of %s children skipped: %s", child, BUSY)
                 continue
-            client = SalesforceClient(connection)
-            fields = ["Id", *[f.sf_field for f in plan.formula_fields]]
-            for start in range(0, len(ids), IN_CHUNK):
-                where = f"{lookup} IN {soql.literal_list(ids[start : start + IN_CHUNK])}"
-                for record_page in _pages(client, soql.select(fields, child, where=where)):
-                    updated += _apply(plan, record_page)
-            client.save_usage()
+            updated += _refresh_children(connection, plan, lookup, ids)
     return updated
+
+
+def _refresh_children(connection: SalesforceConnection, plan: ObjectPlan, lookup: str, parent_ids: list[str]) -> int:
+    """One child object's formula fields, for the children of these parents, as a recorded formula refresh run."""
+    updated = [0]
+    with recorded_run(connection, SyncRun.Kind.FORMULA, plan.sobject) as run:
+        run.tally = lambda: {"updated": updated[0], "parents": len(parent_ids)}
+        fields = ["Id", *[f.sf_field for f in plan.formula_fields]]
+        for start in range(0, len(parent_ids), IN_CHUNK):
+            where = f"{lookup} IN {soql.literal_list(parent_ids[start : start + IN_CHUNK])}"
+            for record_page in _pages(run.client, soql.select(fields, plan.sobject, where=where)):
+                updated[0] += _apply(plan, record_page)
+    return updated[0]
 
 
 def _plan(connection: SalesforceConnection, sobject: str) -> ObjectPlan | None:

@@ -25,6 +25,7 @@ from activities.models import Activity
 from integrations.engine import values
 from integrations.engine.plan import ACTIVITY_OBJECTS, PREFIX_OBJECTS, ROX_OF_SOBJECT, FieldPlan, ObjectPlan
 from integrations.models import Conflict, OutboxEntry, PendingReference, SalesforceLink, SyncError, SyncRun
+from integrations.outbox import enqueue
 from roxcrm.bulk import Builder, bulk_insert, bulk_update
 from roxcrm.custom_fields import clean_value
 from roxcrm.models import Membership, User
@@ -732,8 +733,6 @@ class InboundPage:
         Conflict.objects.bulk_create(conflicts)
         SyncError.objects.bulk_create(errors)
         if self.fill:
-            from integrations.record_hooks import enqueue
-
             stamp = now.isoformat()
             for record in plan.model.objects.filter(pk__in=list(self.fill)):
                 enqueue(record, plan.sobject, "update", dict.fromkeys(self.fill[record.pk], stamp))

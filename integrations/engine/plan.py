@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import models
 
+from activities.models import Activity
 from integrations.engine import values
 from mappings.metadata import SalesforceObject, rox_fields, salesforce_object
 from mappings.models import FieldMapping, ObjectMapping
@@ -23,6 +24,13 @@ PREFIX_OBJECTS = {"001": "Account", "003": "Contact", "006": "Opportunity", "00Q
 SOBJECT_OF_ROX = {rox: sf for rox, sf in REFERENCE_TARGETS.items() if rox != "user"}
 ROX_OF_SOBJECT = {sf: rox for rox, sf in SOBJECT_OF_ROX.items()}
 ACTIVITY_OBJECTS = {"Task", "Event"}
+
+
+def activity_sobject(activity_type: str) -> str:
+    """The Salesforce object an activity of this type is written as: meetings are Events, the rest Tasks."""
+    return "Event" if activity_type == Activity.Type.MEETING else "Task"
+
+
 # What Rox reads of every Task and Event besides the mapped fields, to show them on the timeline.
 ACTIVITY_EXTRA = {
     "Task": ("Description", "TaskSubtype", "Type", "CallDurationInSeconds", "CallType", "ActivityDate"),

@@ -13,10 +13,9 @@ from django.utils import timezone
 
 from integrations.engine.locks import BUSY, object_lock
 from integrations.engine.plan import object_plans
+from integrations.engine.runs import recorded_run
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import SalesforceError
 from roxcrm.sync_path import records_mark_removed
 
 CHUNK = 5_000
@@ -33,20 +32,17 @@ def reconcile(connection: SalesforceConnection, sobject: str, *, wait: float | N
 
 def _reconcile(connection: SalesforceConnection, sobject: str) -> SyncRun:
     plans = object_plans(connection.organization, only=sobject)
-    run = SyncRun.objects.create(
-        connection=connection, kind=SyncRun.Kind.RECONCILE, sobject=sobject, started_at=timezone.now()
-    )
-    client = SalesforceClient(connection)
     missing: list[int] = []
-    try:
+    with recorded_run(connection, SyncRun.Kind.RECONCILE, sobject) as run:
+        run.tally = lambda: {"deleted": len(missing)}
         # Every Id Salesforce still has, deleted ones included (those the incremental sync handles itself).
         present: set[str] = set()
-        page = client.query(soql.select(["Id"], sobject), include_deleted=True)
+        page = run.client.query(soql.select(["Id"], sobject), include_deleted=True)
         while True:
             present.update(r["Id"] for r in page["records"])
             if page.get("done", True):
                 break
-            page = client.query_more(page["nextRecordsUrl"])
+            page = run.client.query_more(page["nextRecordsUrl"])
         gone = SalesforceLink.objects.filter(
             organization=connection.organization, sobject=sobject, deleted_at=None
         ).values_list("pk", "sf_id", "record_id")
@@ -62,13 +58,7 @@ def _reconcile(connection: SalesforceConnection, sobject: str) -> SyncRun:
                 model=plans[0].model, record_ids=missing, reason="Deleted in Salesforce (no longer found)", at=now
             )
         SyncCursor.objects.filter(connection=connection, sobject=sobject).update(reconciled_at=now)
-        run.outcome = SyncRun.Outcome.SUCCEEDED
-    except SalesforceError as exc:
-        run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
-    run.finished_at, run.api_calls, run.counts = timezone.now(), client.calls, {"deleted": len(missing)}
-    run.save()
-    client.save_usage()
-    return run
+    return run.record
 
 
 def reconcile_due(connection: SalesforceConnection) -> str:

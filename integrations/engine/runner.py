@@ -23,12 +23,11 @@ from integrations.engine import values
 from integrations.engine.inbound import Counts, InboundPage, Preview
 from integrations.engine.locks import BUSY, acquire, object_lock, release
 from integrations.engine.plan import ObjectPlan, build_plan
+from integrations.engine.runs import recorded_run
 from integrations.models import PendingReference, SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import (
-    BudgetExhaustedError,
-    ConfigurationError,
     SalesforceError,
     SessionExpiredError,
     TransientError,
@@ -90,7 +89,7 @@ def schema_recheck(connection: SalesforceConnection, object_mapping: ObjectMappi
     """Salesforce refused a field: read the object's describe again at once (not when someone clicks Refresh
     schema), so the mappings it broke turn Broken and the connection asks for action, and return the plan of the
     fields that still work (the caller runs again with it)."""
-    from integrations import schema, services
+    from integrations import schema, status
 
     try:
         schema.describe_refresh(connection, [object_mapping.sobject])
@@ -98,7 +97,7 @@ def schema_recheck(connection: SalesforceConnection, object_mapping: ObjectMappi
         log.warning("Could not read %s's describe again: %s", object_mapping.sobject, exc)
         return None
     connection.refresh_from_db()
-    services.connection_evaluate(connection)
+    status.connection_evaluate(connection)
     connection.save(update_fields=["status", "action_reason"])
     return build_plan(object_mapping)
 
@@ -120,14 +119,12 @@ def pull(
     scheduled runs catch records that become visible late). With ``formulas_later``, the Salesforce Ids whose
     children's formula fields need a refresh are added to it for the caller to refresh after its own work."""
     sobject = plan.sobject
-    run = SyncRun.objects.create(
-        connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now(), started_by=user
-    )
     cursor.refresh_from_db()
-    client: SalesforceClient | None = None
-    page = InboundPage(plan, run, force=full)
-    try:
-        client = SalesforceClient(connection)
+    with recorded_run(connection, SyncRun.Kind.INBOUND, sobject, user=user) as run:
+        page = InboundPage(plan, run.record, force=full)
+        total: list[int | None] = [None]
+        run.tally = lambda: {**page.counts.as_dict(), "total": total[0]}
+        client = run.client
         since = (
             None
             if full or cursor.cursor is None
@@ -137,11 +134,15 @@ def pull(
         # The first page tells the size: a large first read switches to a Bulk API job (the page is the only call
         # it costs); anything else goes on page by page, so the calls are exactly the pages.
         first = _with_retries(lambda: client.query(query, include_deleted=True))
-        total = first["totalSize"]
-        use_bulk = since is None and total > settings.SALESFORCE_BULK_THRESHOLD and not first.get("done", True)
-        run.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
-        pages = _bulk_pages(client, plan, query, run, total) if use_bulk else _rest_pages(client, query, first)
-        newest: dt.datetime | None = None
+        total[0] = first["totalSize"]
+        big = first["totalSize"] > settings.SALESFORCE_BULK_THRESHOLD
+        use_bulk = since is None and big and not first.get("done", True)
+        run.record.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
+        pages = (
+            _bulk_pages(client, plan, query, run.record, first["totalSize"])
+            if use_bulk
+            else _rest_pages(client, query, first)
+        )
         analyze_at = STATISTICS_AFTER
         # Closed as soon as the loop ends, however it ends: its helper thread stops and a Bulk result's files go.
         with contextlib.closing(pages):
@@ -156,37 +157,21 @@ def pull(
                     newest = values.parse_salesforce_datetime(records[-1]["SystemModstamp"])
                     # Every record stamped before the page's last one is read; equal stamps are re-read next time.
                     SyncCursor.objects.filter(pk=cursor.pk).update(cursor=newest)
-                run.counts = {**page.counts.as_dict(), "total": total}
-                run.save(update_fields=["counts"])
+                run.checkpoint()
                 if progress:
-                    progress(page.counts, total)
+                    progress(page.counts, total[0])
         if since is None:
             SyncCursor.objects.filter(pk=cursor.pk).update(backfilled_at=timezone.now())
-        run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
+        run.warnings = bool(page.counts.failed)
         if formulas_later is None:
             refresh_children_formulas(connection, plan, page.changed_ids)
         else:
             formulas_later.extend(page.changed_ids)
-    except BudgetExhaustedError as exc:
-        run.outcome = SyncRun.Outcome.PAUSED
-        run.error = exc.message
-    except (ConfigurationError, TransientError, SalesforceError) as exc:
-        run.outcome = SyncRun.Outcome.FAILED
-        run.error = str(exc)
-        log.warning("Inbound sync of %s for %s failed: %s", sobject, connection.organization, exc)
-    finally:
-        run.finished_at = timezone.now()
-        run.api_calls = client.calls if client else 0
-        if client:  # how long the run waited for Salesforce (the rest is the engine's own time)
-            run.details = {**(run.details or {}), "api_seconds": round(client.api_seconds, 3)}
-        run.counts = {**page.counts.as_dict(), "total": run.counts.get("total") if run.counts else None}
-        run.save()
-        SyncCursor.objects.filter(pk=cursor.pk).update(last_run=run)
-        if client:
-            client.save_usage()
-        if run.outcome in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.WARNINGS):
-            SalesforceConnection.objects.filter(pk=connection.pk).update(last_sync_at=run.finished_at)
-    return run
+    record = run.record
+    SyncCursor.objects.filter(pk=cursor.pk).update(last_run=record)
+    if record.outcome in (SyncRun.Outcome.SUCCEEDED, SyncRun.Outcome.WARNINGS):
+        SalesforceConnection.objects.filter(pk=connection.pk).update(last_sync_at=record.finished_at)
+    return record
 
 
 def settings_overlap() -> dt.timedelta:
@@ -245,13 +230,9 @@ def read_records(connection: SalesforceConnection, plan: ObjectPlan, sf_ids: lis
     from integrations.models import SyncError
 
     sobject = plan.sobject
-    run = SyncRun.objects.create(
-        connection=connection, kind=SyncRun.Kind.INBOUND, sobject=sobject, started_at=timezone.now()
-    )
-    client: SalesforceClient | None = None
-    page = InboundPage(plan, run, force=True)
-    try:
-        client = SalesforceClient(connection)
+    with recorded_run(connection, SyncRun.Kind.INBOUND, sobject) as run:
+        page = InboundPage(plan, run.record, force=True)
+        run.tally = page.counts.as_dict
         open_errors = SyncError.objects.filter(
             organization=connection.organization, sobject=sobject, sf_id__in=sf_ids, resolved_at=None
         )
@@ -259,21 +240,10 @@ def read_records(connection: SalesforceConnection, plan: ObjectPlan, sf_ids: lis
         for start in range(0, len(sf_ids), 200):
             where = f"Id IN {soql.literal_list(sf_ids[start : start + 200])}"
             query = soql.select(plan.select_list(), sobject, where=where)
-            page.apply(client.query(query, include_deleted=True)["records"])
+            page.apply(run.client.query(query, include_deleted=True)["records"])
         SyncError.objects.filter(pk__in=previous).update(resolved_at=timezone.now())
-        run.outcome = SyncRun.Outcome.WARNINGS if page.counts.failed else SyncRun.Outcome.SUCCEEDED
-    except BudgetExhaustedError as exc:
-        run.outcome, run.error = SyncRun.Outcome.PAUSED, exc.message
-    except SalesforceError as exc:
-        run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
-    finally:
-        run.finished_at = timezone.now()
-        run.api_calls = client.calls if client else 0
-        run.counts = page.counts.as_dict()
-        run.save()
-        if client:
-            client.save_usage()
-    return run
+        run.warnings = bool(page.counts.failed)
+    return run.record
 
 
 def _query(plan: ObjectPlan, since: dt.datetime | None) -> str:

@@ -27,10 +27,8 @@ from django.utils import timezone
 
 from integrations import outbox
 from integrations.engine import values
-from integrations.engine.locks import BUSY, acquire, release
-from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
+from integrations.engine.plan import FieldPlan, ObjectPlan
 from integrations.engine.runner import (
-    Progress,
     helper_result,
     pull,
     read_records,
@@ -38,6 +36,7 @@ from integrations.engine.runner import (
     schema_changed,
     schema_recheck,
 )
+from integrations.engine.writing import ChunkWriter, DrainResult
 from integrations.models import (
     OutboxEntry,
     SalesforceConnection,
@@ -47,15 +46,12 @@ from integrations.models import (
     WritebackBatch,
 )
 from integrations.salesforce import soql
-from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import (
     TRANSIENT_CODES,
-    BudgetExhaustedError,
-    ConfigurationError,
     SalesforceError,
     TransientError,
 )
-from mappings.models import ObjectMapping, StaticValue
+from mappings.models import ObjectMapping
 from roxcrm.bulk import bulk_update
 from roxcrm.domains import normalize_domain
 
@@ -76,129 +72,54 @@ class Outgoing:
     before: dict[str, Any] = field(default_factory=dict)  # Salesforce field -> shadow value it replaces
 
 
-@dataclass
-class DrainResult:
-    run: SyncRun | None
-    written: int = 0
-    created: int = 0
-    linked: int = 0
-    failed: int = 0
-    review: int = 0
-    retry: int = 0
-    skipped_reason: str = ""
-    written_ids: list[str] = field(default_factory=list)  # Salesforce Ids of the records updated or created
+class RecordWriter(ChunkWriter):
+    """The drain's target for records: updates, then creates."""
 
-
-def drain(
-    connection: SalesforceConnection,
-    sobject: str,
-    *,
-    limit: int = 100_000,
-    progress: Progress | None = None,
-    record_ids: list[int] | None = None,
-) -> DrainResult:
-    """Write ``sobject``'s pending outbox rows to Salesforce. Returns without running when the object is paused,
-    its schema unknown, or another run of it holds the lock (the sweep comes back for what is left).
-
-    With ``record_ids`` (a person's save, waiting for the answer): only those records' rows, after reading those
-    records themselves from Salesforce rather than every change of the object, so the time it takes does not grow
-    with the object's backlog."""
-    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
-    if object_mapping is None or not object_mapping.sync_enabled:
-        return DrainResult(None, skipped_reason="the object's sync is paused")
-    plan = build_plan(object_mapping)
-    if plan is None:
-        return DrainResult(None, skipped_reason="Salesforce's schema of the object is not known")
-    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
-    token = acquire(cursor)
-    if token is None:
-        return DrainResult(None, skipped_reason=BUSY)
-    try:
-        outbox.release_stuck(connection.organization_id, sobject)
-        entries = outbox.claim(connection.organization_id, sobject, limit, record_ids=record_ids)
-        if not entries:
-            return DrainResult(None, skipped_reason="nothing to write")
-        # Read Salesforce's changes first (newer values win over the claimed Rox changes), as close to the write as
-        # can be: no overlap window, and the children's formula refresh waits until after the write. Salesforce has
-        # no conditional update, so a Salesforce edit landing between this read and the write is the one case left
-        # (a window of a few tens of milliseconds for a few records).
-        formulas: list[str] = []
-        if record_ids is None:
-            pulled: SyncRun | None = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
-            if schema_changed(pulled) and (fresh := schema_recheck(connection, object_mapping)) is not None:
-                plan = fresh  # the writes leave out the fields Salesforce no longer has, too
-                pulled = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=formulas)
-        else:
-            linked = list(
-                SalesforceLink.objects.filter(
-                    organization=connection.organization,
-                    sobject=sobject,
-                    rox_object=plan.rox_object,
-                    record_id__in=record_ids,
-                    deleted_at=None,
-                ).values_list("sf_id", flat=True)
-            )
-            pulled = read_records(connection, plan, linked) if linked else None
-        run = SyncRun.objects.create(
-            connection=connection, kind=SyncRun.Kind.WRITEBACK, sobject=sobject, started_at=timezone.now()
-        )
-        result = DrainResult(run)
-        client: SalesforceClient | None = None
-        try:
-            if pulled is not None and pulled.outcome == SyncRun.Outcome.PAUSED:
-                raise BudgetExhaustedError(pulled.error)
-            client = SalesforceClient(connection)
-            Writer(plan, client, run, result, progress).write(entries)
-            try:
-                # Children's formulas may follow a parent changed on either side: by the pull, or by this write.
-                refresh_children_formulas(connection, plan, [*formulas, *result.written_ids])
-            except SalesforceError as exc:  # the scheduled formula refresh catches up; the writes stand
-                log.warning("Formula refresh after a writeback of %s failed: %s", sobject, exc)
-            run.outcome = SyncRun.Outcome.WARNINGS if result.failed or result.review else SyncRun.Outcome.SUCCEEDED
-        except BudgetExhaustedError as exc:
-            outbox.back_to_pending(entries, dt.timedelta(minutes=15), exc)
-            run.outcome, run.error = SyncRun.Outcome.PAUSED, exc.message
-        except (ConfigurationError, SalesforceError) as exc:
-            delay = dt.timedelta(minutes=5) if isinstance(exc, ConfigurationError) else None
-            outbox.back_to_pending(entries, delay, exc)
-            run.outcome, run.error = SyncRun.Outcome.FAILED, str(exc)
-        finally:
-            run.finished_at = timezone.now()
-            run.api_calls = (client.calls if client else 0) + (pulled.api_calls if pulled else 0)
-            run.counts = {
-                "written": result.written,
-                "created": result.created,
-                "linked": result.linked,
-                "failed": result.failed,
-                "review": result.review,
-                "retry": result.retry,
-            }
-            run.save()
-            if client:
-                client.save_usage()
-        return result
-    finally:
-        release(cursor, token)
-
-
-class Writer:
-    def __init__(
-        self, plan: ObjectPlan, client: SalesforceClient, run: SyncRun, result: DrainResult, progress: Progress | None
-    ) -> None:
-        self.plan = plan
-        self.client = client
-        self.run = run
-        self.result = result
-        self.progress = progress
-        self.organization = plan.object_mapping.organization
-        self.statics = list(StaticValue.objects.filter(object_mapping=plan.object_mapping))
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.user_ids: dict[str, str] = {}  # Salesforce user Id by e-mail
         self._owner_emails: dict[int, str] = {}  # Rox user e-mail by id
         self._parents: dict[tuple[str, int], str | None] = {}
         self._looked_up: set[str] = set()  # e-mails already looked up among Salesforce users
         self._sends: ThreadPoolExecutor | None = None
         self._in_flight: list[tuple[list[Outgoing], Future[list[dict[str, Any]]]]] = []
-        self._open_errors = outbox.open_error_ids(self.organization, sobject=plan.sobject)
+        self._open_errors = outbox.open_error_ids(self.organization, sobject=self.plan.sobject)
+
+    @classmethod
+    def read_first(
+        cls,
+        connection: SalesforceConnection,
+        object_mapping: ObjectMapping,
+        plan: ObjectPlan,
+        cursor: SyncCursor,
+        record_ids: list[int] | None,
+        result: DrainResult,
+    ) -> tuple[ObjectPlan, SyncRun | None]:
+        """Read Salesforce's changes first (newer values win over the claimed Rox changes), as close to the write as
+        can be: no overlap window, and the children's formula refresh waits until after the write (``after``).
+        Salesforce has no conditional update, so a Salesforce edit landing between this read and the write is the
+        one case left (a window of a few tens of milliseconds for a few records). A person's save (``record_ids``)
+        reads only those records, so its time does not grow with the object's backlog."""
+        if record_ids is not None:
+            linked = list(
+                SalesforceLink.objects.filter(
+                    organization=connection.organization,
+                    sobject=plan.sobject,
+                    rox_object=plan.rox_object,
+                    record_id__in=record_ids,
+                    deleted_at=None,
+                ).values_list("sf_id", flat=True)
+            )
+            return plan, read_records(connection, plan, linked) if linked else None
+        read = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=result.read_ids)
+        if schema_changed(read) and (fresh := schema_recheck(connection, object_mapping)) is not None:
+            plan = fresh  # the writes leave out the fields Salesforce no longer has, too
+            read = pull(connection, plan, cursor, overlap=dt.timedelta(0), formulas_later=result.read_ids)
+        return plan, read
+
+    def after(self) -> None:
+        # Children's formulas may follow a parent changed on either side: by the read first, or by this write.
+        refresh_children_formulas(self.connection, self.plan, [*self.result.read_ids, *self.result.written_ids])
 
     def write(self, entries: list[OutboxEntry]) -> None:
         """Write the claimed rows: updates first, then creates. A drain small enough for sObject Collections is
@@ -416,7 +337,7 @@ class Writer:
         try:
             results = helper_result(sent, lambda: self._patch(chunk))
         except TransientError as exc:
-            self._retry_all(chunk, exc)
+            self._retry_all([o.entry for o in chunk], exc)
             return
         self._results(chunk, results, created=False)
         self._report()
@@ -464,7 +385,7 @@ class Writer:
         now = timezone.now()
         with transaction.atomic():
             batch = WritebackBatch.objects.create(
-                connection=self.run.connection,
+                connection=self.connection,
                 sobject=self.plan.sobject,
                 records=[
                     {
@@ -499,28 +420,6 @@ class Writer:
         else:
             self.result.written += len(done)
         self.result.written_ids += [o.link.sf_id for o in done if o.link is not None]
-
-    def _retry_all(self, chunk: list[Outgoing], exc: TransientError) -> None:
-        """A whole call failed transiently: each of its rows waits for a retry."""
-        for outgoing in chunk:
-            self._retry(outgoing.entry, getattr(exc, "code", "") or "TRANSIENT", str(exc))
-
-    def _retry(self, entry: OutboxEntry, code: str, message: str) -> None:
-        if outbox.retry_later(entry, run=self.run, code=code, message=message):
-            self.result.retry += 1
-        else:
-            self.result.failed += 1
-
-    def _error(self, entry: OutboxEntry, code: str, message: str, fields: list[str]) -> None:
-        """A permanent error: no retry; shown in Sync health with Salesforce's message, until Retry or Discard."""
-        self.result.failed += 1
-        outbox.fail(entry, run=self.run, code=code, message=message, fields=fields)
-
-    def _report(self) -> None:
-        if self.progress:
-            from integrations.engine.inbound import Counts
-
-            self.progress(Counts(fetched=self.result.written + self.result.created + self.result.failed), None)
 
     # -- new records ----------------------------------------------------------------------------------------------
 
@@ -564,7 +463,7 @@ class Writer:
                     "POST", [{"attributes": {"type": self.plan.sobject}, **o.payload} for o in to_create]
                 )
             except TransientError as exc:
-                self._retry_all(to_create, exc)
+                self._retry_all([o.entry for o in to_create], exc)
                 continue
             self._results(to_create, results, created=True)
             self._report()

@@ -9,9 +9,8 @@ import pytest
 from django.test import Client
 
 from api.models import ApiToken
-from integrations.engine.activity_writeback import drain_activities
+from integrations.engine.drain import drain
 from integrations.engine.runner import sync_object
-from integrations.engine.writeback import drain
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink
 from mappings.models import ActivitySettings, FieldMapping, ObjectMapping
 from roxcrm.models import Account, Organization, User
@@ -79,8 +78,8 @@ def test_an_activity_posted_through_the_api_becomes_exactly_one_task(
     first = agent.post("activities", body)
     again = agent.post("activities", body)
     assert (first.status_code, again.status_code) == (201, 200)
-    drain_activities(connection, "Task")
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
+    drain(connection, "Task")
     rows = sfsim.control("POST", "query", {"q": "SELECT Id, Subject, WhatId, RoxActivityId__c FROM Task"})["records"]
     assert len(rows) == 1 and rows[0]["Subject"] == "Call: Discovery" and rows[0]["WhatId"] == sf_id
     assert rows[0]["RoxActivityId__c"] == first.json()["code"]

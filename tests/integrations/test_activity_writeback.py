@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from activities.models import Activity
-from integrations.engine.activity_writeback import drain_activities
+from integrations.engine.drain import drain
 from integrations.engine.runner import sync_object
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink, WritebackBatch
 from mappings.models import ActivitySettings, ObjectMapping, StaticValue
@@ -82,8 +82,8 @@ def test_each_type_is_written_under_its_switch(
     invite = log(org, admin_user, type="linkedin_connection")
     meeting = log(org, admin_user, type="meeting", subject="Kick-off", duration_seconds=3600)
     assert not OutboxEntry.objects.filter(record_id=call.pk).exists()  # its switch is off
-    drain_activities(connection, "Task")
-    drain_activities(connection, "Event")
+    drain(connection, "Task")
+    drain(connection, "Event")
     written = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
     assert (
         written[str(email.code)]["Subject"] == "Email: Pricing" and written[str(email.code)]["TaskSubtype"] == "Email"
@@ -108,7 +108,7 @@ def test_a_call_with_its_details(
 ) -> None:
     switches(org, call_writeback=True)
     call = log(org, admin_user, type="call", subject="Renewal", duration_seconds=420, direction="inbound")
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     task = tasks(sfsim)[0]
     assert (task["Subject"], task["TaskSubtype"], task["Type"], task["CallDurationInSeconds"], task["CallType"]) == (
         "Call: Renewal",
@@ -133,7 +133,7 @@ def test_who_is_the_contact_and_lead_resolution_applies_to_emails_only(
     call_lead = log(org, admin_user, type="call", participant_emails=["marie@radium.example"])
     preferred = log(org, admin_user, type="email", subject="Both", participant_emails=["both@x.example"])
     nobody = log(org, admin_user, type="email", subject="Nobody", participant_emails=["nobody@nowhere.example"])
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     by_code = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
     assert by_code[str(to_contact.code)]["WhoId"] == contact
     assert by_code[str(email_lead.code)]["WhoId"] is None  # Lead Resolution is off
@@ -142,7 +142,7 @@ def test_who_is_the_contact_and_lead_resolution_applies_to_emails_only(
     switches(org, **ALL_ON, lead_resolution=True)
     record_update(record=email_lead, values={"subject": "Hi again"}, actor=Actor.person(admin_user))
     record_update(record=call_lead, values={"subject": "Call again"}, actor=Actor.person(admin_user))
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     by_code = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
     assert by_code[str(email_lead.code)]["WhoId"] == lead
     assert by_code[str(call_lead.code)]["WhoId"] is None  # calls never resolve leads
@@ -173,7 +173,7 @@ def test_the_contact_or_lead_chosen_on_the_activity_comes_first_and_a_lead_relat
     on_lead = log(org, admin_user, type="call", subject="Lead call", lead=rox_lead, account=account)
     # A converted lead takes no activities: the address decides (the contact the lead became).
     on_converted = log(org, admin_user, type="email", lead=rox_converted, participant_emails=["done@old.example"])
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     by_code = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
     assert len(by_code) == 4
     assert by_code[str(on_contact.code)]["WhoId"] == contact
@@ -192,7 +192,7 @@ def test_several_matches_take_the_most_recently_modified_and_the_choice_is_recor
     sfsim.control("POST", "clock", {"advance_seconds": 60})
     newer = create(sfsim, "Contact", LastName="New", Email="dup@acme.example")
     log(org, admin_user, type="email", subject="Which one", participant_emails=["dup@acme.example"])
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     assert tasks(sfsim)[0]["WhoId"] == newer
     choice = WritebackBatch.objects.get().records[0]["who"]
     assert "2 matched, the most recently modified was chosen" in choice
@@ -219,7 +219,7 @@ def test_what_is_the_opportunity_else_the_account_and_owner_is_the_salesforce_us
     )
     on_deal = log(org, admin_user, type="email", subject="Deal", account=account, opportunity=opportunity, owner=seller)
     on_account = log(org, admin_user, type="email", subject="Account", account=account, owner=admin_user)
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     by_code = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
     assert by_code[str(on_deal.code)]["WhatId"] == opportunity_id
     assert by_code[str(on_account.code)]["WhatId"] == account_id
@@ -234,7 +234,7 @@ def test_a_long_body_is_cut_with_a_marker_and_static_values_apply_last(
     task_mapping = ObjectMapping.objects.get(organization=org, sobject="Task")
     StaticValue.objects.create(object_mapping=task_mapping, sf_field="Subject", value="Rox")
     log(org, admin_user, type="email", subject="Long", body="x" * 40_000)
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     task = tasks(sfsim)[0]
     assert task["Subject"] == "Rox"
     assert len(task["Description"]) == 32_000 and task["Description"].endswith(
@@ -253,7 +253,7 @@ def test_a_static_value_on_the_activity_key_never_merges_activities(
     StaticValue.objects.create(object_mapping=task_mapping, sf_field="IsReminderSet", value="false")
     email = log(org, admin_user, type="email", subject="Hello")
     call = log(org, admin_user, type="call", subject="Ring", duration_seconds=60)
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     written = {t["RoxActivityId__c"]: t for t in tasks(sfsim)}
     assert set(written) == {str(email.code), str(call.code)}
     reminders = sfsim.control("POST", "query", {"q": "SELECT IsReminderSet FROM Task"})["records"]
@@ -268,14 +268,14 @@ def test_an_edit_updates_the_same_task_and_a_switch_off_stops_new_writes(
 ) -> None:
     switches(org, email_writeback=True)
     email = log(org, admin_user, type="email", subject="First")
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     record_update(record=email, values={"subject": "Second"}, actor=Actor.person(admin_user))
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     assert [t["Subject"] for t in tasks(sfsim)] == ["Email: Second"]
     switches(org, email_writeback=False)
     log(org, admin_user, type="email", subject="Not written")
     record_update(record=Activity.objects.get(pk=email.pk), values={"subject": "Third"}, actor=Actor.person(admin_user))
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     assert [t["Subject"] for t in tasks(sfsim)] == ["Email: Second"]  # history kept, nothing new
 
 
@@ -284,11 +284,11 @@ def test_written_twice_makes_one_task(
 ) -> None:
     switches(org, email_writeback=True)
     email = log(org, admin_user, type="email", subject="Once")
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     # A crash between sending and recording: Salesforce has the Task, Rox does not know it was written.
     SalesforceLink.objects.filter(record_id=email.pk, sobject="Task").delete()
     OutboxEntry.objects.filter(record_id=email.pk).update(state="pending", not_before=None)
-    drain_activities(connection, "Task")
+    drain(connection, "Task")
     assert len(tasks(sfsim)) == 1 and SalesforceLink.objects.filter(record_id=email.pk, sobject="Task").count() == 1
     # Read back by the inbound sync, it is recognised by its RoxActivityId and not duplicated in Rox.
     sync_object(connection, "Task")
@@ -314,7 +314,7 @@ def test_two_workers_at_once_make_one_task(sfsim: Any) -> None:
     def worker() -> None:
         try:
             barrier.wait()
-            drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+            drain(SalesforceConnection.objects.get(pk=connection.pk), "Task")
         finally:
             connections.close_all()  # this thread's own connection
 
@@ -324,7 +324,7 @@ def test_two_workers_at_once_make_one_task(sfsim: Any) -> None:
     for thread in threads:
         thread.join(120)
     OutboxEntry.objects.filter(state="pending").update(not_before=None)
-    drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    drain(SalesforceConnection.objects.get(pk=connection.pk), "Task")
     assert len(tasks(sfsim)) == 50
     assert len({t["RoxActivityId__c"] for t in tasks(sfsim)}) == 50
 
@@ -361,7 +361,7 @@ def test_an_expired_session_on_the_send_thread_is_refreshed_and_every_chunk_writ
         log(org, admin_user, type="email", subject=f"Mail {n}")
     generation = connection.token_generation
     sfsim.control("POST", "faults", {"kind": "expire_sessions", "count": 1, "endpoints": ["collections"]})
-    result = drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    result = drain(SalesforceConnection.objects.get(pk=connection.pk), "Task")
     assert result.created == 10 and result.retry == 0 and result.run.outcome == "succeeded"
     assert sorted(t["Subject"] for t in tasks(sfsim)) == sorted(f"Email: Mail {n}" for n in range(10))
     assert OutboxEntry.objects.filter(state="done").count() == 10
@@ -388,13 +388,13 @@ def test_a_failed_look_up_stops_the_drain_but_chunks_already_sent_are_recorded(
             participant_emails=["jones@acme.example"],
         )
     sfsim.control("POST", "faults", {"kind": "unavailable", "count": 1, "endpoints": ["query"]})
-    first = drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    first = drain(SalesforceConnection.objects.get(pk=connection.pk), "Task")
     assert first.run.outcome == "failed" and first.created == 8
     assert sorted(t["Subject"] for t in tasks(sfsim)) == sorted(f"Email: Plain {n}" for n in range(8))
     assert OutboxEntry.objects.filter(state="done").count() == 8
     assert OutboxEntry.objects.filter(state="pending").count() == 2  # waiting for their retry, nothing lost
     OutboxEntry.objects.filter(state="pending").update(not_before=None)
-    second = drain_activities(SalesforceConnection.objects.get(pk=connection.pk), "Task")
+    second = drain(SalesforceConnection.objects.get(pk=connection.pk), "Task")
     assert second.created == 2 and len(tasks(sfsim)) == 10
     jones = sfsim.control("POST", "query", {"q": "SELECT Id FROM Contact"})["records"][0]["Id"]
     assert {t["WhoId"] for t in tasks(sfsim, "WHERE Subject LIKE 'Email: To Jones%'")} == {jones}

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from integrations.engine.drain import drain
 from integrations.engine.formula import refresh_formulas
 from integrations.engine.locks import BUSY, acquire, release
 from integrations.engine.reconcile import reconcile, reconcile_due
 from integrations.engine.runner import retry_records, sync_object
-from integrations.engine.writeback import drain
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import TransientError

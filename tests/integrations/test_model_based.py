@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrations import outbox
+from integrations.engine.drain import drain
 from integrations.engine.reconcile import reconcile
 from integrations.engine.runner import sync_object
-from integrations.engine.writeback import drain
 from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink, SyncCursor, SyncError
 from integrations.tasks import writeback_sweep_task
 from roxcrm.models import Account, Organization, User

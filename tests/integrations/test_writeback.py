@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from integrations.engine.drain import drain
 from integrations.engine.runner import sync_object
-from integrations.engine.writeback import drain
 from integrations.models import Conflict, OutboxEntry, SalesforceConnection, SalesforceLink, SyncError, WritebackBatch
 from mappings.models import FieldMapping, ObjectMapping, StaticValue
 from roxcrm.models import Account, Contact, Opportunity, Organization, User
@@ -93,17 +93,17 @@ def edited_while_sending(account: Account, person: Actor, **values: Any) -> Iter
     """The record is edited again just as a drain hands its row to Salesforce (between the claim and the send)."""
     from integrations.engine import writeback
 
-    send = writeback.Writer._send_updates
+    send = writeback.RecordWriter._send_updates
 
     def edited_meanwhile(self: Any, updates: Any) -> None:
         record_update(record=Account.objects.get(pk=account.pk), values=values, actor=person)
         send(self, updates)
 
-    writeback.Writer._send_updates = edited_meanwhile  # type: ignore[method-assign]
+    writeback.RecordWriter._send_updates = edited_meanwhile  # type: ignore[method-assign]
     try:
         yield
     finally:
-        writeback.Writer._send_updates = send  # type: ignore[method-assign]
+        writeback.RecordWriter._send_updates = send  # type: ignore[method-assign]
 
 
 def writes(sfsim: Any) -> int:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from django.db import connection as db
 
+from integrations.engine.drain import drain
 from integrations.engine.inbound import InboundPage
 from integrations.engine.runner import sync_object
-from integrations.engine.writeback import drain
 from integrations.models import OutboxEntry, SalesforceConnection
 from roxcrm.models import Account
 from roxcrm.services import Actor, record_update

@@ -87,7 +87,7 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     def _print_checks(self, run: Any) -> None:
-        if not run.details:
+        if not run.details.get("checks"):
             self.stdout.write(self.style.ERROR(f"The checks could not run: {run.error}"))
             return
         for check in run.details["checks"]:
@@ -153,7 +153,7 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     def _writeback(self, organization: Organization, **_: Any) -> None:
-        from integrations.engine.activity_writeback import drain_any
+        from integrations.engine.drain import drain
         from integrations.models import OutboxEntry
         from integrations.outbox import release_stuck
         from mappings.defaults import STANDARD_OBJECTS
@@ -171,7 +171,7 @@ class Command(BaseCommand):
         failed = False
         for sobject in [s for s in STANDARD_OBJECTS if s in pending]:
             bar = ProgressBar(self.stdout, f"{sobject} ({pending[sobject]})")
-            result = drain_any(connection, sobject, progress=bar.update)
+            result = drain(connection, sobject, progress=bar.update)
             bar.done()
             if result.run is None:
                 self.stdout.write(f"{sobject}: {result.skipped_reason}")

@@ -1,0 +1,97 @@
+"""A run's record: every job that works against Salesforce (an inbound run, a writeback drain, a formula refresh, a
+reconciliation, the prerequisite checks) opens one with ``recorded_run`` and does its work inside it.
+
+The record (a ``SyncRun``) is created when the job starts and closed however the job ends: succeeded (or with
+warnings), paused by the API budget, failed with Salesforce's reason, or failed by an unexpected error (which then
+goes on up to the worker, so that it is logged with its traceback). Its API calls, the time spent waiting for
+Salesforce and its counts are written once, at the end, from the one Salesforce client the run opened; the client's
+usage figures are saved with it. Sync health reads nothing else, so no job can leave a run "running" for good or
+count its calls differently from another."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.utils import timezone
+
+from integrations.models import SalesforceConnection, SyncRun
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import BudgetExhaustedError, SalesforceError
+
+log = logging.getLogger(__name__)
+UNEXPECTED = "Stopped by an unexpected error ({name}); the worker's log has the details."
+
+
+class Run:
+    """The open run a job works in: ``record`` (the ``SyncRun``), ``client`` (opened on first use, its calls
+    counted), ``tally`` (the counts, read whenever they are saved) and ``warnings`` (succeeded with warnings)."""
+
+    def __init__(self, connection: SalesforceConnection, record: SyncRun) -> None:
+        self.connection = connection
+        self.record = record
+        self.tally: Callable[[], dict[str, Any]] = dict
+        self.warnings = False
+        self.other_calls = 0  # calls made by runs this one started (a drain's read first), counted here too
+        self._client: SalesforceClient | None = None
+        self._client_options: dict[str, Any] = {}
+
+    @property
+    def client(self) -> SalesforceClient:
+        if self._client is None:
+            self._client = SalesforceClient(self.connection, **self._client_options)
+        return self._client
+
+    def checkpoint(self) -> None:
+        """Save the counts so far (Sync health shows a long run's progress)."""
+        self.record.counts = self.tally()
+        self.record.save(update_fields=["counts"])
+
+
+@contextlib.contextmanager
+def recorded_run(
+    connection: SalesforceConnection,
+    kind: SyncRun.Kind,
+    sobject: str = "",
+    *,
+    user: Any = None,
+    on_failure: Callable[[SalesforceError], None] | None = None,
+    enforce_budget: bool = True,
+) -> Iterator[Run]:
+    """Open a run of ``kind`` on ``sobject`` and close it however the block ends. A Salesforce error ends the run
+    (paused for the API budget, failed otherwise) and is not raised further: the caller reads the outcome from
+    ``run.record``. ``on_failure`` is told of it first (a drain puts its claimed rows back). Any other exception
+    fails the run and is raised."""
+    record = SyncRun.objects.create(
+        connection=connection, kind=kind, sobject=sobject, started_at=timezone.now(), started_by=user
+    )
+    run = Run(connection, record)
+    run._client_options = {} if enforce_budget else {"enforce_budget": False}
+    try:
+        yield run
+        if record.outcome == SyncRun.Outcome.RUNNING:
+            record.outcome = SyncRun.Outcome.WARNINGS if run.warnings else SyncRun.Outcome.SUCCEEDED
+    except BudgetExhaustedError as exc:
+        record.outcome, record.error = SyncRun.Outcome.PAUSED, exc.message
+        if on_failure:
+            on_failure(exc)
+    except SalesforceError as exc:
+        record.outcome, record.error = SyncRun.Outcome.FAILED, str(exc)
+        log.warning("%s of %s for %s failed: %s", record.get_kind_display(), sobject, connection.organization, exc)
+        if on_failure:
+            on_failure(exc)
+    except BaseException as exc:
+        record.outcome, record.error = SyncRun.Outcome.FAILED, UNEXPECTED.format(name=type(exc).__name__)
+        raise
+    finally:
+        client = run._client
+        record.finished_at = timezone.now()
+        record.api_calls = (client.calls if client else 0) + run.other_calls
+        if client:  # how long the run waited for Salesforce (the rest is the engine's own time)
+            record.details = {**(record.details or {}), "api_seconds": round(client.api_seconds, 3)}
+        record.counts = run.tally()
+        record.save()
+        if client:
+            client.save_usage()
