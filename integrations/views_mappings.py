@@ -85,7 +85,11 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
     """One tab. Members see it read-only; admins change it (POST) and see errors in place, their input kept."""
     tab = _tab_or_404(tab)
     org = request.org  # type: ignore[attr-defined]
-    object_mappings = [m for m in mapping_services.mappings_ensure_defaults(organization=org) if m.tab == tab]
+    every_mapping = mapping_services.mappings_ensure_defaults(organization=org)
+    object_mappings = [m for m in every_mapping if m.tab == tab]
+    # The Custom objects tab shows once an object was added to it.
+    has_custom = any(m.tab == Tab.CUSTOM for m in every_mapping)
+    tabs = [(value, label) for value, label in Tab.choices if value != Tab.CUSTOM or has_custom]
     bound: dict[tuple[str, str], forms.Form] = {}
     if request.method == "POST":
         if not request.membership.is_admin:  # type: ignore[attr-defined]
@@ -103,7 +107,7 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
         {
             "tab": "integrations",
             "current_tab": tab,
-            "tabs": Tab.choices,
+            "tabs": tabs,
             "sections": sections,
             "connection": connection,
             "refreshed_at": schema.last_refreshed(org),

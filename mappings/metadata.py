@@ -198,7 +198,19 @@ def rox_fields(organization: Organization, object_type: str, user: User | None =
     return result
 
 
-_NOT_MAPPABLE = {"id", "code", "organization", "created_at", "updated_at", "version", "custom_values", "field_times"}
+_NOT_MAPPABLE = {
+    "id",
+    "code",
+    "organization",
+    "created_at",
+    "updated_at",
+    "version",
+    "custom_values",
+    "field_times",
+    # an added object's record: which object it is (never changes, never synced)
+    "definition",
+    "object_type",
+}
 
 
 def _describe_model_field(model_field: models.Field) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ class Tab(models.TextChoices):
     OPPORTUNITIES = "opportunities", "Opportunities"
     ACTIVITIES = "activities", "Activities"
     LEADS = "leads", "Leads"
+    CUSTOM = "custom", "Custom objects"
 
 
 class ObjectMapping(models.Model):
@@ -28,7 +29,7 @@ class ObjectMapping(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="object_mappings")
     sobject = models.CharField("Salesforce object", max_length=80)
-    rox_object = models.CharField("Rox object", max_length=30)
+    rox_object = models.CharField("Rox object", max_length=50)
     tab = models.CharField(max_length=20, choices=Tab.choices)
     position = models.PositiveSmallIntegerField(default=0)
     read_only = models.BooleanField(default=False, help_text="Rox only reads this object (no writeback).")

@@ -84,6 +84,13 @@ def validate_definition(field: CustomField) -> None:
             field.options = cleaned
     elif field.options:
         errors["options"] = "Only picklists have options."
+    if data_type == "link":
+        from roxcrm.objects import link_targets
+
+        if field.target not in {obj.key for obj in link_targets(field.organization_id)}:
+            errors["target"] = "Choose the object whose records this field links to."
+    elif field.target:
+        errors["target"] = "Only Link fields link to another object."
     if data_type == "checkbox" and field.required:
         errors["required"] = "A checkbox is always either ticked or not, so it cannot be required."
     if errors:
@@ -230,7 +237,24 @@ def _clean_multi_picklist(field: CustomField, value: Any) -> list[str] | None:
     return [option for option in field.options if option in chosen]
 
 
+def _clean_link(field: CustomField, value: Any) -> int:
+    """A Link holds the id of one record of its target object, of the same organization."""
+    from roxcrm.objects import records_of, rox_object
+
+    target = rox_object(field.organization_id, field.target)
+    what = target.label.lower() if target else "linked"
+    if hasattr(value, "pk") and not isinstance(value, str):
+        value = value.pk
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        raise ValidationError(f"{field.label} must be a {what} record.")
+    pk = int(value)
+    if not (0 < pk < 2**63) or not records_of(field.organization_id, field.target).filter(pk=pk).exists():
+        raise ValidationError(f"{field.label}: there is no such {what} record in this organization.")
+    return pk
+
+
 _CLEANERS = {
+    "link": _clean_link,
     "text": _clean_text,
     "long_text": _clean_text,
     "email": _clean_email,
@@ -284,6 +308,12 @@ def form_field(field: CustomField, *, disabled: bool = False) -> forms.Field:
         )
     if data_type == "checkbox":
         return forms.BooleanField(**common)
+    if data_type == "link":
+        from roxcrm.objects import records_of
+
+        return forms.ModelChoiceField(
+            queryset=records_of(field.organization_id, field.target).filter(removed_at=None), **common
+        )
     choices = [(option, option) for option in field.options]
     if data_type == "picklist":
         return forms.ChoiceField(choices=[("", "—"), *choices], **common)
@@ -317,6 +347,11 @@ def display_value(field: CustomField, stored: Any) -> str:
         return f"{Decimal(str(stored)):,.{field.effective_decimal_places}f}"
     if field.data_type == "percent":
         return f"{stored}%"
+    if field.data_type == "link":
+        from roxcrm.objects import records_of
+
+        linked = records_of(field.organization_id, field.target).filter(pk=stored).first()
+        return str(linked) if linked is not None else f"(record {stored}, no longer in Rox)"
     return str(stored)
 
 

@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from roxcrm import custom_fields
+from roxcrm import custom_fields, objects
 from roxcrm.models import (
     Account,
     Contact,
@@ -239,16 +239,27 @@ class CustomFieldForm(forms.ModelForm):
             "required",
             "editable_in_rox",
             "visibility",
+            "target",
         ]
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organization = organization
+        self.fields["object_type"] = forms.ChoiceField(
+            label="Object", choices=objects.custom_field_objects(organization)
+        )
+        self.fields["target"] = forms.ChoiceField(
+            label="Links to",
+            required=False,
+            choices=[("", "—"), *((o.key, o.label) for o in objects.link_targets(organization))],
+            help_text="Link fields only: the object whose record the field holds.",
+        )
         self.fields["api_name"].required = False
         if self.instance.pk:
             self.fields["object_type"].disabled = True
             self.fields["data_type"].disabled = True
             self.fields["options_text"].initial = "\n".join(self.instance.options or [])
+            self.fields["target"].disabled = True
             if self.instance.first_used_at:
                 self.fields["api_name"].disabled = True
                 self.fields["api_name"].help_text = "Fixed: records already hold values under this name."

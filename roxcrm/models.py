@@ -201,6 +201,48 @@ class ObjectType(models.TextChoices):
     ACTIVITY = "activity", "Activity"
 
 
+OBJECT_KEY_LENGTH = 50  # a Rox object's key: a standard one ("account") or an added one (its Salesforce API name)
+
+
+class ObjectDefinition(models.Model):
+    """An object the organization added to Rox: a Salesforce custom object (``Project__c``) or a standard object Rox
+    has no model of its own for (``Case``). A per-organization definition, not a migration: its records are
+    ``ObjectRecord`` rows, its fields custom fields, its lookups custom fields of type Link. The key (the lower-case
+    Salesforce API name) names it wherever a standard object's name is used: URLs, custom fields, mappings, links,
+    history."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="object_definitions")
+    key = models.CharField(max_length=OBJECT_KEY_LENGTH, editable=False)
+    sobject = models.CharField("Salesforce object", max_length=80, editable=False)
+    label = models.CharField(max_length=80)
+    plural = models.CharField("plural label", max_length=80)
+    parent_tab = models.CharField(
+        "shown under",
+        max_length=20,
+        blank=True,
+        help_text="The CRM Mappings tab it belongs to; blank for the Custom objects tab.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archived_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Removed from Rox: not synced, records kept and restorable."
+    )
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [models.UniqueConstraint(fields=["organization", "key"], name="objectdefinition_key_unique")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @staticmethod
+    def key_for(sobject: str) -> str:
+        return sobject.lower()
+
+
 class CustomField(models.Model):
     """The definition of an organization's own field on one object type; values live in the record's
     ``custom_values`` under ``api_name`` and are checked against this definition on every write."""
@@ -219,6 +261,7 @@ class CustomField(models.Model):
         EMAIL = "email", "E-mail"
         PHONE = "phone", "Phone"
         URL = "url", "URL"
+        LINK = "link", "Link"
 
     class Visibility(models.TextChoices):
         ORGANIZATION = "organization", "Everyone in the organization"
@@ -226,7 +269,8 @@ class CustomField(models.Model):
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="custom_fields")
-    object_type = models.CharField(max_length=20, choices=ObjectType.choices)
+    # A standard object (``ObjectType``) or the key of one the organization added (``ObjectDefinition``).
+    object_type = models.CharField(max_length=OBJECT_KEY_LENGTH)
     label = models.CharField(max_length=80)
     api_name = models.CharField(
         "API name",
@@ -245,6 +289,12 @@ class CustomField(models.Model):
     max_value = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
     required = models.BooleanField(default=False)
     options = models.JSONField(default=list, blank=True, help_text="Picklist options, in order.")
+    target = models.CharField(
+        "links to",
+        max_length=OBJECT_KEY_LENGTH,
+        blank=True,
+        help_text="For a Link: the object whose record it holds (its value is that record's id).",
+    )
     editable_in_rox = models.BooleanField(
         "editable in Rox", default=True, help_text="When off, only the Salesforce sync may set its value."
     )
@@ -287,7 +337,15 @@ class CustomField(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_object_type_display()}: {self.label}"
+        return f"{self.object_label}: {self.label}"
+
+    @property
+    def object_label(self) -> str:
+        standard = dict(ObjectType.choices)
+        if self.object_type in standard:
+            return str(standard[self.object_type])
+        definition = ObjectDefinition.objects.filter(organization_id=self.organization_id, key=self.object_type)
+        return str(definition.values_list("label", flat=True).first() or self.object_type)
 
     @property
     def effective_max_length(self) -> int | None:
@@ -536,6 +594,29 @@ class Lead(CrmRecord):
         return ""
 
 
+class ObjectRecord(CrmRecord):
+    """A record of an object the organization added (``ObjectDefinition``): a name, an owner, and custom values
+    (its other fields, and its links to parent records as Link fields). One table for every added object; the
+    ``object_type`` column (the definition's key, copied so that no query needs the join) says which."""
+
+    definition = models.ForeignKey(ObjectDefinition, on_delete=models.CASCADE, related_name="records", editable=False)
+    object_type = models.CharField(max_length=OBJECT_KEY_LENGTH, editable=False)  # type: ignore[misc]
+    name = models.CharField(max_length=255)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["organization", "object_type", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("object_record_detail", args=[self.organization.slug, self.object_type, self.code])
+
+
 class FieldChange(models.Model):
     """One field of one record changed: what it was, what it became, when, and who or what changed it.
 
@@ -550,7 +631,7 @@ class FieldChange(models.Model):
         SYSTEM = "system", "System"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    object_type = models.CharField(max_length=30)
+    object_type = models.CharField(max_length=OBJECT_KEY_LENGTH)
     record_id = models.BigIntegerField()
     record_version = models.PositiveIntegerField(help_text="The record's version after this change.")
     field = models.CharField(max_length=100)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -25,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from roxcrm import hooks
+from roxcrm import hooks, objects
 from roxcrm.custom_fields import clean_value, definitions_for
 from roxcrm.models import (
     CrmRecord,
@@ -33,6 +32,8 @@ from roxcrm.models import (
     FieldChange,
     Invitation,
     Membership,
+    ObjectDefinition,
+    ObjectRecord,
     Organization,
     User,
     reserved_slugs,
@@ -93,10 +94,17 @@ def record_create(
     values: dict[str, Any],
     custom_values: dict[str, Any] | None = None,
     actor: Actor,
+    object_type: str | None = None,
 ) -> R:
     """Create a record of ``model`` in ``organization`` from ``values`` (model field names) and ``custom_values``
-    (API names). Raises ``ValidationError`` and writes nothing when anything is invalid."""
+    (API names). Raises ``ValidationError`` and writes nothing when anything is invalid. A record of an added object
+    (``ObjectRecord``) names its object with ``object_type`` (the definition's key)."""
     record = model(organization=organization)
+    if isinstance(record, ObjectRecord):
+        definition = ObjectDefinition.objects.filter(organization=organization, key=object_type or "").first()
+        if definition is None or definition.archived_at is not None:
+            raise ValidationError({"__all__": [f"There is no object “{object_type}” in this organization."]})
+        record.definition, record.object_type = definition, definition.key
     with transaction.atomic():
         change = _apply(record=record, values=values, custom_values=custom_values or {}, actor=actor, creating=True)
     return change.record  # type: ignore[return-value]
@@ -421,19 +429,23 @@ def custom_field_delete(*, field: CustomField) -> int:
     """Delete a definition and remove its values from every record of its object type, in one statement.
     Returns how many records held a value."""
     table = record_model(field.object_type)._meta.db_table
+    # Added objects share one table: only this object's records lose the value (another may use the same name).
+    same_object, object_args = "", []
+    if not objects.is_standard(field.object_type):
+        same_object, object_args = " AND object_type = %s", [field.object_type]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"UPDATE {table} SET custom_values = custom_values - %s "
-                "WHERE organization_id = %s AND custom_values ? %s",
-                [field.api_name, field.organization_id, field.api_name],
+                f"WHERE organization_id = %s AND custom_values ? %s{same_object}",
+                [field.api_name, field.organization_id, field.api_name, *object_args],
             )
         else:
             path = f'$."{field.api_name}"'
             cursor.execute(
                 f"UPDATE {table} SET custom_values = json_remove(custom_values, %s) "
-                "WHERE organization_id = %s AND json_type(custom_values, %s) IS NOT NULL",
-                [path, field.organization_id, path],
+                f"WHERE organization_id = %s AND json_type(custom_values, %s) IS NOT NULL{same_object}",
+                [path, field.organization_id, path, *object_args],
             )
         cleared = cursor.rowcount
         field.delete()
@@ -441,17 +453,5 @@ def custom_field_delete(*, field: CustomField) -> int:
 
 
 def record_model(object_type: str) -> type[CrmRecord]:
-    """The model of an ``ObjectType`` value."""
-    return apps.get_model(RECORD_MODELS[object_type])
-
-
-RECORD_MODELS = {
-    "account": "roxcrm.Account",
-    "contact": "roxcrm.Contact",
-    "opportunity": "roxcrm.Opportunity",
-    "lead": "roxcrm.Lead",
-    "product": "roxcrm.Product",
-    "opportunity_line_item": "roxcrm.OpportunityLineItem",
-    # A string, not an import: activities depends on roxcrm, never the other way round.
-    "activity": "activities.Activity",
-}
+    """The model of an object's records (``roxcrm.objects.record_model``: an added object's is ``ObjectRecord``)."""
+    return objects.record_model(object_type)

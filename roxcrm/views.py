@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from roxcrm import objects
 from roxcrm.adapters import INVITATION_SESSION_KEY
 from roxcrm.forms import CustomFieldForm, InviteForm, OrganizationForm, RoleForm
 from roxcrm.models import (
@@ -20,7 +21,6 @@ from roxcrm.models import (
     Invitation,
     Lead,
     Membership,
-    ObjectType,
     Opportunity,
 )
 from roxcrm.services import (
@@ -218,7 +218,10 @@ def custom_field_list(request: HttpRequest) -> HttpResponse:
         for d in CustomField.objects.filter(organization=request.org).select_related("created_by")
         if d.visible_to(request.user)
     ]
-    groups = [(label, [d for d in definitions if d.object_type == value]) for value, label in ObjectType.choices]
+    groups = [
+        (label, [d for d in definitions if d.object_type == value])
+        for value, label in objects.custom_field_objects(request.org)
+    ]
     return render(
         request,
         "roxcrm/settings_custom_fields.html",
