@@ -313,6 +313,7 @@ def _process_ingest(org, job_id: str, perms) -> None:
         chunk = rows[start : start + CHUNK]
         with org.store.transaction() as conn:
             writer = org.writer(conn, info["createdById"], perms)
+            writer.csv_rows = True
             for raw in chunk:
                 values = {h: (None if v == "#N/A" else v) for h, v in zip(header, raw, strict=False) if v != ""}
                 rid = ""

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from . import objects
 from . import seed as seeding
 from .clock import parse_datetime
 from .errors import SFError
 from .http import Ctx, error_response, json_response
 from .query import run_query
 from .rest import fetch_records
-from .schema import valid_api_name
-from .setup import SCENARIOS, SetupBuilder, create_user
+from .setup import SCENARIOS, SetupBuilder, create_user, standard_profile_sets
 
 if TYPE_CHECKING:
     from .server import App
@@ -472,26 +472,6 @@ def stats_reset(app: "App", req: Request, body: dict) -> dict:
 
 
 # -- schema drift ----------------------------------------------------------------------------------------------------
-FIELD_KEYS = (
-    "label",
-    "type",
-    "length",
-    "precision",
-    "scale",
-    "externalId",
-    "unique",
-    "nillable",
-    "picklistValues",
-    "restrictedPicklist",
-    "referenceTo",
-    "relationshipName",
-    "calculatedFormula",
-    "description",
-    "defaultValue",
-    "caseSensitive",
-)
-
-
 def _grant_fls(app, conn, object_name: str, name: str, spec: dict) -> None:
     """New fields are visible to the standard profiles (Salesforce's default), not to permission sets."""
     org = _org(app)
@@ -499,35 +479,23 @@ def _grant_fls(app, conn, object_name: str, name: str, spec: dict) -> None:
     b = SetupBuilder(store, conn, org.now())
     targets = ["Task", "Event"] if object_name == "Activity" else [object_name]
     editable = not spec.get("calculatedFormula")
-    for (ps_id,) in conn.execute(
-        'SELECT ps."Id" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
-        'WHERE ps."IsOwnedByProfile" = 1 AND p."Name" IN (\'System Administrator\', '
-        "'Standard User')"
-    ).fetchall():
+    for ps_id, _profile in standard_profile_sets(conn):
         for target in targets:
             conn.execute(
                 'DELETE FROM "FieldPermissions" WHERE "ParentId" = ? AND "Field" = ?', (ps_id, f"{target}.{name}")
             )
-            b.field_perm(ps_id, target, name, True, editable)
+            f = store.schema.get(target).field(name)
+            if f is not None and f.permissionable:  # Salesforce keeps no rows for required fields
+                b.field_perm(ps_id, target, name, True, editable)
 
 
 @route("POST", "/fields")
 def field_add(app: "App", req: Request, body: dict) -> dict:
     org = _org(app)
-    obj, name = body["object"], body["name"]
-    if not name.endswith("__c") or not valid_api_name(name):
-        raise ValueError("custom field names end with __c and use letters, digits and single underscores")
-    if obj != "Activity":
-        _object(app, obj)
-    spec = {"object": obj, "name": name, **{k: body[k] for k in FIELD_KEYS if k in body}}
-    spec.setdefault("label", name[:-3].replace("_", " "))
-    spec.setdefault("type", "string")
     with org.store.setup_transaction() as conn:
-        if conn.execute("SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (obj, name)).fetchone():
-            raise ValueError(f"{obj}.{name} already exists")
-        org.store.save_custom_field(conn, spec)
+        spec = objects.add_field(org.store, conn, org.now(), body)
         if body.get("grant_profiles", True):
-            _grant_fls(app, conn, obj, name, spec)
+            _grant_fls(app, conn, spec["object"], spec["name"], spec)
     return {"field": spec}
 
 
@@ -541,7 +509,7 @@ def field_change(app: "App", req: Request, body: dict, sobject: str, name: str) 
         if row is None:
             raise KeyError(f"no custom field {sobject}.{name}")
         spec = json.loads(row[0])
-        new = {**spec, **{k: body[k] for k in FIELD_KEYS if k in body}}
+        new = {**spec, **{k: body[k] for k in objects.FIELD_KEYS if k in body}}
         if new.get("type") != spec.get("type") or new.get("calculatedFormula") != spec.get("calculatedFormula"):
             # A type change rebuilds the column: its values are cleared (sfsim does not convert data).
             org.store.drop_columns(conn, sobject, name)
@@ -563,3 +531,34 @@ def field_delete(app: "App", req: Request, body: dict, sobject: str, name: str) 
         for t in targets:
             conn.execute('DELETE FROM "FieldPermissions" WHERE "Field" = ?', (f"{t}.{name}",))
     return {"deleted": f"{sobject}.{name}"}
+
+
+# -- custom objects --------------------------------------------------------------------------------------------------
+@route("GET", "/objects")
+def objects_list(app: "App", req: Request, body: dict) -> dict:
+    org = _org(app)
+    return {"objects": objects.list_objects(org.store, org.store.conn)}
+
+
+@route("POST", "/objects")
+def object_create(app: "App", req: Request, body: dict) -> Response:
+    org = _org(app)
+    with org.store.setup_transaction() as conn:
+        out = objects.create_object(org.store, conn, org.now(), body)
+    return json_response({"object": out}, 201)
+
+
+@route("GET", "/objects/<name>")
+def object_read(app: "App", req: Request, body: dict, name: str) -> dict:
+    org = _org(app)
+    o = org.store.schema.get(name)
+    if o is None or not o.created:
+        raise KeyError(f"no custom object {name} created through the control API")
+    return {"object": objects.describe_object(org.store, org.store.conn, o.name)}
+
+
+@route("DELETE", "/objects/<name>")
+def object_delete(app: "App", req: Request, body: dict, name: str) -> dict:
+    org = _org(app)
+    with org.store.setup_transaction() as conn:
+        return {"deleted": objects.delete_object(org.store, conn, name)}

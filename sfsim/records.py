@@ -89,15 +89,24 @@ class Writer:
         self._live: set[str] = set()
         self._looked_up: dict[tuple[str, str, str], tuple | None] = {}  # parents' columns read for derived fields
         self.schema = store.schema
+        self.csv_rows = False  # values come from Bulk API CSV (type errors are per-record, not JSON parser errors)
 
     # -- coercion --------------------------------------------------------------------------------------------------
+    def _bad_value(self, f: Field, value: object) -> SFError:
+        """A value of the wrong type: JSON bodies fail to deserialize; Bulk API CSV rows fail record by record."""
+        if self.csv_rows:
+            return SFError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{f.label}: value not of required type: {value}", fields=[f.name]
+            )
+        return _json_error(f, value)
+
     def coerce(self, o: SObject, f: Field, value: object) -> object:
         if value is None or (value == "" and f.type not in TEXT_TYPES):
             return None
         t = f.type
         if t in TEXT_TYPES:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise _json_error(f, value)
+                raise self._bad_value(f, value)
             s = str(value)
             if s == "":
                 return None
@@ -127,7 +136,7 @@ class Writer:
                 return int(value)
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return int(value.lower() == "true")
-            raise _json_error(f, value)
+            raise self._bad_value(f, value)
         if t == "int":
             try:
                 if isinstance(value, bool):
@@ -137,14 +146,14 @@ class Writer:
                     raise ValueError
                 return int(num)
             except (TypeError, ValueError):
-                raise _json_error(f, value) from None
+                raise self._bad_value(f, value) from None
         if t in ("double", "currency", "percent"):
             try:
                 if isinstance(value, bool):
                     raise ValueError
                 num = round(float(value), f.scale) if f.scale else float(value)
             except (TypeError, ValueError):
-                raise _json_error(f, value) from None
+                raise self._bad_value(f, value) from None
             if f.precision and abs(num) >= 10 ** (f.precision - f.scale):
                 raise SFError(
                     "NUMBER_OUTSIDE_VALID_RANGE",
@@ -154,18 +163,18 @@ class Writer:
             return num
         if t == "date":
             if not isinstance(value, str):
-                raise _json_error(f, value)
+                raise self._bad_value(f, value)
             try:
                 return format_date(dt.date.fromisoformat(value[:10]))
             except ValueError:
-                raise _json_error(f, value) from None
+                raise self._bad_value(f, value) from None
         if t == "datetime":
             if not isinstance(value, str):
-                raise _json_error(f, value)
+                raise self._bad_value(f, value)
             try:
                 return normalize_datetime(value)
             except ValueError:
-                raise _json_error(f, value) from None
+                raise self._bad_value(f, value) from None
         if t == "time":
             return str(value)
         if t in ("reference", "id"):
@@ -445,6 +454,13 @@ class Writer:
         self._check_unique(o, row, None)
         rid = new_id or self.store.new_ids(self.conn, o.key_prefix)[0]
         row["Id"] = rid
+        if o.created:
+            name = o.field("Name")
+            if name.auto_number:
+                n = self.store.next_auto_number(self.conn, o.name, name.start_number)
+                row["Name"] = format_auto_number(name.display_format, n, self.actor.modstamp or self.actor.now)
+            elif row.get("Name") is None:
+                row["Name"] = rid  # Salesforce names a custom object record created without a Name after its Id
         self._stamp(row, creating=True)
         cols = [f.name for f in o.stored_fields if f.name in row]
         self.conn.execute(
@@ -721,6 +737,15 @@ class Writer:
                 (contact_id, account_id, when, when, lead_id),
             )
         return {"leadId": lead_id, "accountId": account_id, "contactId": contact_id, "opportunityId": opp_id}
+
+
+def format_auto_number(display_format: str, n: int, now: str) -> str:
+    """An Auto Number's value: ``{000}`` is the number padded to as many digits, ``{YYYY}``/``{YY}``/``{MM}``/
+    ``{DD}`` the date."""
+    out = re.sub(r"\{(0+)\}", lambda m: str(n).zfill(len(m.group(1))), display_format)
+    for token, value in (("{YYYY}", now[:4]), ("{YY}", now[2:4]), ("{MM}", now[5:7]), ("{DD}", now[8:10])):
+        out = out.replace(token, value)
+    return out
 
 
 def find_by_external_ids(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from . import defaults
+from .objects import create_object, drop_objects
 from .records import STAGES
 from .setup import create_user
 from .store import Store, quote
@@ -208,8 +209,41 @@ def _fmt(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(ts))
 
 
+# The demo's second custom object, created as the control API creates objects: milestones of a project, a
+# master-detail child (deleted with their project; no owner of their own).
+MILESTONE = {
+    "name": "Milestone__c",
+    "label": "Milestone",
+    "pluralLabel": "Milestones",
+    "nameField": {"label": "Milestone Name", "type": "Text"},
+    "fields": [
+        {
+            "name": "Project__c",
+            "label": "Project",
+            "type": "MasterDetail",
+            "referenceTo": ["Project__c"],
+            "childRelationshipName": "Milestones",
+        },
+        {"name": "Due_Date__c", "label": "Due Date", "type": "date"},
+        {
+            "name": "Status__c",
+            "label": "Status",
+            "type": "picklist",
+            "picklistValues": ["Not Started", "In Progress", "Done", "Blocked"],
+        },
+        {"name": "Percent_Complete__c", "label": "Percent Complete", "type": "percent"},
+        {"name": "Is_Billable__c", "label": "Billable", "type": "checkbox"},
+        {"name": "Notes__c", "label": "Notes", "type": "textarea"},
+    ],
+}
+MILESTONE_NAMES = ["Kickoff", "Discovery", "Design Review", "Build", "Pilot", "Go-Live", "Handover", "Retrospective"]
+
+
 def wipe(store: Store, admin_id: str) -> None:
+    """Deletes every record and user but the admin, and the custom objects created through the control API (the
+    demo seed brings Milestone__c back)."""
     with store.setup_transaction() as conn:  # users go: their cached permissions with them
+        drop_objects(store, conn, [spec["name"] for spec in store.custom_object_specs(conn)])
         for table in SEED_TABLES:
             conn.execute(f"DELETE FROM {quote(table)}")
         conn.execute('DELETE FROM "User" WHERE "Id" != ?', (admin_id,))
@@ -218,7 +252,8 @@ def wipe(store: Store, admin_id: str) -> None:
 
 
 def counts(store: Store) -> dict:
-    return {t: store.table_rows(t) for t in (*SEED_TABLES, "User")}
+    custom = [spec["name"] for spec in store.custom_object_specs()]
+    return {t: store.table_rows(t) for t in (*SEED_TABLES, *custom, "User")}
 
 
 class Seeder:
@@ -273,6 +308,7 @@ def plan(spec: str) -> dict[str, int]:
             "tasks": 600,
             "events": 300,
             "projects": 40,
+            "milestones_per_project": 5,
         }
     n = int(spec)
     if n <= 0:
@@ -288,6 +324,7 @@ def plan(spec: str) -> dict[str, int]:
         "tasks": n // 5,
         "events": n // 10,
         "projects": n // 100,
+        "milestones_per_project": 0,
     }
 
 
@@ -318,7 +355,9 @@ def seed(store: Store, spec: str, now: str) -> dict:
         _leads(s, p["leads"])
         _activities(s, "Task", "00T", p["tasks"], accounts, contacts_of, opps)
         _activities(s, "Event", "00U", p["events"], accounts, contacts_of, opps)
-        _projects(s, accounts, p["projects"])
+        projects = _projects(s, accounts, p["projects"])
+        if p["milestones_per_project"]:
+            _milestones(s, projects, p["milestones_per_project"], now)
     return counts(store)
 
 
@@ -778,23 +817,59 @@ def _activities(s: Seeder, table: str, prefix: str, n: int, accounts: list[str],
     s.insert(table, cols, rows())
 
 
-def _projects(s: Seeder, accounts: list[str], n: int) -> None:
+def _projects(s: Seeder, accounts: list[str], n: int) -> list[tuple[str, str]]:
+    """Returns (Id, start date) per project."""
     r = s.rng
     ids = s.ids("a01", n)
     cols = [*SYS, "Name", "OwnerId", "Account__c", "Status__c", "Budget__c", "Start_Date__c"]
-    s.insert(
-        "Project__c",
-        cols,
-        (
-            (
+    out = []
+
+    def rows() -> Iterator[tuple]:
+        for i, rid in enumerate(ids):
+            head = (
                 *_sys(rid, s.stamps()),
                 f"Project {i + 1}",
                 r.choice(s.users),
                 r.choice(accounts),
                 r.choice(["Planned", "Active", "Done"]),
                 float(r.randrange(10, 500) * 1000),
-                (s.today - dt.timedelta(days=r.randrange(0, 300))).isoformat(),
             )
-            for i, rid in enumerate(ids)
-        ),
-    )
+            start = (s.today - dt.timedelta(days=r.randrange(0, 300))).isoformat()
+            out.append((rid, start))
+            yield (*head, start)
+
+    s.insert("Project__c", cols, rows())
+    return out
+
+
+def _milestones(s: Seeder, projects: list[tuple[str, str]], per: int, now: str) -> None:
+    """Milestone__c, created through the control API's code path, then a few milestones a project, a week or more
+    apart from the project's start."""
+    if s.store.schema.get(MILESTONE["name"]) is None:
+        create_object(s.store, s.conn, now, MILESTONE)
+    r = s.rng
+    sizes = [max(1, per + r.randrange(-2, 3)) for _ in projects]
+    ids = s.ids(s.store.schema.get(MILESTONE["name"]).key_prefix, sum(sizes))
+    cols = [*SYS, "Name", "Project__c", "Due_Date__c", "Status__c", "Percent_Complete__c", "Is_Billable__c", "Notes__c"]
+
+    def rows() -> Iterator[tuple]:
+        pos = 0
+        for (project, start), size in zip(projects, sizes, strict=True):
+            due = dt.date.fromisoformat(start)
+            for step in range(size):
+                due += dt.timedelta(days=r.randrange(7, 45))
+                done = due < s.today
+                status = "Done" if done and r.random() < 0.85 else r.choice(["Not Started", "In Progress", "Blocked"])
+                yield (
+                    *_sys(ids[pos], s.stamps(max_age_days=300)),
+                    MILESTONE_NAMES[step % len(MILESTONE_NAMES)],
+                    project,
+                    due.isoformat(),
+                    status,
+                    100.0 if status == "Done" else float(r.randrange(0, 10) * 10),
+                    int(r.random() < 0.6),
+                    r.choice([None, "On track", "Waiting on the customer", "Needs sign-off"]),
+                )
+                pos += 1
+
+    s.insert(MILESTONE["name"], cols, rows())

@@ -285,12 +285,37 @@ class SetupBuilder:
             },
         )
 
-    def all_field_perms(self, ps_id: str) -> None:
-        for name in FLS_OBJECTS:
+    def all_field_perms(self, ps_id: str, objects: tuple[str, ...] = FLS_OBJECTS) -> None:
+        for name in objects:
             o: SObject = self.store.schema.get(name)
             for f in o.fields.values():
                 if f.permissionable:
                     self.field_perm(ps_id, o.name, f.name, True, f.createable or f.updateable)
+
+
+def granted_custom_objects(store: Store, conn: sqlite3.Connection) -> tuple[str, ...]:
+    """Custom objects created through the control API whose access the standard profiles get (``grant_profiles``)."""
+    return tuple(s["name"] for s in store.custom_object_specs(conn) if s.get("grant_profiles", True))
+
+
+def standard_profile_sets(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(permission set Id, profile Name) of the System Administrator and Standard User profiles, which Salesforce
+    grants new custom objects and fields by default."""
+    return conn.execute(
+        'SELECT ps."Id", p."Name" FROM "PermissionSet" ps JOIN "Profile" p ON p."Id" = ps."ProfileId" '
+        """WHERE ps."IsOwnedByProfile" = 1 AND p."Name" IN ('System Administrator', 'Standard User')"""
+    ).fetchall()
+
+
+def grant_standard_profiles(store: Store, conn: sqlite3.Connection, now: str, object_name: str) -> None:
+    """Access to a new custom object, as the scenarios give it to the built-in ones: Read/Create/Edit/Delete (plus
+    View All and Modify All for System Administrator) and every permissionable field readable and, unless computed,
+    editable, for the System Administrator and Standard User profiles."""
+    b = SetupBuilder(store, conn, now)
+    for ps_id, profile in standard_profile_sets(conn):
+        admin = profile == "System Administrator"
+        b.object_perm(ps_id, object_name, True, True, True, True, view_all=admin, modify_all=admin)
+        b.all_field_perms(ps_id, (object_name,))
 
 
 def _wipe_setup(store: Store, conn: sqlite3.Connection) -> None:
@@ -429,7 +454,8 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
             profiles[pname] = pid
             if pname == "Salesforce API Only System Integrations":
                 continue
-            for obj in CRUD_OBJECTS:
+            custom = granted_custom_objects(store, conn)
+            for obj in (*CRUD_OBJECTS, *custom):
                 if admin:
                     full = not (obj == "Opportunity" and is_target and not scenario.opportunity_edit)
                     b.object_perm(ps, obj, True, full, full, full, view_all=True, modify_all=full)
@@ -437,7 +463,7 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
                     b.object_perm(ps, obj, True, False, False, False)
                 else:
                     b.object_perm(ps, obj, True, True, True, True)
-            b.all_field_perms(ps)
+            b.all_field_perms(ps, (*FLS_OBJECTS, *custom))
         admin_id = store.setting("admin_user_id")
         conn.execute('UPDATE "User" SET "ProfileId" = ? WHERE "Id" != ?', (profiles["Standard User"], admin_id or ""))
         conn.execute('UPDATE "User" SET "ProfileId" = ? WHERE "Id" = ?', (profiles[scenario.profile], admin_id))

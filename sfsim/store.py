@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS _sfsim_settings (key TEXT PRIMARY KEY, value TEXT NOT
 CREATE TABLE IF NOT EXISTS _sfsim_seq (prefix TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS _sfsim_custom_fields (object TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
     PRIMARY KEY (object, name));
+CREATE TABLE IF NOT EXISTS _sfsim_custom_objects (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _sfsim_deleted (id TEXT PRIMARY KEY, object TEXT NOT NULL, deleted_date TEXT NOT NULL,
     batch TEXT NOT NULL, hard INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS _sfsim_deleted_obj ON _sfsim_deleted (object, deleted_date);
@@ -163,18 +164,27 @@ class Store:
         return n
 
     # -- ids -------------------------------------------------------------------------------------------------------
-    def new_ids(self, conn: sqlite3.Connection, prefix: str, count: int = 1) -> list[str]:
-        """Allocates Ids inside the caller's write transaction (a rollback gives them back)."""
+    def _advance(self, conn: sqlite3.Connection, key: str, count: int) -> int:
+        """Moves the counter ``key`` on by ``count`` inside the caller's write transaction; returns its old value."""
         if self._seq is None:
             self._seq = dict(conn.execute("SELECT prefix, n FROM _sfsim_seq").fetchall())
-        start = self._seq.get(prefix, 0)
+        start = self._seq.get(key, 0)
         end = start + count
-        self._seq[prefix] = end
+        self._seq[key] = end
         conn.execute(
             "INSERT INTO _sfsim_seq (prefix, n) VALUES (?, ?) ON CONFLICT(prefix) DO UPDATE SET n = ?",
-            (prefix, end, end),
+            (key, end, end),
         )
-        return [ids.make_id(prefix, n) for n in range(start + 1, end + 1)]
+        return start
+
+    def new_ids(self, conn: sqlite3.Connection, prefix: str, count: int = 1) -> list[str]:
+        """Allocates Ids inside the caller's write transaction (a rollback gives them back)."""
+        start = self._advance(conn, prefix, count)
+        return [ids.make_id(prefix, n) for n in range(start + 1, start + count + 1)]
+
+    def next_auto_number(self, conn: sqlite3.Connection, object_name: str, first: int) -> int:
+        """The next value of an object's Auto Number Name (``first`` for its first record)."""
+        return first + self._advance(conn, f"auto:{object_name}", 1)
 
     def allocate_id(self, prefix: str) -> str:
         with self.transaction() as conn:
@@ -198,6 +208,14 @@ class Store:
         conn = conn or self.conn
         return [json.loads(s) for (s,) in conn.execute("SELECT spec FROM _sfsim_custom_fields ORDER BY rowid")]
 
+    def custom_object_specs(self, conn: sqlite3.Connection | None = None) -> list[dict]:
+        """The custom objects created through the control API (or the demo seed), in creation order."""
+        conn = conn or self.conn
+        return [json.loads(s) for (s,) in conn.execute("SELECT spec FROM _sfsim_custom_objects ORDER BY rowid")]
+
+    def _build(self, conn: sqlite3.Connection | None = None) -> Schema:
+        return build_schema(self.custom_field_specs(conn), self.custom_object_specs(conn))
+
     def _load_schema(self, conn: sqlite3.Connection) -> Schema:
         if conn.execute("SELECT 1 FROM _sfsim_settings WHERE key = 'initialized'").fetchone() is None:
             with self.write_lock:
@@ -209,7 +227,7 @@ class Store:
                     )
                 conn.execute("INSERT INTO _sfsim_settings (key, value) VALUES ('initialized', 'true')")
                 conn.execute("COMMIT")
-        return build_schema(self.custom_field_specs(conn))
+        return self._build(conn)
 
     def _existing_columns(self, conn: sqlite3.Connection, table: str) -> list[str]:
         return [r[1] for r in conn.execute(f"PRAGMA table_info({quote(table)})")]
@@ -231,7 +249,12 @@ class Store:
                 if f.name.lower() not in lower:
                     conn.execute(f"ALTER TABLE {quote(o.name)} ADD COLUMN {quote(f.name)} {f.sql_type}")
         for f in o.stored_fields:
-            if f.name in INDEXED_COLUMNS or (o.name, f.name) in INDEXED_BY_OBJECT or f.external_id:
+            if (
+                f.name in INDEXED_COLUMNS
+                or (o.name, f.name) in INDEXED_BY_OBJECT
+                or f.external_id
+                or (f.custom and f.type == "reference")
+            ):
                 self._index(conn, o.name, f.name)
 
     def _index(self, conn: sqlite3.Connection, table: str, column: str) -> None:
@@ -250,6 +273,26 @@ class Store:
         self.drop_columns(conn, object_name, name)
         self.reload_schema(conn)
 
+    def save_custom_object(self, conn: sqlite3.Connection, spec: dict, fields: list[dict]) -> None:
+        """Creates a custom object with its custom fields (one schema rebuild, which creates its table)."""
+        conn.execute("INSERT INTO _sfsim_custom_objects (name, spec) VALUES (?, ?)", (spec["name"], json.dumps(spec)))
+        conn.executemany(
+            "INSERT INTO _sfsim_custom_fields (object, name, spec) VALUES (?, ?, ?)",
+            [(f["object"], f["name"], json.dumps(f)) for f in fields],
+        )
+        self.reload_schema(conn)
+
+    def delete_custom_objects(self, conn: sqlite3.Connection, names: list[str]) -> None:
+        """Drops custom objects: their definitions, custom fields, tables, Auto Number counters and recycle bin."""
+        for name in names:
+            conn.execute("DELETE FROM _sfsim_custom_objects WHERE name = ?", (name,))
+            conn.execute("DELETE FROM _sfsim_custom_fields WHERE object = ?", (name,))
+            conn.execute("DELETE FROM _sfsim_deleted WHERE object = ?", (name,))
+            conn.execute("DELETE FROM _sfsim_seq WHERE prefix = ?", (f"auto:{name}",))
+            conn.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        self._seq = None  # the counters changed under the cache
+        self.reload_schema(conn)
+
     def drop_columns(self, conn: sqlite3.Connection, object_name: str, name: str) -> None:
         """Drops a custom field's column(s) and its index; its values are gone, as in Salesforce."""
         for target in activity_targets(object_name):
@@ -263,7 +306,7 @@ class Store:
         """Rebuilds the schema after a custom field change, inside the write transaction that made it."""
         n = self.bump_generation(conn)
         with self._schema_lock:
-            schema = build_schema(self.custom_field_specs(conn))
+            schema = self._build(conn)
             self.schema = schema
             self.schema_generation = n
         for o in schema.objects.values():
@@ -275,7 +318,7 @@ class Store:
         with self._schema_lock:
             if self.schema_generation >= generation:
                 return
-            self.schema = build_schema(self.custom_field_specs())
+            self.schema = self._build()
             self.schema_generation = generation
 
     # -- plain helpers ---------------------------------------------------------------------------------------------

@@ -100,6 +100,13 @@ class Field:
     relationship_name: str | None = None
     cascade_delete: bool = False
     name_field: bool = False
+    auto_number: bool = False
+    display_format: str | None = None  # an Auto Number's format, e.g. "M-{0000}"
+    start_number: int = 1
+    # A master-detail field: 0 (or 1 for a junction's second master); None for every other field.
+    relationship_order: int | None = None
+    write_requires_master_read: bool = False
+    child_relationship_name: str | None = None  # the name the parent's describe lists (e.g. "Milestones__r")
     compound_of: tuple[str, ...] = ()
     # An explicit "permissionable" from a describe (a fact recorded from a real org); None derives it (below).
     fls: bool | None = None
@@ -137,7 +144,7 @@ class Field:
         is_text = t in TEXT_TYPES or t in ("id", "reference")
         return {
             "aggregatable": t not in ("textarea", "multipicklist", "address", "location"),
-            "autoNumber": False,
+            "autoNumber": self.auto_number,
             "byteLength": self.length * 3 if is_text else 0,
             "calculated": self.calculated,
             "calculatedFormula": self.formula,
@@ -154,7 +161,7 @@ class Field:
             "filterable": t not in ("textarea", "address", "location"),
             "groupable": t not in ("textarea", "double", "currency", "percent", "datetime", "address", "location"),
             "htmlFormatted": False,
-            "idLookup": t == "id" or self.external_id or (self.name == "Username"),
+            "idLookup": t == "id" or self.external_id or self.auto_number or (self.name == "Username"),
             "inlineHelpText": None,
             "label": self.label,
             "length": self.length if is_text else 0,
@@ -168,6 +175,7 @@ class Field:
             "precision": self.precision,
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
+            "relationshipOrder": self.relationship_order,
             "restrictedPicklist": self.restricted,
             "scale": self.scale,
             "soapType": SOAP_TYPES.get(t, "xsd:string"),
@@ -175,6 +183,7 @@ class Field:
             "type": t,
             "unique": self.unique,
             "updateable": self.updateable,
+            "writeRequiresMasterRead": self.write_requires_master_read,
         }
 
 
@@ -192,6 +201,7 @@ class SObject:
     # relationship name (lower case) -> reference field
     relationships: dict[str, Field] = field(default_factory=dict)
     children: list[tuple[str, Field]] = field(default_factory=list)
+    created: bool = False  # a custom object created through the control API (which may delete it)
     _stored: list[Field] | None = field(default=None, repr=False)
 
     def field(self, name: str) -> Field | None:
@@ -270,6 +280,7 @@ def field_from_describe(d: dict, custom: bool = False) -> Field:
     picklist = [v if isinstance(v, str) else v["value"] for v in d.get("picklistValues") or []]
     formula = d.get("calculatedFormula")
     calculated = bool(d.get("calculated")) or formula is not None
+    master_detail = bool(d.get("masterDetail"))
     f = Field(
         name=d["name"],
         label=d.get("label") or _humanize(d["name"]),
@@ -293,10 +304,20 @@ def field_from_describe(d: dict, custom: bool = False) -> Field:
         restricted=d.get("restrictedPicklist", False),
         reference_to=ref,
         relationship_name=d.get("relationshipName"),
-        cascade_delete=d.get("cascadeDelete", False),
+        cascade_delete=d.get("cascadeDelete", master_detail),
         name_field=d.get("nameField", d["name"] == "Name"),
+        auto_number=bool(d.get("autoNumber")),
+        display_format=d.get("displayFormat"),
+        start_number=int(d.get("startingNumber", 1)),
+        relationship_order=d.get("relationshipOrder", 0) if master_detail else None,
+        write_requires_master_read=bool(d.get("writeRequiresMasterRead")),
+        child_relationship_name=d.get("childRelationshipName"),
         fls=d.get("permissionable"),
     )
+    if master_detail:
+        # Salesforce: required, and fixed once set unless the field allows reparenting.
+        f.nillable = False
+        f.updateable = bool(d.get("reparentableMasterDetail")) and not calculated
     if t == "boolean":
         f.nillable = False
         f.defaulted_on_create = True
@@ -406,9 +427,49 @@ def activity_targets(object_name: str) -> list[str]:
     return ["Task", "Event"] if object_name == "Activity" else [object_name]
 
 
-def build_schema(custom_fields: list[dict]) -> Schema:
+def custom_object_entry(spec: dict, detail: bool) -> dict:
+    """A custom object created through the control API, as an entry like those of ``sfsim_objects.json``: its Name
+    field (Text, or an Auto Number), and OwnerId unless it is the detail side of a master-detail relationship (its
+    records then belong to their master's owner, and Salesforce's describe has no OwnerId)."""
+    name_spec = spec.get("nameField") or {}
+    label = name_spec.get("label") or f"{spec['label']} Name"
+    if name_spec.get("type") == "AutoNumber":
+        name = {
+            "name": "Name",
+            "label": label,
+            "type": "string",
+            "length": 30,
+            "autoNumber": True,
+            "displayFormat": name_spec["displayFormat"],
+            "startingNumber": name_spec.get("startingNumber", 1),
+            "createable": False,
+            "updateable": False,
+            "nillable": False,
+            "defaultedOnCreate": True,
+        }
+    else:
+        # A record created through the API without a Name gets its Id as the Name, so the field is defaulted.
+        name = {"name": "Name", "label": label, "type": "string", "length": 80, "defaultedOnCreate": True}
+    return {
+        "name": spec["name"],
+        "keyPrefix": spec["keyPrefix"],
+        "label": spec["label"],
+        "labelPlural": spec["pluralLabel"],
+        "custom": True,
+        "owned": not detail,
+        "created": True,
+        "fields": [name],
+    }
+
+
+def build_schema(custom_fields: list[dict], custom_objects: list[dict] = ()) -> Schema:
     objects: dict[str, SObject] = {}
-    for d in copy.deepcopy(list(_base_objects())):
+    details = {cf["object"].lower() for cf in custom_fields if cf.get("masterDetail")}
+    entries = [
+        *copy.deepcopy(list(_base_objects())),
+        *(custom_object_entry(spec, spec["name"].lower() in details) for spec in custom_objects),
+    ]
+    for d in entries:
         name = d["name"]
         o = SObject(
             name=name,
@@ -419,6 +480,7 @@ def build_schema(custom_fields: list[dict]) -> Schema:
             setup=d.get("setup", False),
             tooling=d.get("tooling", False),
             flags={k: d[k] for k in ("mergeable", "deletable", "undeletable") if k in d},
+            created=d.get("created", False),
         )
         given = {fd["name"] for fd in d["fields"]}
         if "Id" not in given:
@@ -500,12 +562,29 @@ def child_relationships(o: SObject) -> list[dict]:
                 "field": f.name,
                 "junctionIdListNames": [],
                 "junctionReferenceTo": [],
-                "relationshipName": CHILD_RELATIONSHIP_NAMES.get((child_name, f.name)),
+                "relationshipName": f.child_relationship_name or CHILD_RELATIONSHIP_NAMES.get((child_name, f.name)),
                 "restrictedDelete": False,
             }
         )
     return out
 
 
-def valid_api_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name)) and "__" not in name[:-3]
+MAX_CUSTOM_NAME = 40  # characters of a custom object's or field's name before "__c"
+
+
+def check_custom_name(name: object, what: str) -> str:
+    """A custom object's or field's API name as Salesforce accepts it: ends with ``__c``; before that, at most 40
+    letters, digits and single underscores, starting with a letter and not ending with an underscore. Raises
+    ValueError saying what is wrong."""
+    if not isinstance(name, str) or not name.endswith("__c"):
+        raise ValueError(f"{what} API name {name!r} must end with __c")
+    base = name[:-3]
+    if not base or not base[0].isascii() or not base[0].isalpha():
+        raise ValueError(f"{what} API name {name!r} must start with a letter")
+    if not _NAME_RE.fullmatch(base):
+        raise ValueError(f"{what} API name {name!r} may only contain letters, digits and underscores")
+    if "__" in base or base.endswith("_"):
+        raise ValueError(f"{what} API name {name!r} cannot contain two underscores in a row or end with one")
+    if len(base) > MAX_CUSTOM_NAME:
+        raise ValueError(f"{what} API name {name!r} is longer than {MAX_CUSTOM_NAME} characters before __c")
+    return name

@@ -37,6 +37,21 @@ def test_seed_is_deterministic_and_sized(tmp_path):
     assert 4500 <= total <= 5500
 
 
+def test_demo_milestones_are_a_created_custom_object_and_deterministic(tmp_path):
+    for folder in ("a", "b"):
+        assert "Milestone__c" in _seed(tmp_path / folder, "demo")
+    query = 'SELECT "Id", "Name", "Project__c", "Status__c", "Due_Date__c" FROM "Milestone__c" ORDER BY "Id"'
+    first, second = _rows(tmp_path / "a", query), _rows(tmp_path / "b", query)
+    assert first == second and 100 <= len(first) <= 400
+    projects = {r[0] for r in _rows(tmp_path / "a", 'SELECT "Id" FROM "Project__c"')}
+    assert {r[2] for r in first} == projects  # every project has milestones, every milestone a project
+    # Created as the control API creates objects: its definition, fields and grants live in the org.
+    assert _rows(tmp_path / "a", "SELECT name FROM _sfsim_custom_objects") == [("Milestone__c",)]
+    assert _rows(tmp_path / "a", "SELECT COUNT(*) FROM _sfsim_custom_fields WHERE object = 'Milestone__c'")[0][0] == 6
+    grants = 'SELECT COUNT(*) FROM "ObjectPermissions" WHERE "SobjectType" = \'Milestone__c\''
+    assert _rows(tmp_path / "a", grants)[0][0] == 2
+
+
 def test_seeded_relationships_and_derived_fields_hold(tmp_path):
     _seed(tmp_path, "demo")
     orphans = _rows(
