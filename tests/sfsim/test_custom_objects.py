@@ -3,6 +3,7 @@ describe, SOQL with relationships, REST, Collections, Composite and Bulk 2.0 wri
 cascades, and deleting the object."""
 
 import csv
+import datetime as dt
 import io
 import uuid
 
@@ -421,6 +422,23 @@ def test_collections_and_composite(sf, objects):
     assert updated[0]["success"]
 
 
+def test_collection_upsert_on_an_external_id(sf, objects):
+    name = _gadget(objects)["name"]
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": name}, "Code__c": "U-1", "Must__c": "x"},
+            {"attributes": {"type": name}, "Code__c": "U-2"},
+        ],
+    }
+    first = sf.restful(f"composite/sobjects/{name}/Code__c", method="PATCH", json=body)
+    assert first[0]["success"] and first[0]["created"] is True
+    assert first[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    body["records"][1]["Must__c"] = "y"
+    second = sf.restful(f"composite/sobjects/{name}/Code__c", method="PATCH", json=body)
+    assert [r["created"] for r in second] == [False, True] and second[0]["id"] == first[0]["id"]
+
+
 def test_bulk_ingest_and_query(sf, objects):
     name = _gadget(objects)["name"]
     bulk = getattr(sf.bulk2, name)
@@ -553,10 +571,17 @@ def test_master_detail_children_follow_their_master_to_the_recycle_bin_and_back(
     phases = [getattr(sf, child).create({"Name": f"P{i}", "Program__c": program})["id"] for i in range(3)]
     other = getattr(sf, master).create({})["id"]
     kept = getattr(sf, child).create({"Program__c": other})["id"]
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
     assert getattr(sf, master).delete(program) == 204
     assert sf.query(f"SELECT COUNT() FROM {child}")["totalSize"] == 1
     gone = sf.query_all(f"SELECT Id FROM {child} WHERE IsDeleted = true", include_deleted=True)["records"]
     assert sorted(r["Id"] for r in gone) == sorted(phases)
+    sfsim.control("POST", "clock", {"advance_seconds": 120})  # getDeleted covers whole minutes up to now
+    try:
+        deleted = getattr(sf, child).deleted(start, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4))
+    finally:
+        sfsim.control("POST", "clock", {"reset": True})
+    assert sorted(d["id"] for d in deleted["deletedRecords"]) == sorted(phases)
     sfsim.control("POST", f"records/{master}/{program}/undelete")
     assert sf.query(f"SELECT COUNT() FROM {child}")["totalSize"] == 4
     sfsim.control("POST", f"records/{master}/{other}/hard-delete")
