@@ -9,6 +9,7 @@ the trimmed recordings lack; ``sfsim_objects.json`` describes the objects the re
 import copy
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -462,7 +463,7 @@ def custom_object_entry(spec: dict, detail: bool) -> dict:
     }
 
 
-def build_schema(custom_fields: list[dict], custom_objects: list[dict] = ()) -> Schema:
+def build_schema(custom_fields: list[dict], custom_objects: Iterable[dict] = ()) -> Schema:
     objects: dict[str, SObject] = {}
     details = {cf["object"].lower() for cf in custom_fields if cf.get("masterDetail")}
     entries = [
