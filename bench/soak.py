@@ -1671,6 +1671,8 @@ class Soak:
                 stray = Contact.objects.filter(organization=self.org, account_id=merge.loser_rox, removed_at=None)
                 problems += [f"Rox contact #{pk} still under the loser" for pk in stray.values_list("pk", flat=True)]
                 for child in merge.children:
+                    if any(m.sobject == "Contact" and m.loser_sf == child for m in self.merges):
+                        continue  # merged away itself later (its own merge is checked)
                     child_rox = rox_of("Contact", child)
                     sf_parent = (sf_state["Contact"].get(child) or {}).get("AccountId")
                     rox_parent = (rox_state["Contact"].get(child_rox) or {}).get("account_id")
