@@ -17,9 +17,15 @@ from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLin
 from integrations.outbox import enqueue
 from mappings.metadata import salesforce_object
 from mappings.models import FieldMapping, ObjectMapping
+from roxcrm.models import ObjectRecord
 
-# Rox objects written back as a whole record (activities are written by the activity writeback).
+# Rox objects written back as a whole record (activities are written by the activity writeback), besides every
+# object the organization added (``ObjectRecord``).
 RECORD_OBJECTS = {"account", "contact", "opportunity", "lead"}
+
+
+def _written_back(record: Any) -> bool:
+    return record.object_type in RECORD_OBJECTS or isinstance(record, ObjectRecord)
 
 
 def record_changed(change: Any, actor: Any) -> None:
@@ -29,7 +35,7 @@ def record_changed(change: Any, actor: Any) -> None:
     if record.object_type == "activity":
         _activity_changed(change)
         return
-    if record.object_type not in RECORD_OBJECTS:
+    if not _written_back(record):
         return
     organization_id = record.organization_id
     mappings = ObjectMapping.objects.filter(
@@ -70,7 +76,7 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     created there), checked against the cached describe (no Salesforce call)."""
     from mappings.validation import salesforce_value_error
 
-    if record.object_type not in RECORD_OBJECTS:
+    if not _written_back(record):
         return {}
     mappings = FieldMapping.objects.filter(
         object_mapping__organization_id=record.organization_id,

@@ -79,6 +79,11 @@ def prerequisite_blockers(organization: Organization, sobject: str) -> list[str]
     return blockers
 
 
+def describe_data(connection: SalesforceConnection, sobject: str) -> dict[str, Any] | None:
+    """The raw cached describe of ``sobject`` (labels, flags and fields as Salesforce gave them), or None."""
+    return DescribeCache.objects.filter(connection=connection, sobject=sobject).values_list("data", flat=True).first()
+
+
 def store_describes(connection: SalesforceConnection, describes: dict[str, dict[str, Any]]) -> None:
     now = timezone.now()
     for sobject, data in describes.items():

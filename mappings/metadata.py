@@ -119,6 +119,7 @@ class RoxField:
     scale: int = 0
     options: tuple[str, ...] = ()
     target: str = ""  # for references: the Rox object type, or "user"
+    target_sobject: str = ""  # for references: the Salesforce object the target is synced with
     editable: bool = True  # False: only sync sets it (read-only in Rox) or Rox derives it
     custom: bool = False
     description: str = ""
@@ -183,10 +184,14 @@ def rox_fields(organization: Organization, object_type: str, user: User | None =
     for definition in definitions_for(organization, object_type):
         if user is not None and not definition.visible_to(user):
             continue
+        link = definition.data_type == "link"
         result[f"custom.{definition.api_name}"] = RoxField(
             key=f"custom.{definition.api_name}",
             label=definition.label,
-            type=definition.data_type,
+            # A Link is a reference like a standard lookup: paired with a Salesforce lookup to its target's object.
+            type="reference" if link else definition.data_type,
+            target=definition.target if link else "",
+            target_sobject=sobject_of(organization, definition.target) if link else "",
             max_length=definition.effective_max_length,
             scale=definition.effective_decimal_places,
             options=tuple(definition.options or ()),
@@ -240,3 +245,14 @@ def _describe_model_field(model_field: models.Field) -> dict[str, Any] | None:
     if isinstance(model_field, models.BooleanField):
         return {"type": "checkbox"}
     return None
+
+
+def sobject_of(organization: Organization, key: str) -> str:
+    """The Salesforce object a Rox object is synced with: a standard one's, or the one an added object came from."""
+    from mappings.validation import REFERENCE_TARGETS
+    from roxcrm.objects import definition_of
+
+    if key in REFERENCE_TARGETS:
+        return REFERENCE_TARGETS[key]
+    definition = definition_of(organization, key)
+    return definition.sobject if definition else ""

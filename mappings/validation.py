@@ -139,7 +139,7 @@ def pair_findings(rox: RoxField, sf: SalesforceField, rule: str, *, object_type:
             )
         return findings
     if rox.type == "reference":
-        target = REFERENCE_TARGETS.get(rox.target, "")
+        target = rox.target_sobject or REFERENCE_TARGETS.get(rox.target, "")
         if sf.type != "reference" or target not in sf.reference_to:
             findings.append(
                 Finding(

@@ -222,9 +222,8 @@ class InboundPage:
         # The Salesforce Ids of the parents the Rox records point at now (to tell whether Rox changed a lookup).
         parent_sf_ids: dict[tuple[str, int], str] = {}
         for fp in self.read_fields:
-            if fp.is_reference and fp.model_field is not None:
-                target = fp.model_field.related_model.object_type  # type: ignore[union-attr]
-                ids = {getattr(r, fp.model_field.attname) for r in rox_records.values()} - {None}
+            if fp.is_reference and (fp.model_field is not None or fp.definition is not None):
+                target, ids = _rox_parents(fp, rox_records.values())
                 if ids:
                     for record_id, sf_id in SalesforceLink.objects.filter(
                         organization=self.organization, rox_object=target, record_id__any=ids, sobject=fp.targets[0]
@@ -418,7 +417,7 @@ class InboundPage:
     def _new_values(
         self, record: dict[str, Any], ctx: PageContext, pending: list[tuple[str, str, str]]
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        rox_values: dict[str, Any] = {}
+        rox_values: dict[str, Any] = dict(self.plan.identity)
         custom: dict[str, Any] = {}
         shadow: dict[str, Any] = {}
         problems: list[tuple[str, str]] = []
@@ -511,6 +510,10 @@ class InboundPage:
     def _rox_canonical(self, fp: FieldPlan, rox_record: Any, ctx: PageContext) -> Any:
         if fp.definition is not None:
             stored = (rox_record.custom_values or {}).get(fp.definition.api_name)
+            if fp.kind == "reference":  # a Link: the Salesforce Id of the record it holds
+                return (
+                    None if stored is None else ctx.parent_sf_ids.get((fp.definition.target, stored), f"rox:{stored}")
+                )
             return values.CANONICAL.get(fp.kind, values.canonical_text)(stored)
         assert fp.model_field is not None
         raw = getattr(rox_record, fp.model_field.attname)
@@ -535,6 +538,10 @@ class InboundPage:
     ) -> None:
         """Turn a canonical Salesforce value into the Rox value of ``fp`` (validated), into ``rox_values`` or
         ``custom``. A lookup whose parent is not in Rox yet waits in ``pending``."""
+        if fp.definition is not None and fp.kind == "reference":
+            # A Link: the parent's Rox id when it is in Rox, else it waits like a standard lookup's parent.
+            custom[fp.definition.api_name] = self._parent(fp.rox_key, sf_value, record, ctx, pending)
+            return
         if fp.definition is not None:
             try:
                 custom[fp.definition.api_name] = clean_value(fp.definition, sf_value)
@@ -793,14 +800,27 @@ class InboundPage:
             for name, pairs in fields.items():
                 # Through the engine's write path: the children's versions move, so a form opened before the link
                 # cannot save the lookup back to blank.
-                parent_of, attname = dict(pairs), f"{name}_id"
-                changes = [
-                    SyncChange(
-                        record=child, values={attname: parent_of[child.pk]}, old={attname: getattr(child, attname)}
-                    )
-                    for child in records_locked(model, parent_of)
-                    if getattr(child, attname) != parent_of[child.pk]
-                ]
+                parent_of = dict(pairs)
+                if name.startswith("custom."):  # a Link field of an added object: held in the custom values
+                    api_name = name[7:]
+                    changes = [
+                        SyncChange(
+                            record=child,
+                            custom={api_name: parent_of[child.pk]},
+                            old={name: (child.custom_values or {}).get(api_name)},
+                        )
+                        for child in records_locked(model, parent_of)
+                        if (child.custom_values or {}).get(api_name) != parent_of[child.pk]
+                    ]
+                else:
+                    attname = f"{name}_id"
+                    changes = [
+                        SyncChange(
+                            record=child, values={attname: parent_of[child.pk]}, old={attname: getattr(child, attname)}
+                        )
+                        for child in records_locked(model, parent_of)
+                        if getattr(child, attname) != parent_of[child.pk]
+                    ]
                 records_sync_update(model=model, changes=changes, at=now, label=SYNC_LABEL)
         PendingReference.objects.filter(pk__in=[ref.pk for ref in waiting]).delete()
 
@@ -859,6 +879,17 @@ class InboundPage:
                     (fp.sf_field, fp.salesforce_value(record), values.to_json(source.get(key, source.get(f"{key}_id"))))
                 )
         self.previews.append(Preview(sf_id, action, rows))
+
+
+def _rox_parents(fp: FieldPlan, records: Any) -> tuple[str, set[int]]:
+    """The Rox object a lookup points to and the ids its records hold now (a standard lookup's column, or a Link
+    field's custom value)."""
+    if fp.definition is not None:
+        api_name = fp.definition.api_name
+        return fp.definition.target, {(r.custom_values or {}).get(api_name) for r in records} - {None}
+    assert fp.model_field is not None
+    target = fp.model_field.related_model.object_type  # type: ignore[union-attr]
+    return target, {getattr(r, fp.model_field.attname) for r in records} - {None}
 
 
 def _sobject_of(sf_id: str, targets: tuple[str, ...]) -> str:

@@ -10,11 +10,11 @@ from django.db import models
 
 from activities.models import Activity
 from integrations.engine import values
-from mappings.metadata import SalesforceObject, rox_fields, salesforce_object
+from mappings.metadata import RoxField, SalesforceObject, rox_fields, salesforce_object
 from mappings.models import FieldMapping, ObjectMapping
 from mappings.validation import REFERENCE_TARGETS, field_status
 from roxcrm.models import CrmRecord, CustomField
-from roxcrm.services import record_model
+from roxcrm.objects import definition_of, is_standard, record_model
 
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "LastModifiedDate", "LastModifiedById", "IsDeleted")
 MERGEABLE = {"Account", "Contact", "Lead"}
@@ -74,6 +74,14 @@ class ObjectPlan:
     model: type[CrmRecord]
     describe: SalesforceObject
     fields: list[FieldPlan] = field(default_factory=list)
+    # What every new record of the object is given besides its mapped values: for an added object (records in the
+    # shared ``ObjectRecord`` table) its definition and key; nothing for a standard object.
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def added(self) -> bool:
+        """An object the organization added (``ObjectDefinition``), not one of the standard ones."""
+        return bool(self.identity)
 
     @property
     def read_fields(self) -> list[FieldPlan]:
@@ -103,34 +111,45 @@ def build_plan(object_mapping: ObjectMapping) -> ObjectPlan | None:
     if describe is None:
         return None
     model = record_model(object_mapping.rox_object)
+    identity: dict[str, Any] = {}
+    if not is_standard(object_mapping.rox_object):
+        definition = definition_of(organization, object_mapping.rox_object)
+        if definition is None or definition.archived_at is not None:
+            return None  # removed from Rox: its records are kept, nothing syncs
+        identity = {"definition_id": definition.pk, "object_type": definition.key}
     fields = rox_fields(organization, object_mapping.rox_object)
     definitions = {
         d.api_name: d
         for d in CustomField.objects.filter(organization=organization, object_type=object_mapping.rox_object)
     }
-    plan = ObjectPlan(object_mapping, object_mapping.sobject, object_mapping.rox_object, model, describe)
+    plan = ObjectPlan(
+        object_mapping, object_mapping.sobject, object_mapping.rox_object, model, describe, identity=identity
+    )
     for mapping in object_mapping.field_mappings.all():
         status, _ = field_status(mapping, describe, fields)
         rox = fields.get(mapping.rox_field)
         sf = describe.fields.get(mapping.sf_field)
         if status == "broken" or rox is None or sf is None:
             continue
-        plan.fields.append(_field_plan(mapping, rox.type, rox.target, sf, model, definitions))
+        plan.fields.append(_field_plan(mapping, rox, sf, model, definitions))
     return plan
 
 
 def _field_plan(
     mapping: FieldMapping,
-    rox_type: str,
-    target: str,
+    rox: RoxField,
     sf: Any,
     model: type[CrmRecord],
     definitions: dict[str, CustomField],
 ) -> FieldPlan:
-    key = mapping.rox_field
+    key, rox_type, target = mapping.rox_field, rox.type, rox.target
     common = {"sf_field": mapping.sf_field, "rox_key": key, "rule": mapping.rule, "calculated": sf.calculated}
     if key.startswith("custom."):
-        return FieldPlan(kind=rox_type, select=(mapping.sf_field,), definition=definitions[key[7:]], **common)
+        # A Link field is a lookup held in the custom values: to its target's Salesforce object.
+        targets = (rox.target_sobject,) if rox_type == "reference" else ()
+        return FieldPlan(
+            kind=rox_type, select=(mapping.sf_field,), definition=definitions[key[7:]], targets=targets, **common
+        )
     if key.startswith("activity."):
         targets = tuple(sf.reference_to) if sf.type == "reference" else ()
         return FieldPlan(kind="managed", select=(mapping.sf_field,), targets=targets, **common)
@@ -166,4 +185,26 @@ def object_plans(organization: Any, *, only: str | None = None) -> list[ObjectPl
     if only:
         mappings = mappings.filter(sobject=only)
     plans = [p for p in (build_plan(m) for m in mappings) if p is not None]
-    return sorted(plans, key=lambda p: order.get(p.sobject, len(order)))
+    standard = sorted((p for p in plans if not p.added), key=lambda p: order.get(p.sobject, len(order)))
+    return [*standard, *_parents_first([p for p in plans if p.added])]
+
+
+def _parents_first(plans: list[ObjectPlan]) -> list[ObjectPlan]:
+    """Added objects after the standard ones, each after the added objects its lookups point to (a Milestone__c
+    after its Project__c); a cycle of lookups keeps the objects' order by name."""
+    remaining = sorted(plans, key=lambda p: p.sobject)
+    names = {p.sobject for p in remaining}
+    done: list[ObjectPlan] = []
+    while remaining:
+        placed = {p.sobject for p in done}
+        ready = [
+            p
+            for p in remaining
+            if all(
+                t in placed or t not in names or t == p.sobject for f in p.fields if f.is_reference for t in f.targets
+            )
+        ]
+        step = ready or remaining[:1]
+        done += step
+        remaining = [p for p in remaining if p not in step]
+    return done

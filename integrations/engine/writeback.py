@@ -245,7 +245,10 @@ class RecordWriter(ChunkWriter):
 
     def _rox_canonical(self, fp: FieldPlan, record: Any) -> Any:
         if fp.definition is not None:
-            return values.CANONICAL[fp.kind]((record.custom_values or {}).get(fp.definition.api_name))
+            stored = (record.custom_values or {}).get(fp.definition.api_name)
+            if fp.kind == "reference":  # a Link: the Salesforce Id of the record it holds
+                return None if stored is None else self._parent_sf_id(fp.definition.target, fp.targets[0], stored)
+            return values.CANONICAL[fp.kind](stored)
         assert fp.model_field is not None
         raw = getattr(record, fp.model_field.attname)
         if fp.kind == "owner":
@@ -471,10 +474,16 @@ class RecordWriter(ChunkWriter):
     def _waiting_for_parent(self, outgoing: Outgoing) -> bool:
         """A lookup to a parent that is itself still waiting to be created in Salesforce."""
         for fp in self._writing_fields(creating=True):
-            if fp.kind == "reference" and fp.model_field is not None:
+            if fp.kind != "reference":
+                continue
+            if fp.definition is not None:
+                parent_id = (outgoing.record.custom_values or {}).get(fp.definition.api_name)
+            elif fp.model_field is not None:
                 parent_id = getattr(outgoing.record, fp.model_field.attname)
-                if parent_id and fp.sf_field not in outgoing.payload:
-                    return True
+            else:
+                continue
+            if parent_id and fp.sf_field not in outgoing.payload:
+                return True
         return False
 
     def _matches(self, chunk: list[Outgoing]) -> dict[int, list[dict[str, Any]]]:
@@ -505,6 +514,16 @@ class RecordWriter(ChunkWriter):
                     found[outgoing.entry.pk] = [
                         r for r in rows if (r.get("Email") or "").lower() == emails[outgoing.entry.pk] != ""
                     ]
+        elif self.plan.added and self._name_matches:
+            # An added object: by its name (an auto-numbered name is Salesforce's own, so nothing to match by).
+            names = {o.entry.pk: (o.record.name or "").strip() for o in chunk}
+            wanted = sorted(set(names.values()) - {""})
+            if wanted:
+                where = f"Name IN {soql.literal_list(wanted)}"
+                rows = list(self.client.query_all(soql.select(["Id", "Name"], sobject, where=where)))
+                for outgoing in chunk:
+                    name = names[outgoing.entry.pk]
+                    found[outgoing.entry.pk] = [r for r in rows if name and (r.get("Name") or "").strip() == name]
         elif sobject == "Opportunity":
             pairs = {o.entry.pk: (o.payload.get("AccountId"), o.record.name) for o in chunk}
             accounts = sorted({a for a, _ in pairs.values() if a and a is not _UNRESOLVED})
@@ -516,6 +535,11 @@ class RecordWriter(ChunkWriter):
                     account, name = pairs[outgoing.entry.pk]
                     found[outgoing.entry.pk] = [r for r in rows if r["AccountId"] == account and r["Name"] == name]
         return found
+
+    @functools.cached_property
+    def _name_matches(self) -> bool:
+        name = self.plan.describe.fields.get("Name")
+        return name is not None and not name.auto_number and not name.calculated
 
     def _linked_elsewhere(self, sf_id: str, outgoing: Outgoing) -> bool:
         return (

@@ -1,7 +1,9 @@
-"""`manage.py salesforce connect|preflight|status|disconnect --org SLUG`: the connection, for automation."""
+"""`manage.py salesforce connect|preflight|status|sync|objects|writeback|disconnect --org SLUG`: the connection and
+the sync, for automation."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from typing import Any
@@ -35,6 +37,33 @@ class Command(BaseCommand):
         sync.add_argument("--object", dest="sobject", help="Only this Salesforce object (e.g. Account).")
         sync.add_argument("--full", action="store_true", help="Re-read everything, not only what changed.")
         sync.add_argument("--dry-run", action="store_true", help="Show what 20 records per object would become.")
+        objects = sub.add_parser(
+            "objects",
+            help="List the Salesforce objects that can be added; add one (as + Add object does); remove one.",
+        )
+        # ``objects --org SLUG`` lists; ``objects add --org SLUG Project__c`` adds (the slug on either level).
+        objects.add_argument("--org", default=argparse.SUPPRESS, help="The Rox organization's slug.")
+        verbs = objects.add_subparsers(dest="verb")
+        for verb, text in (
+            ("list", "The objects that can be added (the default)."),
+            ("add", "Add an object: its Name, owner and lookups (or --fields), synced from the next run."),
+            ("remove", "Stop syncing an added object; its Rox records are kept unless --delete-records."),
+        ):
+            parser_ = verbs.add_parser(verb, help=text)
+            parser_.add_argument("--org", default=argparse.SUPPRESS, help="The Rox organization's slug.")
+            if verb == "list":
+                continue
+            parser_.add_argument("sobject", help="The object's API name, e.g. Project__c.")
+            if verb == "add":
+                parser_.add_argument("--fields", help="The fields to map, comma-separated (default: owner, lookups).")
+                parser_.add_argument(
+                    "--rule",
+                    default="read_only",
+                    help="read_only (default), read_write, write_only, prefer_salesforce.",
+                )
+                parser_.add_argument("--tab", default="custom", help="The CRM Mappings tab (default: custom).")
+            else:
+                parser_.add_argument("--delete-records", action="store_true", help="Delete its Rox records too.")
         writeback = sub.add_parser("writeback", help="Write pending Rox changes to Salesforce now, once.")
         writeback.add_argument("--org", required=True, help="The Rox organization's slug.")
         for name, text in [
@@ -47,11 +76,60 @@ class Command(BaseCommand):
             if name == "status":
                 action.add_argument("--json", dest="as_json", action="store_true", help="Machine-readable output.")
 
-    def handle(self, *args: Any, action: str, org: str, **options: Any) -> None:
+    def handle(self, *args: Any, action: str, org: str | None = None, **options: Any) -> None:
+        if not org:
+            raise CommandError("Give the organization: --org SLUG.")
         organization = Organization.objects.filter(slug=org).first()
         if organization is None:
             raise CommandError(f"No organization with the slug “{org}”.")
         getattr(self, f"_{action}")(organization, **options)
+
+    def _objects(
+        self,
+        organization: Organization,
+        *,
+        verb: str | None = None,
+        sobject: str | None = None,
+        fields: str | None = None,
+        rule: str = "read_only",
+        tab: str = "custom",
+        delete_records: bool = False,
+        **_: Any,
+    ) -> None:
+        from django.core.exceptions import ValidationError
+
+        from integrations import objects
+
+        connection = self._connection(organization)
+        try:
+            if verb in (None, "list"):
+                addable = objects.addable_objects(connection)
+                if not addable:
+                    self.stdout.write("Every object the integration user can read is synced already.")
+                for item in addable:
+                    kind = "custom" if item.custom else "standard"
+                    writable = "" if item.createable else ", read only"
+                    self.stdout.write(f"{item.sobject:<40} {item.label} ({kind}{writable})")
+            elif verb == "add":
+                assert sobject is not None
+                chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+                mapping = objects.object_add(connection, sobject, fields=chosen, rule=rule, tab=tab)
+                mapped = ", ".join(
+                    f"{m.sf_field} → {m.rox_field} ({m.get_rule_display()})" for m in mapping.field_mappings.all()
+                )
+                self.stdout.write(self.style.SUCCESS(f"Added {sobject}") + f": {mapped}.")
+                self.stdout.write(
+                    f"Read it now with `manage.py salesforce sync --org {organization.slug} --object {sobject}`."
+                )
+            else:
+                assert sobject is not None
+                count = objects.object_remove(connection, sobject, delete_records=delete_records)
+                kept = "deleted" if delete_records else "kept (archived; adding the object again restores them)"
+                self.stdout.write(self.style.SUCCESS(f"Removed {sobject}") + f": its {count} Rox records {kept}.")
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        except SalesforceError as exc:
+            raise CommandError(getattr(exc, "message", str(exc))) from None
 
     def _connection(self, organization: Organization) -> SalesforceConnection:
         connection = SalesforceConnection.objects.filter(organization=organization).first()
