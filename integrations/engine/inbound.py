@@ -14,6 +14,7 @@ import functools
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ class Counts:
     unchanged: int = 0
     deleted: int = 0
     failed: int = 0
+    linked_late: int = 0  # children linked to a parent that arrived earlier, at the start of the run
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -755,9 +757,13 @@ class InboundPage:
                 merge_records(plan=self.plan, loser_id=record_id, survivor_sf_id=survivor, at=now)
 
     def _pend(self, pending: list[tuple[str, str, str]]) -> None:
-        """Remember lookups whose parent is not in Rox yet (replacing earlier ones of the same field)."""
+        """Remember lookups whose parent is not in Rox yet (replacing earlier ones of the same field), then link at
+        once those whose parent another worker's page linked meanwhile: under the organization's waiting-links lock
+        (held until this page commits), so of a child's page and its parent's page, the later one always sees the
+        other (the parent's page looks for waiting children under the same lock)."""
         if not pending:
             return
+        lock_waiting_links(self.organization.pk)
         child_links = dict(
             SalesforceLink.objects.filter(
                 organization=self.organization, sobject=self.plan.sobject, sf_id__any={c for c, _, _ in pending}
@@ -772,57 +778,13 @@ class InboundPage:
         }
         PendingReference.objects.filter(child_id__in={k[0] for k in rows}, rox_field__in={k[1] for k in rows}).delete()
         PendingReference.objects.bulk_create(rows.values())
+        resolve_waiting(self.organization.pk, parent_sf_ids={parent for _, _, parent in pending})
 
     def _resolve(self, new_sf_ids: list[str]) -> None:
         """Children that arrived before these records point at them now."""
-        if not new_sf_ids:
-            return
-        waiting = list(
-            PendingReference.objects.filter(
-                organization=self.organization, parent_sf_id__any=new_sf_ids
-            ).select_related("child")
-        )
-        if not waiting:
-            return
-        parents = dict(
-            SalesforceLink.objects.filter(
-                organization=self.organization, sobject=self.plan.sobject, sf_id__any={p.parent_sf_id for p in waiting}
-            ).values_list("sf_id", "record_id")
-        )
-        by_model: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
-        for ref in waiting:
-            by_model[ref.child.rox_object][ref.rox_field].append((ref.child.record_id, parents[ref.parent_sf_id]))
-        from roxcrm.services import record_model
-
-        now = timezone.now()
-        for rox_object, fields in by_model.items():
-            model = record_model(rox_object)
-            for name, pairs in fields.items():
-                # Through the engine's write path: the children's versions move, so a form opened before the link
-                # cannot save the lookup back to blank.
-                parent_of = dict(pairs)
-                if name.startswith("custom."):  # a Link field of an added object: held in the custom values
-                    api_name = name[7:]
-                    changes = [
-                        SyncChange(
-                            record=child,
-                            custom={api_name: parent_of[child.pk]},
-                            old={name: (child.custom_values or {}).get(api_name)},
-                        )
-                        for child in records_locked(model, parent_of)
-                        if (child.custom_values or {}).get(api_name) != parent_of[child.pk]
-                    ]
-                else:
-                    attname = f"{name}_id"
-                    changes = [
-                        SyncChange(
-                            record=child, values={attname: parent_of[child.pk]}, old={attname: getattr(child, attname)}
-                        )
-                        for child in records_locked(model, parent_of)
-                        if getattr(child, attname) != parent_of[child.pk]
-                    ]
-                records_sync_update(model=model, changes=changes, at=now, label=SYNC_LABEL)
-        PendingReference.objects.filter(pk__in=[ref.pk for ref in waiting]).delete()
+        if new_sf_ids:
+            lock_waiting_links(self.organization.pk)
+            resolve_waiting(self.organization.pk, parent_sf_ids=new_sf_ids)
 
     # -- reporting ------------------------------------------------------------------------------------------------
 
@@ -879,6 +841,77 @@ class InboundPage:
                     (fp.sf_field, fp.salesforce_value(record), values.to_json(source.get(key, source.get(f"{key}_id"))))
                 )
         self.previews.append(Preview(sf_id, action, rows))
+
+
+WAITING_LINKS_LOCK = 0x526F7850  # advisory lock space of an organization's waiting links ("RoxP")
+
+
+def lock_waiting_links(organization_id: int) -> None:
+    """Serialize, per organization and until the transaction ends, the pages that add waiting links and those that
+    look for them (PostgreSQL; SQLite runs one writing transaction at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as sql:
+            sql.execute("SELECT pg_advisory_xact_lock(%s, %s)", [WAITING_LINKS_LOCK, organization_id])
+
+
+def resolve_waiting(
+    organization_id: int, *, parent_sf_ids: Iterable[str] | None = None, child_object: str | None = None
+) -> int:
+    """Point the children waiting for a parent that is in Rox now (``parent_sf_ids``: only those parents;
+    ``child_object``: only children of that Rox object) at it, through the engine's write path, and forget their
+    waits. Returns how many waits were resolved."""
+    waiting = PendingReference.objects.filter(organization_id=organization_id)
+    if parent_sf_ids is not None:
+        waiting = waiting.filter(parent_sf_id__any=list(parent_sf_ids))
+    if child_object is not None:
+        waiting = waiting.filter(child__rox_object=child_object)
+    found = list(waiting.select_related("child"))
+    if not found:
+        return 0
+    parents = dict(
+        SalesforceLink.objects.filter(
+            organization_id=organization_id, sf_id__any={p.parent_sf_id for p in found}, deleted_at=None
+        ).values_list("sf_id", "record_id")
+    )
+    ready = [ref for ref in found if ref.parent_sf_id in parents]
+    if not ready:
+        return 0
+    by_model: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
+    for ref in ready:
+        by_model[ref.child.rox_object][ref.rox_field].append((ref.child.record_id, parents[ref.parent_sf_id]))
+    from roxcrm.services import record_model
+
+    now = timezone.now()
+    with transaction.atomic():
+        for rox_object, fields in by_model.items():
+            model = record_model(rox_object)
+            for name, pairs in fields.items():
+                # Through the engine's write path: the children's versions move, so a form opened before the link
+                # cannot save the lookup back to blank.
+                parent_of = dict(pairs)
+                if name.startswith("custom."):  # a Link field of an added object: held in the custom values
+                    api_name = name[7:]
+                    changes = [
+                        SyncChange(
+                            record=child,
+                            custom={api_name: parent_of[child.pk]},
+                            old={name: (child.custom_values or {}).get(api_name)},
+                        )
+                        for child in records_locked(model, parent_of)
+                        if (child.custom_values or {}).get(api_name) != parent_of[child.pk]
+                    ]
+                else:
+                    attname = f"{name}_id"
+                    changes = [
+                        SyncChange(
+                            record=child, values={attname: parent_of[child.pk]}, old={attname: getattr(child, attname)}
+                        )
+                        for child in records_locked(model, parent_of)
+                        if getattr(child, attname) != parent_of[child.pk]
+                    ]
+                records_sync_update(model=model, changes=changes, at=now, label=SYNC_LABEL)
+        PendingReference.objects.filter(pk__in=[ref.pk for ref in ready]).delete()
+    return len(ready)
 
 
 def _rox_parents(fp: FieldPlan, records: Any) -> tuple[str, set[int]]:

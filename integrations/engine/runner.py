@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.engine import values
-from integrations.engine.inbound import Counts, InboundPage, Preview
+from integrations.engine.inbound import Counts, InboundPage, Preview, resolve_waiting
 from integrations.engine.locks import BUSY, acquire, object_lock, release
 from integrations.engine.plan import ObjectPlan, build_plan
 from integrations.engine.runs import recorded_run
@@ -131,6 +131,9 @@ def pull(
             else cursor.cursor - (overlap if overlap is not None else settings_overlap())
         )
         query = _query(plan, since)
+        # Children of this object still waiting for a parent that is in Rox by now are linked first (a wait that a
+        # page missed, however that happened, never outlives the child's next run).
+        page.counts.linked_late = resolve_waiting(connection.organization_id, child_object=plan.rox_object)
         # The first page tells the size: a large first read switches to a Bulk API job (the page is the only call
         # it costs); anything else goes on page by page, so the calls are exactly the pages.
         first = _with_retries(lambda: client.query(query, include_deleted=True))
