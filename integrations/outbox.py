@@ -42,11 +42,13 @@ def enqueue(
     not_before: dt.datetime | None = None,
     *,
     new_record: bool = False,
+    look_for_failed: bool = True,
 ) -> OutboxEntry:
     """Add the change to the record's pending row (one per record and operation), or open one, in the edit's
     transaction. A failed row of the record is carried into it (its fields, and its error until written), so the
     record's next edit sends the refused change again rather than leaving it behind. A record created in this
-    transaction (``new_record``) has no row yet, so none is looked for."""
+    transaction (``new_record``) has no row yet, so none is looked for; ``look_for_failed=False`` says the caller
+    found, in this transaction, that the record has no failed row of the object, so only its pending row is read."""
     identity = {
         "organization_id": record.organization_id,
         "sobject": sobject,
@@ -61,19 +63,19 @@ def enqueue(
 
     if new_record:
         return open_row(fields)
-    # The record's pending row and failed rows, in one locked read.
-    rows = list(
-        OutboxEntry.objects.select_for_update()
-        .filter(state__in=[OutboxEntry.State.PENDING, OutboxEntry.State.FAILED], **identity)
-        .order_by("pk")
+    # Each read is one index look-up: the pending row by the one-pending constraint's index, the failed rows by the
+    # object's failed rows (a read of both states at once could use neither, and read every row of the object).
+    pending = OutboxEntry.objects.select_for_update().filter(state=OutboxEntry.State.PENDING, **identity)
+    entry = pending.first()
+    failed = (
+        list(OutboxEntry.objects.select_for_update().filter(state=OutboxEntry.State.FAILED, **identity).order_by("pk"))
+        if look_for_failed
+        else []
     )
-    failed = [row for row in rows if row.state == OutboxEntry.State.FAILED]
     carried: dict[str, str] = {}
     for old in failed:
         carried.update(old.fields)
     last_error = {"error_code": failed[-1].error_code, "error_message": failed[-1].error_message} if failed else {}
-    pending = OutboxEntry.objects.select_for_update().filter(state=OutboxEntry.State.PENDING, **identity)
-    entry = next((row for row in rows if row.state == OutboxEntry.State.PENDING), None)
     if entry is None:
         try:
             with transaction.atomic():

@@ -8,14 +8,15 @@ Changes made by the inbound sync never come here (the sync saves through ``roxcr
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from integrations.models import OutboxEntry, SalesforceConnection, SalesforceLink
+from integrations.models import DescribeCache, OutboxEntry, SalesforceConnection, SalesforceLink
 from integrations.outbox import enqueue
-from mappings.metadata import salesforce_object
 from mappings.models import FieldMapping, ObjectMapping
 from roxcrm.models import ObjectRecord
 
@@ -37,36 +38,23 @@ def record_changed(change: Any, actor: Any) -> None:
         return
     if not _written_back(record):
         return
-    organization_id = record.organization_id
-    mappings = ObjectMapping.objects.filter(
-        organization_id=organization_id, rox_object=record.object_type, read_only=False
-    ).prefetch_related("field_mappings")
+    targets = _targets(record, creating=change.created)
     now = timezone.now()
     queued: set[str] = set()
-    for object_mapping in mappings:
-        writing = {m.rox_field for m in object_mapping.field_mappings.all() if m.rule in FieldMapping.WRITING_RULES}
-        linked = SalesforceLink.objects.filter(
-            organization_id=organization_id,
-            rox_object=record.object_type,
-            sobject=object_mapping.sobject,
-            record_id=record.pk,
-            deleted_at=None,
-        ).exists()
-        if change.created or not linked:
-            if object_mapping.new_entity_writeback:
-                fields = dict.fromkeys(writing, now.isoformat())
-                enqueue(record, object_mapping.sobject, OutboxEntry.Operation.CREATE, fields, new_record=change.created)
-                queued.add(object_mapping.sobject)
+    for target in targets.objects:
+        if change.created or not target.linked:
+            if target.new_entity_writeback:
+                fields = dict.fromkeys(target.writing, now.isoformat())
+                enqueue(record, target.sobject, OutboxEntry.Operation.CREATE, fields, new_record=change.created)
+                queued.add(target.sobject)
             continue
-        changed = {name: now.isoformat() for name in change.changes if name in writing}
+        changed = {name: now.isoformat() for name in change.changes if name in target.writing}
         if changed:
-            enqueue(record, object_mapping.sobject, OutboxEntry.Operation.UPDATE, changed)
-            queued.add(object_mapping.sobject)
-    if queued:
-        connection = SalesforceConnection.objects.filter(organization_id=organization_id).only("pk").first()
-        if connection is not None:
-            for sobject in queued:
-                _ask_on_commit(connection.pk, sobject)
+            enqueue(record, target.sobject, OutboxEntry.Operation.UPDATE, changed, look_for_failed=target.has_failed)
+            queued.add(target.sobject)
+    if queued and targets.connection_id is not None:
+        for sobject in queued:
+            _ask_on_commit(targets.connection_id, sobject)
 
 
 def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bool) -> dict[str, list[str]]:
@@ -74,42 +62,113 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     a restricted picklist), by field key: refused at edit time, on the pages, the API and the admin alike, rather
     than saved in Rox and failed in the outbox later. Only for records Rox writes to Salesforce (linked, or to be
     created there), checked against the cached describe (no Salesforce call)."""
+    from integrations.schema import parsed_describe
     from mappings.validation import salesforce_value_error
 
     if not _written_back(record):
         return {}
-    mappings = FieldMapping.objects.filter(
-        object_mapping__organization_id=record.organization_id,
-        object_mapping__rox_object=record.object_type,
-        object_mapping__read_only=False,
-        rule__in=FieldMapping.WRITING_RULES,
-        rox_field__in=list(changed),
-    ).select_related("object_mapping")
+    targets = _targets(record, creating=creating, describe=True)
+    # The same edit's record_changed uses what was read here (the edit's own writes change none of it).
+    record.__dict__[_TARGETS] = targets
     errors: dict[str, list[str]] = {}
-    written: dict[str, bool] = {}
-    for mapping in mappings:
-        om = mapping.object_mapping
-        if om.sobject not in written:
-            written[om.sobject] = om.new_entity_writeback or (
-                not creating
-                and SalesforceLink.objects.filter(
-                    organization_id=record.organization_id,
-                    rox_object=record.object_type,
-                    sobject=om.sobject,
-                    record_id=record.pk,
-                    deleted_at=None,
-                ).exists()
-            )
-        if not written[om.sobject]:
+    for target in targets.objects:
+        if not (target.new_entity_writeback or (not creating and target.linked)):
             continue
-        sf_object = salesforce_object(record.organization, om.sobject)
-        sf = sf_object.fields.get(mapping.sf_field) if sf_object else None
-        if sf is None or sf.read_only_in_salesforce:
+        checked = [(name, sf_field) for name in changed for sf_field in target.writing.get(name, ())]
+        sf_object = parsed_describe(target.describe) if checked and target.describe else None
+        if sf_object is None:
             continue
-        error = salesforce_value_error(sf, changed[mapping.rox_field])
-        if error:
-            errors.setdefault(mapping.rox_field, []).append(f"Salesforce would refuse this value: {error}")
+        for name, sf_field in checked:
+            sf = sf_object.fields.get(sf_field)
+            if sf is None or sf.read_only_in_salesforce:
+                continue
+            error = salesforce_value_error(sf, changed[name])
+            if error:
+                errors.setdefault(name, []).append(f"Salesforce would refuse this value: {error}")
     return errors
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A Salesforce object Rox writes the record to (a mapping that is not read-only), as the edit found it."""
+
+    sobject: str
+    new_entity_writeback: bool
+    writing: dict[str, tuple[str, ...]]  # Rox field key -> the Salesforce fields a writing rule sends it to
+    linked: bool  # the record has a live link to a record of the object
+    has_failed: bool  # the record has failed outbox rows of the object (their fields go with its next write)
+    describe: tuple[int, Any] | None  # the cached describe's (pk, fetched_at), when asked for
+
+
+@dataclass(frozen=True)
+class _Targets:
+    creating: bool
+    objects: list[_Target]
+    connection_id: int | None
+
+
+_TARGETS = "_writeback_targets"
+
+
+def _targets(record: Any, *, creating: bool, describe: bool = False) -> _Targets:
+    """Everything an edit needs to know about where the record is written, in one query: each object mapping that
+    is not read-only with its writing field mappings, whether the record is linked there and has failed rows there,
+    the cached describe (``describe``) and the organization's connection. An edit reads it once: change_errors
+    leaves it on the record for the same edit's record_changed, which takes it (and reads it itself otherwise)."""
+    left = record.__dict__.pop(_TARGETS, None)
+    if left is not None and left.creating == creating:
+        return left
+    organization_id = record.organization_id
+    mappings = ObjectMapping.objects.filter(
+        organization_id=organization_id, rox_object=record.object_type, read_only=False
+    )
+    annotations: dict[str, Any] = {
+        "connection_id": Subquery(
+            SalesforceConnection.objects.filter(organization_id=organization_id).order_by().values("pk")[:1]
+        )
+    }
+    if not creating:
+        mine = {"organization_id": organization_id, "sobject": OuterRef("sobject"), "record_id": record.pk}
+        annotations["linked"] = Exists(
+            SalesforceLink.objects.filter(rox_object=record.object_type, deleted_at=None, **mine)
+        )
+        annotations["has_failed"] = Exists(OutboxEntry.objects.filter(state=OutboxEntry.State.FAILED, **mine))
+    if describe:
+        described = DescribeCache.objects.filter(
+            connection__organization_id=organization_id, connection__sf_org_id__gt="", sobject=OuterRef("sobject")
+        ).order_by()
+        annotations["describe_pk"] = Subquery(described.values("pk")[:1])
+        annotations["describe_at"] = Subquery(described.values("fetched_at")[:1])
+    rows = mappings.annotate(**annotations).values_list(
+        "pk",
+        "sobject",
+        "new_entity_writeback",
+        "field_mappings__rox_field",
+        "field_mappings__sf_field",
+        "field_mappings__rule",
+        *annotations,
+    )
+    by_mapping: dict[int, dict[str, Any]] = {}
+    connection_id = None
+    for pk, sobject, new_entity_writeback, rox_field, sf_field, rule, *extra in rows:
+        values = dict(zip(annotations, extra, strict=True))
+        connection_id = values["connection_id"]
+        target = by_mapping.setdefault(
+            pk,
+            {
+                "sobject": sobject,
+                "new_entity_writeback": new_entity_writeback,
+                "writing": {},
+                "linked": bool(values.get("linked")),
+                "has_failed": bool(values.get("has_failed")),
+                "describe": (values["describe_pk"], values["describe_at"]) if values.get("describe_pk") else None,
+            },
+        )
+        if rule in FieldMapping.WRITING_RULES:
+            target["writing"][rox_field] = (*target["writing"].get(rox_field, ()), sf_field)
+    return _Targets(
+        creating=creating, objects=[_Target(**target) for target in by_mapping.values()], connection_id=connection_id
+    )
 
 
 def _activity_changed(change: Any) -> None:

@@ -45,8 +45,12 @@ def salesforce_object(organization: Organization, sobject: str) -> SalesforceObj
         .values_list("pk", "fetched_at")
         .first()
     )
-    if stamp is None:
-        return None
+    return parsed_describe(stamp) if stamp is not None else None
+
+
+def parsed_describe(stamp: tuple[int, Any]) -> SalesforceObject | None:
+    """The describe of a ``DescribeCache`` row as dataclasses, by ``(pk, fetched_at)``: parsed once per row and
+    fetch, so a refreshed describe (a new ``fetched_at``) is parsed again. None when the row is gone."""
     if stamp not in _parsed:
         if len(_parsed) > 500:
             _parsed.clear()

@@ -124,7 +124,8 @@ def record_update(
     person or an agent never overwrites a change they did not see.
     """
     with transaction.atomic():
-        current = type(record).objects.select_for_update().get(pk=record.pk)
+        # The organization comes with the record (the edit needs it), and only the record's row is locked.
+        current = type(record).objects.select_for_update(of=("self",)).select_related("organization").get(pk=record.pk)
         if expected_version is not None and current.version != expected_version:
             raise StaleRecordError(current)
         reason = current.read_only_reason()
@@ -167,7 +168,10 @@ def _apply(
         if (creating and new not in (None, "")) or (not creating and old != new):
             changes[name] = (None if creating else old, new)
 
-    definitions = {d.api_name: d for d in definitions_for(organization, record.object_type)}
+    # The definitions are needed for custom values given, and for a new record's required ones.
+    definitions = (
+        {d.api_name: d for d in definitions_for(organization, record.object_type)} if custom_values or creating else {}
+    )
     new_custom = dict(record.custom_values or {})
     for api_name, value in custom_values.items():
         key = f"{CUSTOM_PREFIX}{api_name}"
