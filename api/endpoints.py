@@ -20,9 +20,9 @@ from ninja.security import HttpBearer
 from activities.models import Activity
 from api import services
 from api.models import ApiToken
-from api.resources import RESOURCES, Resource
-from api.schemas import Error, page_of, stale_of
-from roxcrm.models import CrmRecord
+from api.resources import RESOURCES, Resource, added_object_resource
+from api.schemas import Error, ObjectRecordFilters, ObjectRecordIn, ObjectRecordOut, page_of, patch_of, stale_of
+from roxcrm.models import CrmRecord, ObjectDefinition, ObjectRecord
 from roxcrm.services import CUSTOM_PREFIX, StaleRecordError
 
 DESCRIPTION = """
@@ -215,7 +215,7 @@ def _external_id_conflict(request: HttpRequest, exc: services.ExternalIdConflict
 
 @api.exception_handler(StaleRecordError)
 def _stale(request: HttpRequest, exc: StaleRecordError) -> HttpResponse:
-    resource = _RESOURCE_OF[type(exc.current)]
+    resource = _resource_of(exc.current)
     current = services.record_get(token=request.auth, resource=resource, code=exc.current.code)
     [shown] = services.records_render(token=request.auth, resource=resource, records=[current])
     response = _error(
@@ -231,6 +231,12 @@ def _stale(request: HttpRequest, exc: StaleRecordError) -> HttpResponse:
 
 
 _RESOURCE_OF = {resource.model: resource for resource in RESOURCES.values()}
+
+
+def _resource_of(record: CrmRecord) -> Resource:
+    if isinstance(record, ObjectRecord):
+        return added_object_resource(record.definition)
+    return _RESOURCE_OF[type(record)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -269,6 +275,30 @@ def _shown(request: HttpRequest, response: HttpResponse, resource: Resource, rec
     return shown
 
 
+def _list_page(request: HttpRequest, resource: Resource, filters: Any, schema: type[Schema]) -> dict[str, Any]:
+    _refuse_unknown_parameters(request, schema)
+    page = services.records_list(token=request.auth, resource=resource, filters=filters)
+    return {
+        "data": services.records_render(token=request.auth, resource=resource, records=page.records),
+        "next_cursor": page.next_cursor,
+    }
+
+
+def _created(request: HttpRequest, response: HttpResponse, resource: Resource, record: CrmRecord) -> dict[str, Any]:
+    response["Location"] = request.build_absolute_uri(f"{request.path.rstrip('/')}/{record.code}")
+    return _shown(request, response, resource, record)
+
+
+def _updated(
+    request: HttpRequest, response: HttpResponse, resource: Resource, code: UUID, payload: Any, if_match: str | None
+) -> dict[str, Any]:
+    _require_write(request)
+    record = services.api_record_update(
+        token=request.auth, resource=resource, code=code, payload=payload, expected_version=_if_match(if_match)
+    )
+    return _shown(request, response, resource, record)
+
+
 def _resource_router(resource: Resource) -> Router:
     router = Router(tags=[resource.name])
     out, create, patch, filters_schema = resource.out, resource.create, resource.patch, resource.filters
@@ -284,12 +314,7 @@ def _resource_router(resource: Resource) -> Router:
         summary=f"List {plural}",
     )
     def list_records(request: HttpRequest, filters: Query[filters_schema]) -> dict[str, Any]:
-        _refuse_unknown_parameters(request, filters_schema)
-        page = services.records_list(token=request.auth, resource=resource, filters=filters)
-        return {
-            "data": services.records_render(token=request.auth, resource=resource, records=page.records),
-            "next_cursor": page.next_cursor,
-        }
+        return _list_page(request, resource, filters, filters_schema)
 
     @router.get(
         "/{code}",
@@ -316,8 +341,7 @@ def _resource_router(resource: Resource) -> Router:
             record, created = services.activity_log(token=request.auth, payload=payload)
         else:
             record, created = services.api_record_create(token=request.auth, resource=resource, payload=payload), True
-        response["Location"] = request.build_absolute_uri(f"{request.path.rstrip('/')}/{record.code}")
-        return Status(201 if created else 200, _shown(request, response, resource, record))
+        return Status(201 if created else 200, _created(request, response, resource, record))
 
     @router.patch(
         "/{code}",
@@ -333,14 +357,95 @@ def _resource_router(resource: Resource) -> Router:
         response: HttpResponse,
         if_match: Annotated[str | None, Header(alias="If-Match", description=IF_MATCH)] = None,
     ) -> dict[str, Any]:
-        _require_write(request)
-        record = services.api_record_update(
-            token=request.auth, resource=resource, code=code, payload=payload, expected_version=_if_match(if_match)
-        )
-        return _shown(request, response, resource, record)
+        return _updated(request, response, resource, code, payload, if_match)
 
     return router
 
 
 for _resource in RESOURCES.values():
     api.add_router(f"/{_resource.name}", _resource_router(_resource))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Objects the organization added (a Salesforce custom object such as Project__c), by their Salesforce API name
+
+
+def _added(request: HttpRequest, api_name: str) -> Resource:
+    definition = ObjectDefinition.objects.filter(
+        organization=request.auth.organization, key=ObjectDefinition.key_for(api_name)
+    ).first()
+    if definition is None:
+        raise Http404(f"This organization has no object {api_name} (add it on CRM Mappings first).")
+    return added_object_resource(definition)
+
+
+objects_router = Router(tags=["objects"])
+ObjectRecordPatch = patch_of(ObjectRecordIn)
+ADDED = (
+    "Records of an object the organization added to Rox (a Salesforce custom object such as `Project__c`), by its "
+    "API name. Its other fields are under `custom_fields`; a Link field holds the code of the record it links to."
+)
+
+
+@objects_router.get(
+    "/{api_name}",
+    response={200: page_of(ObjectRecordOut), **_responses(400, 401, 404, 429)},
+    operation_id="objects_list",
+    url_name="objects_list",
+    summary="List the records of an added object",
+    description=ADDED,
+)
+def objects_list(request: HttpRequest, api_name: str, filters: Query[ObjectRecordFilters]) -> dict[str, Any]:
+    return _list_page(request, _added(request, api_name), filters, ObjectRecordFilters)
+
+
+@objects_router.get(
+    "/{api_name}/{code}",
+    response={200: ObjectRecordOut, **_responses(401, 404, 429)},
+    operation_id="objects_get",
+    url_name="objects_get",
+    summary="Get one record of an added object",
+)
+def objects_get(request: HttpRequest, api_name: str, code: UUID, response: HttpResponse) -> dict[str, Any]:
+    resource = _added(request, api_name)
+    record = services.record_get(token=request.auth, resource=resource, code=code)
+    return _shown(request, response, resource, record)
+
+
+@objects_router.post(
+    "/{api_name}",
+    response={201: ObjectRecordOut, **_responses(400, 401, 403, 404, 409, 413, 429)},
+    operation_id="objects_create",
+    url_name="objects_create",
+    summary="Create a record of an added object",
+)
+def objects_create(request: HttpRequest, api_name: str, payload: ObjectRecordIn, response: HttpResponse) -> Status:
+    _require_write(request)
+    resource = _added(request, api_name)
+    if resource.record_type.definition is not None and resource.record_type.definition.archived_at is not None:
+        raise ApiError(
+            409, "archived", f"{api_name} was removed from Rox: its records are kept, new ones cannot be made."
+        )
+    record = services.api_record_create(token=request.auth, resource=resource, payload=payload)
+    return Status(201, _created(request, response, resource, record))
+
+
+@objects_router.patch(
+    "/{api_name}/{code}",
+    response={200: ObjectRecordOut, 412: stale_of(ObjectRecordOut), **_responses(400, 401, 403, 404, 409, 413, 429)},
+    operation_id="objects_update",
+    url_name="objects_update",
+    summary="Change some fields of a record of an added object",
+)
+def objects_update(
+    request: HttpRequest,
+    api_name: str,
+    code: UUID,
+    payload: ObjectRecordPatch,
+    response: HttpResponse,
+    if_match: Annotated[str | None, Header(alias="If-Match", description=IF_MATCH)] = None,
+) -> dict[str, Any]:
+    return _updated(request, response, _added(request, api_name), code, payload, if_match)
+
+
+api.add_router("/objects", objects_router)

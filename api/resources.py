@@ -13,7 +13,7 @@ from activities.models import Activity
 from activities.record_types import ACTIVITY
 from api import schemas
 from roxcrm import record_types
-from roxcrm.models import CrmRecord, User
+from roxcrm.models import CrmRecord, ObjectDefinition, User
 from roxcrm.record_types import RecordType
 
 
@@ -35,7 +35,14 @@ class Resource:
 
     @property
     def object_type(self) -> str:
-        return self.model.object_type
+        definition = self.record_type.definition
+        return definition.key if definition is not None else self.model.object_type
+
+    def records(self, organization: Any) -> Any:
+        """The organization's records of this resource (an added object's only: they share a table)."""
+        queryset = self.model.objects.filter(organization=organization)
+        definition = self.record_type.definition
+        return queryset.filter(object_type=definition.key) if definition is not None else queryset
 
     @cached_property
     def patch(self) -> type[schemas.RecordIn]:
@@ -134,3 +141,15 @@ def external_id_of(activity: Activity) -> str | None:
         return activity.api_external_id.external_id
     except ObjectDoesNotExist:
         return None
+
+
+def added_object_resource(definition: ObjectDefinition) -> Resource:
+    """The API of an object the organization added, at ``/api/v1/objects/<API name>/``."""
+    return Resource(
+        f"objects/{definition.sobject}",
+        record_types.added_record_type(definition),
+        schemas.ObjectRecordOut,
+        schemas.ObjectRecordIn,
+        schemas.ObjectRecordFilters,
+        OWNED,
+    )

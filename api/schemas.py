@@ -159,6 +159,14 @@ class ProductOut(RecordOut):
     is_active: bool
 
 
+class ObjectRecordOut(RecordOut):
+    """A record of an object the organization added (a Salesforce custom object such as Project__c): its name and
+    owner; its other fields under `custom_fields`, a Link field as the code of the record it links to."""
+
+    name: str
+    owner: str | None
+
+
 class LeadOut(RecordOut):
     first_name: str
     last_name: str
@@ -262,6 +270,11 @@ class ProductIn(RecordIn):
     is_active: bool = True
 
 
+class ObjectRecordIn(RecordIn):
+    name: str = text(255, required=True)
+    owner: str | None = OWNER
+
+
 class LeadIn(RecordIn):
     first_name: str = text(40)
     last_name: str = text(80, required=True)
@@ -362,6 +375,10 @@ class LeadFilters(OwnedFilters):
 
 
 class ProductFilters(ListFilters):
+    pass
+
+
+class ObjectRecordFilters(OwnedFilters):
     pass
 
 

@@ -32,6 +32,7 @@ from api.schemas import ActivityIn, ListFilters, RecordIn
 from integrations.sync_state import records_sync_state
 from roxcrm.custom_fields import definitions_for
 from roxcrm.models import Contact, CrmRecord, CustomField, Lead, Membership, Organization, User
+from roxcrm.objects import records_of
 from roxcrm.services import CUSTOM_PREFIX, Actor, editable_fields, record_create, record_update
 
 SECRET_PREFIX = "rox"
@@ -190,7 +191,7 @@ def records_list(*, token: ApiToken, resource: Resource, filters: ListFilters) -
     A record changed while a client walks the list moves to its end, so a walk misses nothing that existed when it
     started and sees later changes again: what a client keeping a copy in step needs.
     """
-    queryset = resource.model.objects.filter(organization=token.organization)
+    queryset = resource.records(token.organization)
     if not filters.include_removed:
         queryset = queryset.filter(removed_at=None)
     if filters.updated_since is not None:
@@ -234,13 +235,9 @@ def _related(resource: Resource) -> list[str]:
 
 def record_get(*, token: ApiToken, resource: Resource, code: UUID) -> CrmRecord:
     """The record of the token's organization with this code (also when removed in Salesforce)."""
-    record = (
-        resource.model.objects.filter(organization=token.organization, code=code)
-        .select_related(*_related(resource))
-        .first()
-    )
+    record = resource.records(token.organization).filter(code=code).select_related(*_related(resource)).first()
     if record is None:
-        raise RecordNotFound(f"There is no {resource.model._meta.verbose_name} with code {code}.")
+        raise RecordNotFound(f"There is no {resource.record_type.singular.lower()} with code {code}.")
     return record
 
 
@@ -256,6 +253,7 @@ def records_render(*, token: ApiToken, resource: Resource, records: list[CrmReco
         organization=token.organization, object_type=resource.object_type, record_ids=[r.pk for r in records]
     )
     definitions = visible_definitions(token=token, object_type=resource.object_type)
+    links = _LinkCodes(token.organization, definitions, records)
     shown = []
     for record in records:
         stored = record.custom_values or {}
@@ -267,7 +265,7 @@ def records_render(*, token: ApiToken, resource: Resource, records: list[CrmReco
             updated_at=record.updated_at,
             removed_at=record.removed_at,
             removed_reason=record.removed_reason,
-            custom_fields={d.api_name: stored.get(d.api_name) for d in definitions},
+            custom_fields={d.api_name: links.shown(d, stored.get(d.api_name)) for d in definitions},
             salesforce=states[record.pk].as_dict(),
         )
         if isinstance(record, Activity):
@@ -289,6 +287,7 @@ def api_record_create(*, token: ApiToken, resource: Resource, payload: RecordIn)
         values=values,
         custom_values=custom,
         actor=token_actor(token),
+        object_type=resource.object_type if resource.record_type.definition is not None else None,
     )
     return record_get(token=token, resource=resource, code=record.code)
 
@@ -394,9 +393,9 @@ def _edit_values(*, token: ApiToken, resource: Resource, data: dict[str, Any]) -
     organization = token.organization
     errors: dict[str, list[str]] = {}
     custom = data.pop("custom_fields", None) or {}
-    visible = {d.api_name for d in visible_definitions(token=token, object_type=resource.object_type)}
+    definitions = {d.api_name: d for d in visible_definitions(token=token, object_type=resource.object_type)}
     for api_name, value in custom.items():
-        if api_name not in visible:
+        if api_name not in definitions:
             errors[f"{CUSTOM_PREFIX}{api_name}"] = [
                 f"There is no custom field “{api_name}” on this {resource.object_type}."
             ]
@@ -405,6 +404,13 @@ def _edit_values(*, token: ApiToken, resource: Resource, data: dict[str, Any]) -
         elif _holds_lone_surrogate(value):
             # JSON can escape half of a UTF-16 pair ("\ud800"); no database or Salesforce can store it.
             errors[f"{CUSTOM_PREFIX}{api_name}"] = ["Text is not valid Unicode: it holds half of a UTF-16 pair."]
+        elif definitions[api_name].data_type == CustomField.DataType.LINK and value is not None:
+            # A Link is given by the code of the record it links to, as references are.
+            link = definitions[api_name]
+            linked = _linked_by_code(organization, link, value)
+            if linked is None:
+                errors[f"{CUSTOM_PREFIX}{api_name}"] = [f"There is no {link.target} record with code {value}."]
+            custom[api_name] = linked
 
     fields = editable_fields(resource.model)
     values: dict[str, Any] = {}
@@ -429,6 +435,32 @@ def _edit_values(*, token: ApiToken, resource: Resource, data: dict[str, Any]) -
     if errors:
         raise ValidationError(errors)
     return values, custom
+
+
+def _linked_by_code(organization: Organization, definition: CustomField, value: Any) -> CrmRecord | None:
+    try:
+        code = UUID(str(value))
+    except ValueError:
+        return None
+    return records_of(organization, definition.target).filter(code=code).first()
+
+
+class _LinkCodes:
+    """The codes of the records Link fields hold, for a page of records (one query per Link field)."""
+
+    def __init__(self, organization: Organization, definitions: list[CustomField], records: list[CrmRecord]) -> None:
+        self.codes: dict[tuple[str, int], UUID] = {}
+        for definition in definitions:
+            if definition.data_type != CustomField.DataType.LINK:
+                continue
+            ids = {(r.custom_values or {}).get(definition.api_name) for r in records} - {None}
+            for pk, code in records_of(organization, definition.target).filter(pk__in=ids).values_list("pk", "code"):
+                self.codes[(definition.target, pk)] = code
+
+    def shown(self, definition: CustomField, stored: Any) -> Any:
+        if definition.data_type != CustomField.DataType.LINK or stored is None:
+            return stored
+        return self.codes.get((definition.target, stored))
 
 
 def _holds_nul(value: Any) -> bool:

@@ -63,6 +63,23 @@ NOT_ADDABLE = frozenset(
     {*STANDARD_OBJECTS, "User", "Group", "Pricebook2", "PricebookEntry", "RecordType", "Organization", "Profile"}
 )
 WRITING_RULES = ("read_write", "write_only", "prefer_salesforce")
+# Fields Rox maps itself (Name, the owner) or that Salesforce keeps (never offered as fields to map).
+SYSTEM_FIELDS = frozenset(
+    {
+        "Id",
+        "Name",
+        "OwnerId",
+        "IsDeleted",
+        "CreatedDate",
+        "CreatedById",
+        "LastModifiedDate",
+        "LastModifiedById",
+        "SystemModstamp",
+        "LastViewedDate",
+        "LastReferencedDate",
+        "LastActivityDate",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,39 @@ def addable_objects(connection: SalesforceConnection) -> list[Addable]:
         if syncable(s) and s["name"] not in NOT_ADDABLE and s["name"] not in synced
     ]
     return sorted(found, key=lambda a: (not a.custom, a.label.lower()))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What adding an object would map: its label, its fields (those Rox can map), the ones proposed."""
+
+    sobject: str
+    label: str
+    fields: list[SalesforceField]
+    proposed: list[SalesforceField]
+
+
+def object_preview(connection: SalesforceConnection, sobject: str) -> Preview:
+    """Read ``sobject``'s describe (one call) for + Add object's second step. ``ValidationError`` when it cannot
+    be added."""
+    organization = connection.organization
+    if sobject in NOT_ADDABLE:
+        raise ValidationError(f"{sobject} is synced by Rox already or is not a CRM record; it cannot be added.")
+    existing = ObjectMapping.objects.filter(organization=organization, sobject=sobject, sync_enabled=True)
+    if existing.exists():
+        raise ValidationError(f"{sobject} is synced already.")
+    schema.describe_refresh(connection, [sobject])
+    described = schema.describe_data(connection, sobject)
+    sf_object = schema.salesforce_object(organization, sobject)
+    if described is None or sf_object is None:
+        raise ValidationError(f"Salesforce has no object {sobject} that the integration user can read.")
+    linkable = linkable_sobjects(organization)
+    mappable = [
+        sf
+        for sf in sf_object.sorted_fields()
+        if sf.name not in SYSTEM_FIELDS and (sf.type != "reference" or _link_target(sf, linkable, sobject))
+    ]
+    return Preview(sobject, described.get("label") or sobject, mappable, _chosen_fields(organization, sf_object, None))
 
 
 def object_add(
@@ -273,24 +323,10 @@ def _chosen_fields(organization: Any, sf_object: SalesforceObject, fields: list[
     unknown = [name for name in fields if name not in sf_object.fields]
     if unknown:
         raise ValidationError(f"{sf_object.name} has no field {', '.join(unknown)} the integration user can read.")
-    system = {
-        "Id",
-        "Name",
-        "OwnerId",
-        "IsDeleted",
-        "CreatedDate",
-        "CreatedById",
-        "LastModifiedDate",
-        "LastModifiedById",
-        "SystemModstamp",
-        "LastViewedDate",
-        "LastReferencedDate",
-        "LastActivityDate",
-    }
     chosen = []
     for name in dict.fromkeys(fields):
         sf = sf_object.fields[name]
-        if name in system:
+        if name in SYSTEM_FIELDS:
             continue
         if sf.type == "reference" and not _link_target(sf, linkable, sf_object.name):
             raise ValidationError(

@@ -18,6 +18,7 @@ from integrations.salesforce.errors import OAuthError, SalesforceError
 from integrations.salesforce.preflight import run_preflight
 from integrations.schedules import schedules_sync
 from integrations.status import connection_evaluate
+from mappings.models import ObjectMapping
 from mappings.services import mappings_ensure_defaults
 from roxcrm.models import Organization, User
 
@@ -219,7 +220,14 @@ def preflight_run(*, connection: SalesforceConnection, user: User | None = None)
     check passes (or only warns) and Action Required, with the failing checks as the reason, otherwise."""
     report = None
     with recorded_run(connection, SyncRun.Kind.PREFLIGHT, user=user, enforce_budget=False) as run:
-        report = run_preflight(run.client)
+        added = ObjectMapping.objects.filter(
+            organization=connection.organization, sync_enabled=True, rox_object__in=_added_keys(connection)
+        ).prefetch_related("field_mappings")
+        report = run_preflight(
+            run.client,
+            extra_objects=[m.sobject for m in added],
+            extra_fields={m.sobject: [f.sf_field for f in m.field_mappings.all()] for m in added},
+        )
         run.record.details = report.as_details()
         if not report.passed:
             run.record.outcome = SyncRun.Outcome.FAILED
@@ -234,6 +242,14 @@ def preflight_run(*, connection: SalesforceConnection, user: User | None = None)
     connection_evaluate(connection)
     connection.save()
     return run.record
+
+
+def _added_keys(connection: SalesforceConnection) -> list[str]:
+    """The keys of the objects the organization added and has not removed (their access is checked too)."""
+    from roxcrm.models import ObjectDefinition
+
+    added = ObjectDefinition.objects.filter(organization=connection.organization, archived_at=None)
+    return list(added.values_list("key", flat=True))
 
 
 def connection_submit(*, connection: SalesforceConnection, user: User) -> SalesforceConnection:

@@ -20,6 +20,12 @@ organization_patterns = [
     path("salesforce/health/undo/", views.writeback_undo, name="writeback_undo"),
     path("salesforce/disconnect/", views.disconnect, name="salesforce_disconnect"),
     path("salesforce/mappings/refresh/", views_mappings.mappings_refresh, name="mappings_refresh"),
+    path("salesforce/mappings/objects/add/", views_mappings.mappings_add_object, name="mappings_add_object"),
+    path(
+        "salesforce/mappings/objects/<uuid:code>/remove/",
+        views_mappings.mappings_remove_object,
+        name="mappings_remove_object",
+    ),
     path("salesforce/mappings/<str:tab>/", views_mappings.mappings_tab, name="mappings_tab"),
     path(
         "salesforce/mappings/<str:tab>/<uuid:code>/add-field/",

@@ -41,6 +41,7 @@ from mappings.validation import (
     writeback_blockers,
 )
 from roxcrm.models import CustomField
+from roxcrm.objects import is_standard
 from roxcrm.tenancy import member_required, org_admin_required
 
 
@@ -67,6 +68,11 @@ class Section:
     statics: list[StaticValue] = field(default_factory=list)
     static_form: StaticValueForm | None = None
     unmapped: list[Any] = field(default_factory=list)
+
+    @property
+    def added(self) -> bool:
+        """An object the organization added (it can be removed; standard objects are paused)."""
+        return not is_standard(self.object_mapping.rox_object)
 
 
 def _tab_or_404(tab: str) -> str:
@@ -432,3 +438,72 @@ def mappings_refresh(request: HttpRequest) -> HttpResponse:
             request, f"Schema refreshed ({calls} API call{'s' if calls != 1 else ''}); every mapping works."
         )
     return _redirect_to(request, tab)
+
+
+@org_admin_required
+def mappings_add_object(request: HttpRequest) -> HttpResponse:
+    """+ Add object: choose one of the org's objects (describeGlobal: custom ones first), then the fields to map
+    (its lookups to objects Rox syncs are proposed) and the rule; nothing syncs until the admin adds it."""
+    from integrations import objects
+
+    org = request.org  # type: ignore[attr-defined]
+    connection = SalesforceConnection.objects.filter(organization=org).first()
+    if connection is None or not connection.is_signed_in:
+        messages.error(request, "Connect Salesforce before adding objects from it.")
+        return _redirect_to(request, Tab.ACCOUNTS)
+    sobject = (request.POST.get("sobject") or request.GET.get("sobject", "")).strip()
+    context: dict[str, Any] = {"tab": "integrations", "current_tab": Tab.CUSTOM, "rules": FieldMapping.Rule.choices}
+    try:
+        if not sobject:
+            context["addable"] = objects.addable_objects(connection)
+            return render(request, "integrations/mappings_add_object.html", context)
+        preview = objects.object_preview(connection, sobject)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("mappings_add_object", args=[org.slug]))
+    except SalesforceError as exc:
+        messages.error(request, f"Salesforce did not answer: {exc}")
+        return _redirect_to(request, Tab.ACCOUNTS)
+    context.update(preview=preview, sobject=sobject)
+    if request.method == "POST":
+        chosen = request.POST.getlist("fields")
+        rule = request.POST.get("rule", FieldMapping.Rule.READ_ONLY)
+        try:
+            objects.object_add(connection, sobject, fields=chosen, rule=rule, user=request.user)
+        except ValidationError as exc:
+            context["error"] = " ".join(exc.messages)
+            context["chosen"] = set(chosen)
+            return render(request, "integrations/mappings_add_object.html", context, status=400)
+        messages.success(
+            request, f"{preview.label} added: its records are read by the next sync (or Sync now on Sync health)."
+        )
+        return _redirect_to(request, Tab.CUSTOM)
+    context["chosen"] = {f.name for f in preview.proposed}
+    return render(request, "integrations/mappings_add_object.html", context)
+
+
+@org_admin_required
+def mappings_remove_object(request: HttpRequest, code: str) -> HttpResponse:
+    """Remove an added object: its sync stops and its records are kept (archived, restored by adding it again),
+    unless the admin also ticks the second confirmation to delete them."""
+    from integrations import objects
+    from roxcrm.models import ObjectDefinition, ObjectRecord
+
+    org = request.org  # type: ignore[attr-defined]
+    om = get_object_or_404(ObjectMapping, organization=org, code=code)
+    definition = ObjectDefinition.objects.filter(organization=org, key=om.rox_object).first()
+    if definition is None:
+        raise Http404("Only objects added to Rox can be removed; standard objects are paused.")
+    count = ObjectRecord.objects.filter(organization=org, object_type=definition.key).count()
+    context = {"tab": "integrations", "current_tab": om.tab, "om": om, "definition": definition, "count": count}
+    if request.method == "POST":
+        delete_records = request.POST.get("delete_records") == "on"
+        if delete_records and request.POST.get("confirm") != definition.sobject:
+            context["error"] = f"To delete the records too, type {definition.sobject} to confirm."
+            return render(request, "integrations/mappings_remove_object.html", context, status=400)
+        connection = SalesforceConnection.objects.get(organization=org)
+        objects.object_remove(connection, om.sobject, delete_records=delete_records, user=request.user)
+        kept = "deleted" if delete_records else "kept (add the object again to restore them)"
+        messages.success(request, f"{definition.label} removed from Rox; its {count} records {kept}.")
+        return _redirect_to(request, Tab.CUSTOM if not delete_records else Tab.ACCOUNTS)
+    return render(request, "integrations/mappings_remove_object.html", context)

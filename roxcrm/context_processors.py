@@ -2,7 +2,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from roxcrm.models import Membership
+from roxcrm.models import Membership, ObjectDefinition
 from roxcrm.services import organization_create_allowed
 
 
@@ -12,8 +12,11 @@ def organization(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
     memberships = list(Membership.objects.filter(user=user).select_related("organization"))
+    org = getattr(request, "org", None)
     return {
-        "org": getattr(request, "org", None),
+        "org": org,
+        # Objects the organization added (a Salesforce custom object such as Project__c): under "More".
+        "added_objects": list(ObjectDefinition.objects.filter(organization=org, archived_at=None)) if org else [],
         "membership": getattr(request, "membership", None),
         "memberships": memberships,
         "can_create_organization": organization_create_allowed(user=user),

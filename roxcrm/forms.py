@@ -18,6 +18,7 @@ from roxcrm.models import (
     CustomField,
     Lead,
     Membership,
+    ObjectRecord,
     Opportunity,
     Organization,
     Product,
@@ -192,6 +193,14 @@ class ProductForm(RecordForm):
     class Meta:
         model = Product
         fields = ["name", "product_code", "family", "is_active"]
+
+
+class ObjectRecordForm(RecordForm):
+    """A record of an object the organization added: its name and owner here, its fields as custom fields."""
+
+    class Meta:
+        model = ObjectRecord
+        fields = ["name", "owner"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

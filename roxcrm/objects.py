@@ -92,3 +92,33 @@ def custom_field_objects(organization: Any) -> list[tuple[str, str]]:
     organization_id = getattr(organization, "pk", organization)
     added = ObjectDefinition.objects.filter(organization_id=organization_id, archived_at=None)
     return [*((value, str(label)) for value, label in ObjectType.choices), *((d.key, d.label) for d in added)]
+
+
+def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[Any]]]:
+    """The records of added objects whose Link fields hold ``record`` (an account's projects), as (title, live
+    records) per Link field, for the record's page."""
+    from roxcrm.models import CustomField
+
+    links = CustomField.objects.filter(
+        organization=organization, data_type=CustomField.DataType.LINK, target=record.object_type
+    ).order_by("object_type", "position")
+    definitions = {
+        d.key: d
+        for d in ObjectDefinition.objects.filter(
+            organization=organization, archived_at=None, key__in=[f.object_type for f in links]
+        )
+    }
+    per_object: dict[str, int] = {}
+    for link in links:
+        per_object[link.object_type] = per_object.get(link.object_type, 0) + 1
+    found = []
+    for link in links:
+        definition = definitions.get(link.object_type)
+        if definition is None:
+            continue
+        title = definition.plural if per_object[link.object_type] == 1 else f"{definition.plural} ({link.label})"
+        rows = records_of(organization, link.object_type).filter(
+            removed_at=None, **{f"custom_values__{link.api_name}": record.pk}
+        )
+        found.append((title, rows.select_related("owner").order_by("name")))
+    return found

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
-from roxcrm.forms import AccountForm, ContactForm, LeadForm, OpportunityForm, ProductForm, RecordForm
-from roxcrm.models import Account, Contact, CrmRecord, Lead, Opportunity, Product
+from roxcrm.forms import AccountForm, ContactForm, LeadForm, ObjectRecordForm, OpportunityForm, ProductForm, RecordForm
+from roxcrm.models import (
+    Account,
+    Contact,
+    CrmRecord,
+    Lead,
+    ObjectDefinition,
+    ObjectRecord,
+    Opportunity,
+    Organization,
+    Product,
+)
 
 
 @dataclass(frozen=True)
@@ -35,16 +47,40 @@ class RecordType:
     related: tuple[Related, ...] = ()
     # query-string parameters that pre-fill a new record, e.g. ?account=<code> on "New contact"
     prefill_parents: tuple[str, ...] = field(default=())
+    # An object the organization added (``ObjectDefinition``): its label, and its key for URLs and queries.
+    definition: ObjectDefinition | None = None
 
     @property
     def singular(self) -> str:
+        if self.definition is not None:
+            return self.definition.label
         return str(self.model._meta.verbose_name)
 
     def queryset(self, organization: object) -> QuerySet[CrmRecord]:
         """The organization's records for lists: those removed in Salesforce (deleted, merged) are hidden."""
-        return self.model.objects.filter(organization=organization, removed_at=None).select_related(
-            *self.select_related
-        )
+        records = self.model.objects.filter(organization=organization, removed_at=None)
+        if self.definition is not None:
+            records = records.filter(object_type=self.definition.key)
+        return records.select_related(*self.select_related)
+
+    def urls(self, org_slug: str, record: CrmRecord | None = None) -> dict[str, str]:
+        """The list and new-record pages, and a record's page and edit page."""
+        if self.definition is not None:
+            args: list[Any] = [org_slug, self.definition.key]
+            names = {action: f"object_record_{action}" for action in ("list", "create", "detail", "edit")}
+        else:
+            args = [org_slug]
+            names = {action: f"{self.key}_{action}" for action in ("list", "create", "detail", "edit")}
+        found = {action: reverse(names[action], args=args) for action in ("list", "create")}
+        if record is not None:
+            found |= {action: reverse(names[action], args=[*args, record.code]) for action in ("detail", "edit")}
+        return found
+
+    def new_record(self, organization: Organization) -> CrmRecord:
+        """An unsaved record for the new-record form (an added object's names its object)."""
+        if self.definition is not None:
+            return ObjectRecord(organization=organization, definition=self.definition, object_type=self.key)
+        return self.model(organization=organization)
 
     def search(self, queryset: QuerySet[CrmRecord], query: str) -> QuerySet[CrmRecord]:
         condition = Q()
@@ -150,3 +186,20 @@ PRODUCT = RecordType(
 )
 
 CORE_TYPES = (ACCOUNT, CONTACT, OPPORTUNITY, LEAD, PRODUCT)
+
+
+def added_record_type(definition: ObjectDefinition) -> RecordType:
+    """The pages of an object the organization added: its name and owner, its fields as custom fields, its links to
+    parents among them."""
+    return RecordType(
+        key=definition.key,
+        model=ObjectRecord,
+        form_class=ObjectRecordForm,
+        plural=definition.plural,
+        list_columns=("name", "owner"),
+        search_fields=("name",),
+        detail_fields=("name", "owner"),
+        empty_hint=f"{definition.plural} come from Salesforce's {definition.sobject}; the next sync brings them in.",
+        select_related=("owner",),
+        definition=definition,
+    )

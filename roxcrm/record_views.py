@@ -9,20 +9,19 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 
-from roxcrm import custom_fields, hooks, services
+from roxcrm import custom_fields, hooks, objects, services
 from roxcrm.forms import RecordForm
-from roxcrm.models import FieldChange
-from roxcrm.record_types import RecordType
+from roxcrm.models import FieldChange, ObjectDefinition
+from roxcrm.record_types import RecordType, Related, added_record_type
 from roxcrm.services import Actor, StaleRecordError
 from roxcrm.tenancy import get_object_for_member, member_required
 
 
-@member_required
-def record_list(request: HttpRequest, spec: RecordType) -> HttpResponse:
+def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
     queryset = spec.queryset(request.org)
     query = request.GET.get("q", "").strip()
     if query:
@@ -31,13 +30,28 @@ def record_list(request: HttpRequest, spec: RecordType) -> HttpResponse:
     return render(
         request,
         "roxcrm/record_list.html",
-        {"spec": spec, "page": page, "query": query, "columns": spec.list_columns, "model": spec.model},
+        {
+            "spec": spec,
+            "page": page,
+            "query": query,
+            "columns": spec.list_columns,
+            "model": spec.model,
+            "urls": spec.urls(request.org.slug),
+        },
     )
 
 
-@member_required
-def record_detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
+def _get(request: HttpRequest, spec: RecordType, code: str) -> Any:
+    """The record with ``code`` of this organization and this kind (404 otherwise: a project's code under another
+    added object's pages names no record there)."""
     record = get_object_for_member(request, spec.model, code)
+    if spec.definition is not None and record.object_type != spec.definition.key:
+        raise Http404("No such record.")
+    return record
+
+
+def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
+    record = _get(request, spec, code)
     stored = record.custom_values or {}
     custom_rows = [
         (definition, custom_fields.display_value(definition, stored.get(definition.api_name)))
@@ -47,6 +61,10 @@ def record_detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResp
     related = []
     for section in spec.related:
         present = getattr(record, section.accessor).filter(removed_at=None)
+        related.append({"section": section, "rows": list(present[:20]), "count": present.count()})
+    # Records of added objects whose Link fields point here (an account's projects).
+    for title, present in objects.linked_to(request.org, record):
+        section = Related(title, "", ("name", "owner"))
         related.append({"section": section, "rows": list(present[:20]), "count": present.count()})
     history = FieldChange.objects.filter(object_type=record.object_type, record_id=record.pk).select_related(
         "actor_user"
@@ -60,6 +78,7 @@ def record_detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResp
             "custom_rows": custom_rows,
             "related": related,
             "history": _visible_history(history, spec.model, custom_rows),
+            "urls": spec.urls(request.org.slug, record),
         },
     )
 
@@ -101,8 +120,7 @@ def _shown(field: Any, value: Any) -> Any:
     return value
 
 
-@member_required
-def record_create(request: HttpRequest, spec: RecordType) -> HttpResponse:
+def _create(request: HttpRequest, spec: RecordType) -> HttpResponse:
     initial = {}
     for parent in spec.prefill_parents:
         code = request.GET.get(parent)
@@ -117,7 +135,11 @@ def record_create(request: HttpRequest, spec: RecordType) -> HttpResponse:
                     f"There is no {parent_model._meta.verbose_name} with the code in this link; choose one below.",
                 )
     form: RecordForm = spec.form_class(
-        request.POST or None, initial=initial, organization=request.org, user=request.user
+        request.POST or None,
+        instance=spec.new_record(request.org),
+        initial=initial,
+        organization=request.org,
+        user=request.user,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -127,18 +149,22 @@ def record_create(request: HttpRequest, spec: RecordType) -> HttpResponse:
                 values=form.standard_values(),
                 custom_values=form.custom_values(),
                 actor=Actor.person(request.user),
+                object_type=spec.definition.key if spec.definition else None,
             )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, f"{spec.model._meta.verbose_name.capitalize()} “{record}” created.")
+            messages.success(request, f"{spec.singular[:1].upper()}{spec.singular[1:]} “{record}” created.")
             return redirect(record.get_absolute_url())
-    return render(request, "roxcrm/record_form.html", {"spec": spec, "form": form, "record": None})
+    return render(
+        request,
+        "roxcrm/record_form.html",
+        {"spec": spec, "form": form, "record": None, "urls": spec.urls(request.org.slug)},
+    )
 
 
-@member_required
-def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
-    record = get_object_for_member(request, spec.model, code)
+def _edit(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
+    record = _get(request, spec, code)
     if record.read_only_reason():
         messages.info(request, record.read_only_reason())
         return redirect(record.get_absolute_url())
@@ -166,7 +192,13 @@ def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpRespon
             return render(
                 request,
                 "roxcrm/record_form.html",
-                {"spec": spec, "form": form, "record": record, "conflicts": conflicts},
+                {
+                    "spec": spec,
+                    "form": form,
+                    "record": record,
+                    "conflicts": conflicts,
+                    "urls": spec.urls(request.org.slug, record),
+                },
                 status=409,
             )
         try:
@@ -192,7 +224,7 @@ def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpRespon
             )
             messages.error(
                 request,
-                f"Someone else saved this {spec.model._meta.verbose_name} while you were editing it ({summary}). "
+                f"Someone else saved this {spec.singular.lower()} while you were editing it ({summary}). "
                 "Your values are still in the form: check them and save again to keep them.",
             )
         except ValidationError as exc:
@@ -205,7 +237,11 @@ def record_edit(request: HttpRequest, code: str, spec: RecordType) -> HttpRespon
             else:
                 messages.info(request, "Nothing changed.")
             return redirect(change.record.get_absolute_url())
-    return render(request, "roxcrm/record_form.html", {"spec": spec, "form": form, "record": record})
+    return render(
+        request,
+        "roxcrm/record_form.html",
+        {"spec": spec, "form": form, "record": record, "urls": spec.urls(request.org.slug, record)},
+    )
 
 
 def _uuid_or_none(text: str) -> uuid.UUID | None:
@@ -214,6 +250,53 @@ def _uuid_or_none(text: str) -> uuid.UUID | None:
         return uuid.UUID(text)
     except ValueError:
         return None
+
+
+record_list = member_required(_list)
+record_detail = member_required(_detail)
+record_create = member_required(_create)
+record_edit = member_required(_edit)
+
+
+def _added(request: HttpRequest, object_key: str) -> RecordType:
+    definition = ObjectDefinition.objects.filter(organization=request.org, key=object_key).first()  # type: ignore[attr-defined]
+    if definition is None:
+        raise Http404("No such object in this organization.")
+    return added_record_type(definition)
+
+
+@member_required
+def object_record_list(request: HttpRequest, object_key: str) -> HttpResponse:
+    return _list(request, _added(request, object_key))
+
+
+@member_required
+def object_record_detail(request: HttpRequest, object_key: str, code: str) -> HttpResponse:
+    return _detail(request, code, _added(request, object_key))
+
+
+@member_required
+def object_record_create(request: HttpRequest, object_key: str) -> HttpResponse:
+    spec = _added(request, object_key)
+    if spec.definition is not None and spec.definition.archived_at is not None:
+        messages.info(request, f"{spec.plural} were removed from Rox: their records are kept, new ones cannot be made.")
+        return redirect(spec.urls(request.org.slug)["list"])  # type: ignore[attr-defined]
+    return _create(request, spec)
+
+
+@member_required
+def object_record_edit(request: HttpRequest, object_key: str, code: str) -> HttpResponse:
+    return _edit(request, code, _added(request, object_key))
+
+
+def object_record_urlpatterns() -> list[URLPattern]:
+    """The pages of every object an organization added, by its key."""
+    return [
+        path("objects/<slug:object_key>/", object_record_list, name="object_record_list"),
+        path("objects/<slug:object_key>/new/", object_record_create, name="object_record_create"),
+        path("objects/<slug:object_key>/<uuid:code>/", object_record_detail, name="object_record_detail"),
+        path("objects/<slug:object_key>/<uuid:code>/edit/", object_record_edit, name="object_record_edit"),
+    ]
 
 
 def record_urlpatterns(spec: RecordType, segment: str) -> list[URLPattern]:

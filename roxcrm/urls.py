@@ -5,7 +5,7 @@ from django.urls.converters import IntConverter
 from api import urls as api_urls
 from integrations import urls as integration_urls
 from roxcrm import record_types, views
-from roxcrm.record_views import record_urlpatterns
+from roxcrm.record_views import object_record_urlpatterns, record_urlpatterns
 
 
 class DatabaseIdConverter(IntConverter):
@@ -24,6 +24,7 @@ organization_patterns = [
     *record_urlpatterns(record_types.OPPORTUNITY, "opportunities"),
     *record_urlpatterns(record_types.LEAD, "leads"),
     *record_urlpatterns(record_types.PRODUCT, "products"),
+    *object_record_urlpatterns(),
     path("", include("activities.urls")),
     path("settings/", views.settings_index, name="settings"),
     path("settings/organization/", views.settings_organization, name="settings_organization"),

@@ -29,6 +29,7 @@ GOOD_LICENCES = ("Salesforce", "Salesforce Integration")
 ADMIN_PROFILE = "System Administrator"
 SETUP_PATH = "Setup → Users → Users"
 ACTIVITY_OBJECTS = {"Task": "PermissionsEditTask", "Event": "PermissionsEditEvent"}
+COMPOSITE_MAX = 25  # subrequests in one Composite call
 
 
 @dataclass
@@ -70,13 +71,20 @@ class PreflightReport:
         }
 
 
-def run_preflight(client: SalesforceClient, *, extra_objects: Iterable[str] = ()) -> PreflightReport:
+def run_preflight(
+    client: SalesforceClient,
+    *,
+    extra_objects: Iterable[str] = (),
+    extra_fields: dict[str, list[str]] | None = None,
+) -> PreflightReport:
     """Check everything Rox needs of the connected org and integration user. Raises only on transient or
-    configuration errors other than missing API access (which becomes failed checks)."""
+    configuration errors other than missing API access (which becomes failed checks). ``extra_objects``: the
+    objects the organization added (Read and Edit on each), with ``extra_fields`` the fields mapped on them."""
     report = PreflightReport()
     connection = client.connection
     objects = [*STANDARD_OBJECTS, *[o for o in extra_objects if o not in STANDARD_OBJECTS]]
     user_id = connection.sf_user_id
+    describes = [client.subrequest(f"describe_{name}", f"sobjects/{name}/describe/") for name in objects]
     try:
         first = client.composite(
             [
@@ -110,9 +118,12 @@ def run_preflight(client: SalesforceClient, *, extra_objects: Iterable[str] = ()
                         f"WHERE Name = {soql.literal(PERMISSION_SET_NAME)}"
                     ),
                 ),
-                *[client.subrequest(f"describe_{name}", f"sobjects/{name}/describe/") for name in objects],
+                *describes[: COMPOSITE_MAX - 4],
             ]
         )
+        # Describes of many added objects go on in further Composite calls (25 subrequests each).
+        for start in range(COMPOSITE_MAX - 4, len(describes), COMPOSITE_MAX):
+            first += client.composite(describes[start : start + COMPOSITE_MAX])
     except ApiDisabledError as exc:
         return _without_api(report, exc)
     results = {item["referenceId"]: item for item in first}
@@ -152,7 +163,7 @@ def run_preflight(client: SalesforceClient, *, extra_objects: Iterable[str] = ()
     report.checks.append(_package_check(bool(rox_sets), assigned, report.package_installed, connection.sf_username))
     report.checks.extend(_activity_id_checks(report.describes))
     report.checks.extend(_object_checks(object_rows, objects, report.describes))
-    report.checks.extend(_field_checks(report.describes))
+    report.checks.extend(_field_checks(report.describes, {**BASIC_FIELDS, **(extra_fields or {})}))
     return report
 
 
@@ -323,6 +334,13 @@ def _object_checks(rows: dict[str, dict[str, bool]], objects: list[str], describ
                 f"Turn on “Edit {name}s” for the user in their profile or in the “{PERMISSION_SET_LABEL}” permission "
                 "set (Setup → Permission Sets → System Permissions)."
             )
+        elif name not in STANDARD_OBJECTS:
+            # An object the organization added: the Rox package's permission set stays as shipped.
+            fix = (
+                f"In Salesforce Setup → Permission Sets, open a permission set of your own assigned to the integration "
+                f"user (not “{PERMISSION_SET_LABEL}”, which stays as the package ships it) → Object Settings → "
+                f"{name}: tick Read, Create and Edit, and Read/Edit on the fields Rox maps. Then click Re-check."
+            )
         else:
             fix = (
                 f"Grant Read and Edit on {name} in the user's profile or in the “{PERMISSION_SET_LABEL}” permission "
@@ -345,9 +363,10 @@ def _object_checks(rows: dict[str, dict[str, bool]], objects: list[str], describ
     return checks
 
 
-def _field_checks(describes: dict[str, dict[str, Any]]) -> list[Check]:
+def _field_checks(describes: dict[str, dict[str, Any]], fields_of: dict[str, Iterable[str]]) -> list[Check]:
     checks = []
-    for sobject, names in BASIC_FIELDS.items():
+    for sobject, names in fields_of.items():
+        names = tuple(names)
         describe = describes.get(sobject)
         if describe is None:
             continue
@@ -359,7 +378,7 @@ def _field_checks(describes: dict[str, dict[str, Any]]) -> list[Check]:
             for n in names
             if needs_edit and n in fields and not fields[n].get("updateable") and _editable_by_nature(fields[n])
         ]
-        title = f"Field access on {sobject}'s basic fields"
+        title = f"Field access on {sobject}'s {'basic' if sobject in BASIC_FIELDS else 'mapped'} fields"
         key = f"fields_{sobject}"
         if unreadable:
             checks.append(

@@ -196,3 +196,122 @@ def test_the_command_lists_adds_syncs_and_removes(
     with pytest.raises(CommandError, match="no object Nope__c"):
         run("objects", "add", "--org", org.slug, "Nope__c")
     assert FieldMapping.objects.filter(object_mapping__sobject="Project__c").exists()
+
+
+def test_an_admin_adds_and_removes_an_object_on_crm_mappings(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_client: Any, member_client: Any
+) -> None:
+    from django.urls import reverse
+
+    tab = admin_client.get(reverse("mappings_tab", args=[org.slug, "accounts"])).content.decode()
+    add_url = reverse("mappings_add_object", args=[org.slug])
+    assert add_url in tab
+    listing = admin_client.get(add_url).content.decode()
+    assert "Project__c" in listing and "Account</td>" not in listing
+    step_two = admin_client.get(add_url, {"sobject": "Project__c"}).content.decode()
+    assert 'value="Account__c" id="f-Account__c" checked' in step_two  # the lookup is proposed
+    assert 'id="f-Status__c"' in step_two and 'id="f-Status__c" checked' not in step_two  # offered, not ticked
+    added = admin_client.post(
+        add_url, {"sobject": "Project__c", "fields": ["Account__c", "Status__c"], "rule": "read_write"}, follow=True
+    )
+    page = added.content.decode()
+    assert "Project added" in page and "Custom objects" in page and "Remove object" in page
+    mapping = ObjectMapping.objects.get(organization=org, sobject="Project__c")
+    assert {m.sf_field for m in mapping.field_mappings.all()} == {"Name", "OwnerId", "Account__c", "Status__c"}
+    assert member_client.get(add_url).status_code == 403
+    create(sfsim, "Project__c", Name="Kept")
+    sync_object(connection, "Project__c")
+    remove_url = reverse("mappings_remove_object", args=[org.slug, mapping.code])
+    assert "1 record in Rox is kept" in admin_client.get(remove_url).content.decode()
+    refused = admin_client.post(remove_url, {"delete_records": "on", "confirm": "wrong"})
+    assert refused.status_code == 400 and ObjectRecord.objects.count() == 1
+    admin_client.post(remove_url, {})
+    assert ObjectRecord.objects.count() == 1 and ObjectDefinition.objects.get(key="project__c").archived_at
+    nav = admin_client.get(reverse("dashboard", args=[org.slug])).content.decode()
+    assert reverse("object_record_list", args=[org.slug, "project__c"]) not in nav
+    admin_client.post(remove_url, {"delete_records": "on", "confirm": "Project__c"})
+    assert not ObjectRecord.objects.exists() and not ObjectDefinition.objects.exists()
+
+
+def test_preflight_checks_added_objects_and_a_lost_one_asks_for_action_while_others_sync(
+    connection: SalesforceConnection, sfsim: Any, org: Organization
+) -> None:
+    from integrations import services
+    from integrations.status import card_status
+
+    objects.object_add(connection, "Project__c", fields=["Status__c"], rule="read_write")
+    run = services.preflight_run(connection=connection)
+    checks = {c["key"]: c for c in run.details["checks"]}
+    assert checks["object_Project__c"]["status"] == "pass"
+    assert checks["fields_Project__c"]["status"] == "pass" and "mapped fields" in checks["fields_Project__c"]["title"]
+    connection.refresh_from_db()
+    assert card_status(connection).label == "Connected"
+    # Salesforce's admin takes the object away from the integration user.
+    sfsim.control("PUT", "object-permissions", {"parent": "System Administrator", "object": "Project__c"})
+    run = services.preflight_run(connection=connection)
+    check = {c["key"]: c for c in run.details["checks"]}["object_Project__c"]
+    assert check["status"] == "fail" and "Permission Sets" in check["fix"] and "not “Rox Integration”" in check["fix"]
+    connection.refresh_from_db()
+    assert card_status(connection).label == "Action Required" and "Project__c" in connection.action_reason
+    create(sfsim, "Account", Name="Still syncing")
+    assert sync_object(connection, "Account").run.outcome == "succeeded"  # type: ignore[union-attr]
+    assert Account.objects.filter(name="Still syncing").exists()
+
+
+def test_twenty_added_objects_on_one_organization(
+    connection: SalesforceConnection, sfsim: Any, org: Organization
+) -> None:
+    from integrations import services
+
+    for i in range(20):
+        sfsim.control(
+            "POST",
+            "objects",
+            {
+                "name": f"Thing{i}__c",
+                "label": f"Thing {i}",
+                "pluralLabel": f"Things {i}",
+                "fields": [{"name": "Account__c", "type": "Lookup", "referenceTo": ["Account"]}],
+            },
+        )
+        objects.object_add(connection, f"Thing{i}__c")
+    account_id = create(sfsim, "Account", Name="Hub")
+    for i in range(20):
+        create(sfsim, f"Thing{i}__c", Name=f"thing {i}", Account__c=account_id)
+    run = services.preflight_run(connection=connection)
+    checks = {c["key"]: c["status"] for c in run.details["checks"]}
+    assert all(checks[f"object_Thing{i}__c"] == "pass" for i in range(20))
+    for plan in object_plans(org):
+        sync_object(connection, plan.sobject)
+    assert ObjectRecord.objects.count() == 20
+    hub = account_of(account_id)
+    assert {r.custom_values["account"] for r in ObjectRecord.objects.all()} == {hub.pk}
+
+
+def test_a_master_detail_child_read_before_its_master_is_linked_when_it_arrives(
+    connection: SalesforceConnection, sfsim: Any, org: Organization
+) -> None:
+    sfsim.control(
+        "POST",
+        "objects",
+        {
+            "name": "Phase__c",
+            "label": "Phase",
+            "pluralLabel": "Phases",
+            "fields": [{"name": "Project__c", "type": "MasterDetail", "referenceTo": ["Project__c"]}],
+        },
+    )
+    objects.object_add(connection, "Project__c")
+    mapping = objects.object_add(connection, "Phase__c", rule="read_write")
+    rows = {m.sf_field: m.rule for m in mapping.field_mappings.all()}
+    assert "OwnerId" not in rows  # a detail's owner is its master's
+    assert rows["Project__c"] == "read_only"  # a master-detail that cannot be reparented is set once
+    assert [p.sobject for p in object_plans(org)][-2:] == ["Project__c", "Phase__c"]  # masters first
+    project_id = create(sfsim, "Project__c", Name="Apollo")
+    phase_id = create(sfsim, "Phase__c", Name="Design", Project__c=project_id)
+    sync_object(connection, "Phase__c")  # the master is not in Rox yet
+    phase = ObjectRecord.objects.get(pk=SalesforceLink.objects.get(sf_id=phase_id).record_id)
+    assert "project" not in phase.custom_values
+    sync_object(connection, "Project__c")
+    phase.refresh_from_db()
+    assert phase.custom_values["project"] == project(project_id).pk

@@ -167,3 +167,42 @@ def test_an_added_objects_mappable_fields_are_its_name_owner_and_custom_fields(o
     assert set(fields) >= {"name", "owner", "custom.account"}
     assert not {"definition", "object_type"} & set(fields)
     assert (fields["owner"].type, fields["owner"].target) == ("reference", "user")
+
+
+def test_an_added_objects_pages_list_show_create_and_edit_its_records(
+    org: Organization, admin_user: User, admin_client: Client, other_org: Organization
+) -> None:
+    add_object(org)
+    make_custom_field(org, object_type="project__c", label="Account", data_type="link", target="account")
+    make_custom_field(org, object_type="project__c", label="Status", data_type="picklist", options=["Open", "Done"])
+    account = make_account(org, name="Initech")
+    home = admin_client.get(reverse("dashboard", args=[org.slug])).content.decode()
+    listing_url = reverse("object_record_list", args=[org.slug, "project__c"])
+    assert "More" in home and listing_url in home  # the navigation names the added object
+    assert "Projects" in admin_client.get(listing_url).content.decode()
+    created = admin_client.post(
+        reverse("object_record_create", args=[org.slug, "project__c"]),
+        {"name": "Relaunch", "owner": admin_user.pk, "cf_account": account.pk, "cf_status": "Open"},
+        follow=True,
+    )
+    page = created.content.decode()
+    assert "Project “Relaunch” created" in page and "Initech" in page and "Open" in page
+    project = ObjectRecord.objects.get(name="Relaunch")
+    assert project.custom_values == {"account": account.pk, "status": "Open"} and project.object_type == "project__c"
+    # The account's page lists its projects.
+    assert "Relaunch" in admin_client.get(account.get_absolute_url()).content.decode()
+    edit_url = reverse("object_record_edit", args=[org.slug, "project__c", project.code])
+    admin_client.post(edit_url, {"name": "Relaunch", "owner": admin_user.pk, "cf_status": "Done", "version": 1})
+    project.refresh_from_db()
+    assert project.custom_values["status"] == "Done" and project.version == 2
+    search = admin_client.get(listing_url, {"q": "relaunch"}).content.decode()
+    assert project.get_absolute_url() in search
+    # Another object's URL, another organization, an unknown object: no record there.
+    add_object(org, "Milestone__c", "Milestone")
+    assert (
+        admin_client.get(reverse("object_record_detail", args=[org.slug, "milestone__c", project.code])).status_code
+        == 404
+    )
+    assert admin_client.get(reverse("object_record_list", args=[org.slug, "nothing__c"])).status_code == 404
+    add_object(other_org, "Secret__c", "Secret")
+    assert admin_client.get(reverse("object_record_list", args=[org.slug, "secret__c"])).status_code == 404
