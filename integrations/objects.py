@@ -234,7 +234,17 @@ def object_add(
         for sf in chosen:
             _map_field(object_mapping, sf, rule, user)
     schedules_sync(connection)
+    _recheck(connection, user)
     return object_mapping
+
+
+def _recheck(connection: SalesforceConnection, user: User | None) -> None:
+    """The prerequisite checks again, now covering the added object (its access, its mapped fields): the
+    connection asks for action at once if the integration user cannot read or edit it, and new entity writeback
+    is gated on the object's Create permission."""
+    from integrations import services
+
+    services.preflight_run(connection=SalesforceConnection.objects.get(pk=connection.pk), user=user)
 
 
 def object_remove(
@@ -277,6 +287,7 @@ def object_remove(
                 summary=f"{sobject}: object removed (its {count} records kept)",
             )
     schedules_sync(connection)
+    _recheck(connection, user)  # a failing check of the removed object no longer asks for action
     return count
 
 
@@ -295,6 +306,7 @@ def _restore(
             summary=f"{object_mapping.sobject}: object added again (its records and mappings restored)",
         )
     schedules_sync(connection)
+    _recheck(connection, user)
     return object_mapping
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from roxcrm.models import CrmRecord, ObjectDefinition, ObjectRecord, ObjectType
 
@@ -94,9 +95,9 @@ def custom_field_objects(organization: Any) -> list[tuple[str, str]]:
     return [*((value, str(label)) for value, label in ObjectType.choices), *((d.key, d.label) for d in added)]
 
 
-def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[Any]]]:
+def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[Any], str]]:
     """The records of added objects whose Link fields hold ``record`` (an account's projects), as (title, live
-    records) per Link field, for the record's page."""
+    records, the list page filtered to them) per Link field, for the record's page."""
     from roxcrm.models import CustomField
 
     links = CustomField.objects.filter(
@@ -120,5 +121,6 @@ def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[
         rows = records_of(organization, link.object_type).filter(
             removed_at=None, **{f"custom_values__{link.api_name}": record.pk}
         )
-        found.append((title, rows.select_related("owner").order_by("name")))
+        listing = reverse("object_record_list", args=[record.organization.slug, link.object_type])
+        found.append((title, rows.select_related("owner").order_by("name"), f"{listing}?{link.api_name}={record.code}"))
     return found

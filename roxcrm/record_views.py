@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,7 +17,7 @@ from django.urls import URLPattern, path
 
 from roxcrm import custom_fields, hooks, objects, services
 from roxcrm.forms import RecordForm
-from roxcrm.models import FieldChange, ObjectDefinition
+from roxcrm.models import CustomField, FieldChange, ObjectDefinition, User
 from roxcrm.record_types import RecordType, Related, added_record_type
 from roxcrm.services import Actor, StaleRecordError
 from roxcrm.tenancy import get_object_for_member, member_required
@@ -26,6 +28,10 @@ def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     if query:
         queryset = spec.search(queryset, query)
+    filters = _list_filters(request, spec)
+    for condition in filters.conditions:
+        queryset = queryset.filter(**condition)
+    queryset = queryset.order_by(*filters.order)
     page = Paginator(queryset, settings.PAGINATE_BY).get_page(request.GET.get("page"))
     return render(
         request,
@@ -37,8 +43,69 @@ def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
             "columns": spec.list_columns,
             "model": spec.model,
             "urls": spec.urls(request.org.slug),
+            "filters": filters,
         },
     )
+
+
+@dataclass
+class ListFilters:
+    """A list's filters and order as the query string gives them: ``owner`` (a member's id), a Link field of an
+    added object by the linked record's code (``?account=<code>``), and ``sort`` (a column, ``-`` for descending).
+    A value that names nothing is shown as ignored, never a server error."""
+
+    owners: list[Any] = field(default_factory=list)
+    owner: str = ""
+    links: list[tuple[CustomField, str, str]] = field(default_factory=list)  # (field, code given, linked record)
+    sortable: list[tuple[str, str]] = field(default_factory=list)
+    sort: str = ""
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    params: str = ""  # the filters and order as a query string, for the pages' links
+
+
+def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
+    found = ListFilters()
+    model_fields = {f.name for f in spec.model._meta.concrete_fields}
+    kept: dict[str, str] = {}
+    if "owner" in model_fields:
+        found.owners = list(User.objects.filter(memberships__organization=request.org).order_by("email"))  # type: ignore[attr-defined]
+        wanted = request.GET.get("owner", "").strip()
+        if wanted:
+            match = next((u for u in found.owners if str(u.pk) == wanted), None)
+            if match is None:
+                found.ignored.append("owner (no such member)")
+            else:
+                found.owner, kept["owner"] = wanted, wanted
+                found.conditions.append({"owner": match})
+    definitions = custom_fields.definitions_for(request.org, spec.key)  # type: ignore[attr-defined]
+    for definition in definitions:
+        if definition.data_type != CustomField.DataType.LINK or not definition.visible_to(request.user):
+            continue
+        code = request.GET.get(definition.api_name, "").strip()
+        if not code:
+            continue
+        parsed = _uuid_or_none(code)
+        linked = objects.records_of(request.org, definition.target).filter(code=parsed).first() if parsed else None  # type: ignore[attr-defined]
+        if linked is None:
+            found.ignored.append(f"{definition.label} (no such record)")
+            continue
+        found.links.append((definition, code, str(linked)))
+        kept[definition.api_name] = code
+        found.conditions.append({f"custom_values__{definition.api_name}": linked.pk})
+    found.sortable = [(name, name) for name in spec.list_columns if name in model_fields] + [("updated_at", "updated")]
+    sort = request.GET.get("sort", "").strip()
+    column = sort.removeprefix("-")
+    if column in {name for name, _ in found.sortable}:
+        found.sort, kept["sort"] = sort, sort
+        found.order = [sort, "-id" if sort.startswith("-") else "id"]
+    elif sort:
+        found.ignored.append("sort (not a column)")
+    if not found.order:
+        found.order = [*spec.model._meta.ordering] or ["-updated_at", "-id"]
+    found.params = urlencode(kept)
+    return found
 
 
 def _get(request: HttpRequest, spec: RecordType, code: str) -> Any:
@@ -63,9 +130,9 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
         present = getattr(record, section.accessor).filter(removed_at=None)
         related.append({"section": section, "rows": list(present[:20]), "count": present.count()})
     # Records of added objects whose Link fields point here (an account's projects).
-    for title, present in objects.linked_to(request.org, record):
+    for title, present, listing in objects.linked_to(request.org, record):
         section = Related(title, "", ("name", "owner"))
-        related.append({"section": section, "rows": list(present[:20]), "count": present.count()})
+        related.append({"section": section, "rows": list(present[:20]), "count": present.count(), "more": listing})
     history = FieldChange.objects.filter(object_type=record.object_type, record_id=record.pk).select_related(
         "actor_user"
     )[:20]

@@ -22,6 +22,7 @@ from integrations.engine.runs import recorded_run
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
 from integrations.salesforce.client import SalesforceClient
+from mappings.defaults import STANDARD_OBJECTS
 from mappings.models import ObjectMapping
 from roxcrm.bulk import bulk_update
 from roxcrm.custom_fields import clean_value
@@ -84,7 +85,7 @@ def refresh_children(connection: SalesforceConnection, parent: str, parent_ids: 
     scheduled refresh)."""
     ids = list(dict.fromkeys(parent_ids))
     updated = 0
-    for child, lookup in CHILDREN.get(parent, ()):
+    for child, lookup in _children(connection, parent):
         plan = _plan(connection, child)
         if plan is None or not plan.formula_fields:
             continue
@@ -107,6 +108,21 @@ def _refresh_children(connection: SalesforceConnection, plan: ObjectPlan, lookup
             for record_page in _pages(run.client, soql.select(fields, plan.sobject, where=where)):
                 updated[0] += _apply(plan, record_page)
     return updated[0]
+
+
+def _children(connection: SalesforceConnection, parent: str) -> list[tuple[str, str]]:
+    """(child object, its lookup to ``parent``) for the standard children and for every added object that looks
+    ``parent`` up through a mapped Link field (a project's formula on its account's industry)."""
+    found = list(CHILDREN.get(parent, ()))
+    added = ObjectMapping.objects.filter(organization=connection.organization, sync_enabled=True).exclude(
+        sobject__in=[*STANDARD_OBJECTS]
+    )
+    for mapping in added:
+        plan = build_plan(mapping)
+        if plan is None or not plan.formula_fields:
+            continue
+        found += [(plan.sobject, f.sf_field) for f in plan.fields if f.is_reference and parent in f.targets]
+    return found
 
 
 def _plan(connection: SalesforceConnection, sobject: str) -> ObjectPlan | None:

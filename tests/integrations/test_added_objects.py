@@ -315,3 +315,19 @@ def test_a_master_detail_child_read_before_its_master_is_linked_when_it_arrives(
     sync_object(connection, "Project__c")
     phase.refresh_from_db()
     assert phase.custom_values["project"] == project(project_id).pk
+
+
+def test_a_formula_on_an_added_object_follows_its_parent_at_once(
+    connection: SalesforceConnection, sfsim: Any, org: Organization
+) -> None:
+    """Project__c.Account_Industry__c is a formula on its account's Industry: Salesforce does not move the project's
+    SystemModstamp when the account changes, so Rox re-reads it when it sees the account change."""
+    account_id = create(sfsim, "Account", Name="Initech", Industry="Retail")
+    sync_object(connection, "Account")
+    objects.object_add(connection, "Project__c", fields=["Account__c", "Account_Industry__c"])
+    sf_id = create(sfsim, "Project__c", Name="Relaunch", Account__c=account_id)
+    sync_object(connection, "Project__c")
+    assert project(sf_id).custom_values["account_industry"] == "Retail"
+    sfsim.control("PATCH", f"records/Account/{account_id}", {"fields": {"Industry": "Banking"}})
+    sync_object(connection, "Account")
+    assert project(sf_id).custom_values["account_industry"] == "Banking"

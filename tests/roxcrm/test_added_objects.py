@@ -189,8 +189,9 @@ def test_an_added_objects_pages_list_show_create_and_edit_its_records(
     assert "Project “Relaunch” created" in page and "Initech" in page and "Open" in page
     project = ObjectRecord.objects.get(name="Relaunch")
     assert project.custom_values == {"account": account.pk, "status": "Open"} and project.object_type == "project__c"
-    # The account's page lists its projects.
-    assert "Relaunch" in admin_client.get(account.get_absolute_url()).content.decode()
+    # The account's page lists its projects, with the list of them all.
+    account_page = admin_client.get(account.get_absolute_url()).content.decode()
+    assert "Relaunch" in account_page and f"{listing_url}?account={account.code}" in account_page
     edit_url = reverse("object_record_edit", args=[org.slug, "project__c", project.code])
     admin_client.post(edit_url, {"name": "Relaunch", "owner": admin_user.pk, "cf_status": "Done", "version": 1})
     project.refresh_from_db()
@@ -206,3 +207,44 @@ def test_an_added_objects_pages_list_show_create_and_edit_its_records(
     assert admin_client.get(reverse("object_record_list", args=[org.slug, "nothing__c"])).status_code == 404
     add_object(other_org, "Secret__c", "Secret")
     assert admin_client.get(reverse("object_record_list", args=[org.slug, "secret__c"])).status_code == 404
+
+
+def test_lists_filter_by_owner_and_linked_record_and_sort(
+    org: Organization, admin_user: User, member_user: User, admin_client: Client
+) -> None:
+    add_object(org)
+    make_custom_field(org, object_type="project__c", label="Account", data_type="link", target="account")
+    initech, globex = make_account(org, name="Initech"), make_account(org, name="Globex")
+    person = Actor.person(admin_user)
+    for name, owner, account in (
+        ("Alpha", admin_user, initech),
+        ("Bravo", member_user, initech),
+        ("Charlie", admin_user, globex),
+    ):
+        record_create(
+            organization=org,
+            model=ObjectRecord,
+            values={"name": name, "owner": owner},
+            custom_values={"account": account},
+            actor=person,
+            object_type="project__c",
+        )
+    url = reverse("object_record_list", args=[org.slug, "project__c"])
+
+    def names(**query: str) -> list[str]:
+        page = admin_client.get(url, query).content.decode()
+        return [n for n in ("Alpha", "Bravo", "Charlie") if f">{n}</a>" in page]
+
+    assert names() == ["Alpha", "Bravo", "Charlie"]
+    assert names(owner=str(admin_user.pk)) == ["Alpha", "Charlie"]
+    assert names(account=str(initech.code)) == ["Alpha", "Bravo"]
+    assert names(account=str(initech.code), owner=str(member_user.pk)) == ["Bravo"]
+    page = admin_client.get(url, {"sort": "-name"}).content.decode()
+    assert page.index(">Charlie<") < page.index(">Bravo<") < page.index(">Alpha<")
+    ignored = admin_client.get(url, {"owner": "999999", "account": "nope", "sort": "password"})
+    assert ignored.status_code == 200 and "Ignored: owner (no such member), Account (no such record)" in (
+        ignored.content.decode()
+    )
+    # The standard objects' lists sort and filter by owner too.
+    accounts = admin_client.get(reverse("account_list", args=[org.slug]), {"sort": "-name"}).content.decode()
+    assert accounts.index(">Initech<") < accounts.index(">Globex<")
