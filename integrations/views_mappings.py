@@ -475,7 +475,8 @@ def mappings_add_object(request: HttpRequest) -> HttpResponse:
             context["chosen"] = set(chosen)
             return render(request, "integrations/mappings_add_object.html", context, status=400)
         messages.success(
-            request, f"{preview.label} added: its records are read by the next sync (or Sync now on Sync health)."
+            request,
+            f"{preview.label} added: its records are read in the background within a minute (see Sync health).",
         )
         return _redirect_to(request, Tab.CUSTOM)
     context["chosen"] = {f.name for f in preview.proposed}
