@@ -562,3 +562,13 @@ def object_delete(app: "App", req: Request, body: dict, name: str) -> dict:
     org = _org(app)
     with org.store.setup_transaction() as conn:
         return {"deleted": objects.delete_object(org.store, conn, name)}
+
+
+@route("POST", "/objects/<name>/generate")
+def object_generate(app: "App", req: Request, body: dict, name: str) -> dict:
+    """Fill a created custom object with generated rows, straight into its table (``seed.generate``)."""
+    org = _org(app)
+    o = _object(app, name)
+    with org.store.transaction() as conn:
+        created = seeding.generate(org.store, conn, org.now(), o.name, int(body["rows"]), str(body.get("seed", "")))
+    return {"object": o.name, "created": created, "counts": {o.name: org.store.table_rows(o.name)}}

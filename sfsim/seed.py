@@ -9,10 +9,12 @@ import random
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from . import defaults
 from .objects import create_object, drop_objects
-from .records import STAGES
+from .records import STAGES, format_auto_number
+from .schema import NUMBER_TYPES, TEXT_TYPES
 from .setup import create_user
 from .store import Store, quote
 
@@ -873,3 +875,89 @@ def _milestones(s: Seeder, projects: list[tuple[str, str]], per: int, now: str) 
                 pos += 1
 
     s.insert(MILESTONE["name"], cols, rows())
+
+
+# -- generated rows for a custom object --------------------------------------------------------------------------------
+GENERATE_MAX = 2_000_000
+WORDS = ["alpha", "bravo", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kestrel"]
+
+
+def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str, rows: int, seed: str = "") -> int:
+    """Inserts ``rows`` generated records of a custom object created through the control API straight into its
+    table, as the seed does (no per-record validation or API usage; a million rows of 30 fields in well under a
+    minute): a value of its type for every stored field, within its length, precision and picklist; blanks in
+    about one optional field in ten; unique and external id fields unique; lookups to existing records of their
+    targets (a master-detail one always set); owners and audit stamps from the org's active users. The same
+    ``seed`` on the same org gives the same rows. Returns the number of rows inserted."""
+    o = store.schema.get(object_name)
+    if o is None or not o.created:
+        raise KeyError(f"no custom object {object_name} created through the control API")
+    if not 0 < rows <= GENERATE_MAX:
+        raise ValueError(f"rows must be between 1 and {GENERATE_MAX:,}")
+    rng = random.Random(f"sfsim-generate-{seed}")
+    s = Seeder(store, conn, now, rng)
+    s.users = [u for (u,) in conn.execute('SELECT "Id" FROM "User" WHERE "IsActive" = 1 ORDER BY "Id"')]
+    fields = [f for f in o.stored_fields if f.name not in SYS and f.name not in ("OwnerId", "Name")]
+    parents: dict[str, list[str]] = {}
+    for f in fields:
+        if f.type == "reference":
+            found = []
+            for target in f.reference_to:
+                found += [i for (i,) in conn.execute(f"SELECT Id FROM {quote(target)} ORDER BY Id LIMIT 10000")]
+            if not found and not f.nillable:
+                raise ValueError(f"{f.name} needs a {' or '.join(f.reference_to)} record to point to; there is none")
+            parents[f.name] = found
+    name = o.field("Name")
+    owner = o.field("OwnerId") is not None
+    first = store.next_auto_number(conn, o.name, name.start_number, rows) if name.auto_number else 0
+    ids = s.ids(o.key_prefix, rows)
+    cols = [*SYS, "Name", *(["OwnerId"] if owner else []), *(f.name for f in fields)]
+
+    def value(f: Any, i: int) -> object:
+        if f.type == "boolean":
+            return int(rng.random() < 0.5)
+        if f.nillable and not (f.unique or f.external_id) and rng.random() < 0.1:
+            return None
+        t = f.type
+        if t == "reference":
+            return rng.choice(parents[f.name]) if parents[f.name] else None
+        if f.unique or f.external_id:
+            return f"{f.name[:-3].upper()}-{i:08d}"[: f.length or None] if t not in NUMBER_TYPES else i
+        if t in ("picklist", "combobox"):
+            return rng.choice(f.picklist) if f.picklist else f"{WORDS[i % len(WORDS)]}"
+        if t == "multipicklist":
+            return ";".join(sorted(rng.sample(f.picklist, min(len(f.picklist), rng.randrange(1, 3))))) or None
+        if t in NUMBER_TYPES:
+            whole = 10 ** max(min(f.precision - f.scale, 9), 0) - 1 if f.precision else 10**6
+            high = min(whole, 100) if t == "percent" else whole
+            return rng.randrange(0, high + 1) if t == "int" or f.scale == 0 else round(rng.uniform(0, high), f.scale)
+        if t == "date":
+            return (s.today - dt.timedelta(days=rng.randrange(-365, 730))).isoformat()
+        if t == "datetime":
+            return _fmt(s.now_ts - rng.random() * 730 * 86400)
+        if t == "email":
+            return f"{rng.choice(FIRST).lower()}.{i}@{rng.choice(WORDS)}.example.com"
+        if t == "phone":
+            return f"+1 {rng.randrange(200, 999)} 555 {rng.randrange(10000):04d}"
+        if t == "url":
+            return f"https://www.{rng.choice(WORDS)}{i % 997}.example.com/{rng.choice(WORDS)}"
+        if t == "textarea":
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(3, 25)))
+            return (f"{text}.\nRow {i + 1}." if rng.random() < 0.3 else f"{text}.")[: f.length or None]
+        if t in TEXT_TYPES:
+            return f"{rng.choice(WORDS).title()} {rng.choice(LAST)} {i + 1}"[: f.length or None]
+        return None  # a type the generator does not fill (left blank)
+
+    def generated() -> Iterator[tuple]:
+        for i, rid in enumerate(ids):
+            stamps = s.stamps()
+            label = format_auto_number(name.display_format, first + i, stamps[0]) if name.auto_number else None
+            yield (
+                *_sys(rid, stamps),
+                label or f"{o.label} {i + 1}",
+                *([rng.choice(s.users)] if owner else []),
+                *(value(f, i) for f in fields),
+            )
+
+    s.insert(o.name, cols, generated())
+    return rows

@@ -182,9 +182,10 @@ class Store:
         start = self._advance(conn, prefix, count)
         return [ids.make_id(prefix, n) for n in range(start + 1, start + count + 1)]
 
-    def next_auto_number(self, conn: sqlite3.Connection, object_name: str, first: int) -> int:
-        """The next value of an object's Auto Number Name (``first`` for its first record)."""
-        return first + self._advance(conn, f"auto:{object_name}", 1)
+    def next_auto_number(self, conn: sqlite3.Connection, object_name: str, first: int, count: int = 1) -> int:
+        """The next value of an object's Auto Number Name (``first`` for its first record); ``count`` takes that
+        many values at once (the first is returned)."""
+        return first + self._advance(conn, f"auto:{object_name}", count)
 
     def allocate_id(self, prefix: str) -> str:
         with self.transaction() as conn:
