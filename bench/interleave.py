@@ -8,7 +8,8 @@ The reference commit is checked out in a temporary git worktree and runs *its ow
 the change is this checkout. The figures are read from the table each run prints (the patterns below), so the two
 versions of the script need only print the same rows. Prints, per figure, each side's min and median and the
 change's median as a ratio of the reference's, with the spread of each side (max/min), and appends the table to
-bench/RESULTS.md unless ``--no-record``.
+bench/RESULTS.md unless ``--no-record``. Verdict: a regression when the change is worse in every run (the two sides'
+ranges do not overlap), within noise when only the medians say worse, better when better in every run.
 """
 
 from __future__ import annotations
@@ -104,10 +105,15 @@ def main() -> None:
         spread_new = max(new_values) / min(new_values) if min(new_values) else float("inf")
         higher_better = PATTERNS[name][1]
         worse = ratio < 1 if higher_better else ratio > 1
-        # A change is called a regression only when it is worse by more than either side's own spread.
-        noise = max(spread_ref, spread_new)
-        off_by = (1 / ratio) if higher_better else ratio
-        verdict = "regression" if worse and off_by > noise else "within noise" if worse else "no regression"
+        # Worse in every run (the two sides' ranges do not overlap) is a regression; worse in the medians only is
+        # the machine's noise; better in every run is an improvement.
+        if higher_better:
+            all_worse, all_better = max(new_values) < min(ref_values), min(new_values) > max(ref_values)
+        else:
+            all_worse, all_better = min(new_values) > max(ref_values), max(new_values) < min(ref_values)
+        verdict = (
+            "regression" if all_worse else "better" if all_better else "within noise" if worse else "no regression"
+        )
         lines.append(
             f"| {name} | {min(ref_values):g} / {statistics.median(ref_values):g} | {min(new_values):g} / "
             f"{statistics.median(new_values):g} | {ratio:.2f} | {spread_ref:.2f} / {spread_new:.2f} | {verdict} |"
