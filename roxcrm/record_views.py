@@ -125,6 +125,7 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
         for definition in custom_fields.definitions_for(request.org, record.object_type)
         if definition.visible_to(request.user)
     ]
+    link_urls = _link_urls(request, [definition for definition, _ in custom_rows], stored)
     related = []
     for section in spec.related:
         present = getattr(record, section.accessor).filter(removed_at=None)
@@ -142,7 +143,7 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
         {
             "spec": spec,
             "record": record,
-            "custom_rows": custom_rows,
+            "custom_rows": [(d, value, link_urls.get(d.api_name)) for d, value in custom_rows],
             "related": related,
             "history": _visible_history(history, spec.model, custom_rows),
             "urls": spec.urls(request.org.slug, record),
@@ -150,10 +151,22 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
     )
 
 
+def _link_urls(request: HttpRequest, definitions: list[CustomField], stored: dict[str, Any]) -> dict[str, str]:
+    """The pages of the records a record's Link fields hold, by API name (one query per Link field)."""
+    urls = {}
+    for definition in definitions:
+        if definition.data_type != CustomField.DataType.LINK or stored.get(definition.api_name) is None:
+            continue
+        linked = objects.records_of(request.org, definition.target).filter(pk=stored[definition.api_name]).first()  # type: ignore[attr-defined]
+        if linked is not None:
+            urls[definition.api_name] = linked.get_absolute_url()
+    return urls
+
+
 def _visible_history(history: list[FieldChange], model: type, custom_rows: list) -> list[dict]:
     """The changes people may see (not other people's private custom fields), with field labels and related
     records shown by name."""
-    labels = {f"custom.{definition.api_name}": definition.label for definition, _ in custom_rows}
+    labels = {f"custom.{row[0].api_name}": row[0].label for row in custom_rows}
     rows = []
     names: dict[tuple[type, object], str] = {}
     for change in history:
@@ -221,7 +234,10 @@ def _create(request: HttpRequest, spec: RecordType) -> HttpResponse:
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
-            messages.success(request, f"{spec.singular[:1].upper()}{spec.singular[1:]} “{record}” created.")
+            # Written to Salesforce at once when new entity writeback is on, as a save is (or the worker does it).
+            outcome = hooks.after_save(record)
+            suffix = f" — {outcome}" if outcome else ""
+            messages.success(request, f"{spec.singular[:1].upper()}{spec.singular[1:]} “{record}” created{suffix}.")
             return redirect(record.get_absolute_url())
     return render(
         request,

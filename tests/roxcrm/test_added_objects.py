@@ -186,7 +186,8 @@ def test_an_added_objects_pages_list_show_create_and_edit_its_records(
         follow=True,
     )
     page = created.content.decode()
-    assert "Project “Relaunch” created" in page and "Initech" in page and "Open" in page
+    assert "Project “Relaunch” created" in page and "Open" in page
+    assert f'<a href="{account.get_absolute_url()}">Initech</a>' in page  # a Link shows as a link
     project = ObjectRecord.objects.get(name="Relaunch")
     assert project.custom_values == {"account": account.pk, "status": "Open"} and project.object_type == "project__c"
     # The account's page lists its projects, with the list of them all.
