@@ -16,6 +16,15 @@ register = template.Library()
 
 
 @register.filter
+def object_label(key: str, organization: Any) -> str:
+    """A Rox object's name as people read it: "Opportunity product", an added object's label ("Project")."""
+    from roxcrm.objects import rox_object
+
+    found = rox_object(organization, key)
+    return found.label if found else key.replace("_", " ")
+
+
+@register.filter
 def field_label(model_or_record: Any, name: str) -> str:
     """The verbose name of a model field, capitalised."""
     return str(model_or_record._meta.get_field(name).verbose_name).capitalize()
