@@ -452,7 +452,12 @@ def mappings_add_object(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Connect Salesforce before adding objects from it.")
         return _redirect_to(request, Tab.ACCOUNTS)
     sobject = (request.POST.get("sobject") or request.GET.get("sobject", "")).strip()
-    context: dict[str, Any] = {"tab": "integrations", "current_tab": Tab.CUSTOM, "rules": FieldMapping.Rule.choices}
+    context: dict[str, Any] = {
+        "tab": "integrations",
+        "current_tab": Tab.CUSTOM,
+        "rules": FieldMapping.Rule.choices,
+        "tabs": [(value, label) for value, label in Tab.choices if value != Tab.ACTIVITIES],
+    }
     try:
         if not sobject:
             context["addable"] = objects.addable_objects(connection)
@@ -468,8 +473,9 @@ def mappings_add_object(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         chosen = request.POST.getlist("fields")
         rule = request.POST.get("rule", FieldMapping.Rule.READ_ONLY)
+        tab = request.POST.get("tab", Tab.CUSTOM)
         try:
-            objects.object_add(connection, sobject, fields=chosen, rule=rule, user=request.user)
+            objects.object_add(connection, sobject, fields=chosen, rule=rule, tab=tab, user=request.user)
         except ValidationError as exc:
             context["error"] = " ".join(exc.messages)
             context["chosen"] = set(chosen)
@@ -478,7 +484,7 @@ def mappings_add_object(request: HttpRequest) -> HttpResponse:
             request,
             f"{preview.label} added: its records are read in the background within a minute (see Sync health).",
         )
-        return _redirect_to(request, Tab.CUSTOM)
+        return _redirect_to(request, tab)
     context["chosen"] = {f.name for f in preview.proposed}
     return render(request, "integrations/mappings_add_object.html", context)
 

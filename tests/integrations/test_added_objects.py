@@ -211,8 +211,12 @@ def test_an_admin_adds_and_removes_an_object_on_crm_mappings(
     step_two = admin_client.get(add_url, {"sobject": "Project__c"}).content.decode()
     assert 'value="Account__c" id="f-Account__c" checked' in step_two  # the lookup is proposed
     assert 'id="f-Status__c"' in step_two and 'id="f-Status__c" checked' not in step_two  # offered, not ticked
+    wrong_tab = admin_client.post(add_url, {"sobject": "Project__c", "fields": ["Status__c"], "tab": "nowhere"})
+    assert wrong_tab.status_code == 400 and "is not a CRM Mappings tab" in wrong_tab.content.decode()
     added = admin_client.post(
-        add_url, {"sobject": "Project__c", "fields": ["Account__c", "Status__c"], "rule": "read_write"}, follow=True
+        add_url,
+        {"sobject": "Project__c", "fields": ["Account__c", "Status__c"], "rule": "read_write", "tab": "custom"},
+        follow=True,
     )
     page = added.content.decode()
     assert "Project added" in page and "Custom objects" in page and "Remove object" in page
