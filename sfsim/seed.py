@@ -879,7 +879,20 @@ def _milestones(s: Seeder, projects: list[tuple[str, str]], per: int, now: str) 
 
 # -- generated rows for a custom object --------------------------------------------------------------------------------
 GENERATE_MAX = 2_000_000
-WORDS = ["alpha", "bravo", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kestrel"]
+# Words of generated rows (their own list: the demo seed's WORDS must not change, or the demo data would).
+GENERATED_WORDS = [
+    "alpha",
+    "bravo",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "garnet",
+    "harbor",
+    "indigo",
+    "juniper",
+    "kestrel",
+]
 
 
 def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str, rows: int, seed: str = "") -> int:
@@ -924,7 +937,7 @@ def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str,
         if f.unique or f.external_id:
             return f"{f.name[:-3].upper()}-{i:08d}"[: f.length or None] if t not in NUMBER_TYPES else i
         if t in ("picklist", "combobox"):
-            return rng.choice(f.picklist) if f.picklist else f"{WORDS[i % len(WORDS)]}"
+            return rng.choice(f.picklist) if f.picklist else f"{GENERATED_WORDS[i % len(GENERATED_WORDS)]}"
         if t == "multipicklist":
             return ";".join(sorted(rng.sample(f.picklist, min(len(f.picklist), rng.randrange(1, 3))))) or None
         if t in NUMBER_TYPES:
@@ -936,16 +949,16 @@ def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str,
         if t == "datetime":
             return _fmt(s.now_ts - rng.random() * 730 * 86400)
         if t == "email":
-            return f"{rng.choice(FIRST).lower()}.{i}@{rng.choice(WORDS)}.example.com"
+            return f"{rng.choice(FIRST).lower()}.{i}@{rng.choice(GENERATED_WORDS)}.example.com"
         if t == "phone":
             return f"+1 {rng.randrange(200, 999)} 555 {rng.randrange(10000):04d}"
         if t == "url":
-            return f"https://www.{rng.choice(WORDS)}{i % 997}.example.com/{rng.choice(WORDS)}"
+            return f"https://www.{rng.choice(GENERATED_WORDS)}{i % 997}.example.com/{rng.choice(GENERATED_WORDS)}"
         if t == "textarea":
-            text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(3, 25)))
+            text = " ".join(rng.choice(GENERATED_WORDS) for _ in range(rng.randrange(3, 25)))
             return (f"{text}.\nRow {i + 1}." if rng.random() < 0.3 else f"{text}.")[: f.length or None]
         if t in TEXT_TYPES:
-            return f"{rng.choice(WORDS).title()} {rng.choice(LAST)} {i + 1}"[: f.length or None]
+            return f"{rng.choice(GENERATED_WORDS).title()} {rng.choice(LAST)} {i + 1}"[: f.length or None]
         return None  # a type the generator does not fill (left blank)
 
     def generated() -> Iterator[tuple]:
