@@ -273,6 +273,8 @@ def report(data: dict, command: str) -> str:
     c_rates = [r["rate"] for r in res[CUSTOM]]
     s_rates = [r["rate"] for r in res[STANDARD]]
     pairs = [c / s for c, s in zip(c_rates, s_rates, strict=True)]
+    c_engine = [r["rows"] / (r["seconds"] - r["api_seconds"]) for r in res[CUSTOM]]
+    s_engine = [r["rows"] / (r["seconds"] - r["api_seconds"]) for r in res[STANDARD]]
 
     def side(runs: list[dict], key: str, fmt: str) -> str:
         values = [r[key] for r in runs]
@@ -306,6 +308,13 @@ def report(data: dict, command: str) -> str:
         f"{side(res[STANDARD], 'seconds', '{:.1f} s')} |  |",
         f"| records/s, best / median | {max(c_rates):,.0f} / {statistics.median(c_rates):,.0f} | "
         f"{max(s_rates):,.0f} / {statistics.median(s_rates):,.0f} |  |",
+        f"| of which waiting for Salesforce (sfsim: the Bulk job, its pages), min / median | "
+        f"{side(res[CUSTOM], 'api_seconds', '{:.1f} s')} | {side(res[STANDARD], 'api_seconds', '{:.1f} s')} |  |",
+        f"| engine records/s (the time not waiting), median | {statistics.median(c_engine):,.0f} | "
+        f"{statistics.median(s_engine):,.0f} |  |",
+        f"| field values/s (median records/s x fields mapped) | "
+        f"{statistics.median(c_rates) * data['prepared']['mapped'][CUSTOM]:,.0f} | "
+        f"{statistics.median(s_rates) * data['prepared']['mapped'][STANDARD]:,.0f} |  |",
         f"| spread (max ÷ min time) | {max(c_rates) / min(c_rates):.2f} | {max(s_rates) / min(s_rates):.2f} |  |",
         f"| **ratio custom/standard records/s**: per run pair (min / median); of the medians | "
         f"**{min(pairs):.2f} / {statistics.median(pairs):.2f}; {ratio_median:.2f}** | | >= 1.0 |",

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,8 @@ from integrations.engine.plan import ACTIVITY_OBJECTS, PREFIX_OBJECTS, ROX_OF_SO
 from integrations.models import Conflict, OutboxEntry, PendingReference, SalesforceLink, SyncError, SyncRun
 from integrations.outbox import enqueue
 from roxcrm.bulk import Builder, bulk_insert, bulk_update
-from roxcrm.custom_fields import clean_value
-from roxcrm.models import Membership, User
+from roxcrm.custom_fields import MAX_DIGITS, clean_value
+from roxcrm.models import CustomField, Membership, User
 from roxcrm.sync_path import (
     SyncChange,
     model_value_error,
@@ -103,6 +104,12 @@ class InboundPage:
         self.previews: list[Preview] = []
         self.changed_ids: list[str] = []  # Salesforce Ids of records whose Rox values changed (formula refresh)
         self.fill: dict[int, list[str]] = {}  # Rox record id -> fields whose value fills a blank in Salesforce
+        # Each custom field's value conversion, prepared once for the run rather than once a record and field.
+        self.cleaners = {
+            fp.sf_field: custom_cleaner(fp.definition)
+            for fp in plan.fields
+            if fp.definition is not None and fp.kind != "reference"
+        }
 
     # -- entry point -------------------------------------------------------------------------------------------
 
@@ -546,7 +553,7 @@ class InboundPage:
             return
         if fp.definition is not None:
             try:
-                custom[fp.definition.api_name] = clean_value(fp.definition, sf_value)
+                custom[fp.definition.api_name] = self.cleaners[fp.sf_field](sf_value)
             except ValidationError as exc:
                 raise RecordRefused(f"{fp.sf_field}: {' '.join(exc.messages)}", [fp.sf_field]) from None
             return
@@ -844,6 +851,73 @@ class InboundPage:
 
 
 WAITING_LINKS_LOCK = 0x526F7850  # advisory lock space of an organization's waiting links ("RoxP")
+
+
+# What ``clean_value`` accepts unchanged, in the canonical forms a Salesforce value arrives in (values.py): a plain
+# decimal number; a lower-case ASCII e-mail address and web address (http or https, host names only); a UTC date and
+# time to the second. Strict subsets of Django's EmailValidator and URLValidator; anything else goes through
+# ``clean_value`` (and its message).
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SIMPLE_EMAIL = re.compile(rf"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:{_LABEL}\.)+[a-z]{{2,63}}")
+_SIMPLE_URL = re.compile(rf"https?://(?:{_LABEL}\.)+[a-z]{{2,63}}(?:/[A-Za-z0-9._~%/-]*)?")
+_UTC_DATETIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+MAX_HOST = 253  # URLValidator's longest host name: a URL no longer than this has no longer host
+
+
+def custom_cleaner(definition: CustomField) -> Callable[[Any], Any]:
+    """``clean_value`` for one custom field, prepared once for a run: the same result, and the same error, for every
+    value, with a shortcut for the common canonical forms of numbers, e-mail and web addresses and dates and times
+    (their Django validators cost 2 to 18 µs a value, which a 30-field object pays millions of times in a first
+    sync)."""
+    slow = functools.partial(clean_value, definition)
+    data_type = definition.data_type
+    limit = definition.effective_max_length
+    if data_type in ("number", "currency", "percent") and definition.min_value is None and definition.max_value is None:
+        scale = definition.effective_decimal_places
+        whole_digits = MAX_DIGITS - scale
+
+        def number(value: Any) -> Any:
+            if type(value) is str and _PLAIN_NUMBER.fullmatch(value):
+                whole, _, fraction = value.lstrip("-").partition(".")
+                if len(fraction) <= scale and len(whole) <= whole_digits:
+                    return int(value) if scale == 0 else float(value)
+            return slow(value)
+
+        return number
+    if data_type == "email" and limit is not None:
+
+        def email(value: Any) -> Any:
+            if type(value) is str and len(value) <= min(limit, 320) and value.isascii():
+                text = value.lower()
+                if _SIMPLE_EMAIL.fullmatch(text):
+                    return text
+            return slow(value)
+
+        return email
+    if data_type == "url" and limit is not None:
+
+        def url(value: Any) -> Any:
+            if type(value) is str and len(value) <= min(limit, MAX_HOST) and _SIMPLE_URL.fullmatch(value):
+                return value
+            return slow(value)
+
+        return url
+    if data_type == "datetime":
+
+        def datetime(value: Any) -> Any:
+            if type(value) is str and _UTC_DATETIME.fullmatch(value):
+                try:
+                    dt.datetime(
+                        *map(int, (value[:4], value[5:7], value[8:10], value[11:13], value[14:16], value[17:19]))
+                    )
+                except ValueError:
+                    return slow(value)
+                return value
+            return slow(value)
+
+        return datetime
+    return slow
 
 
 def lock_waiting_links(organization_id: int) -> None:
