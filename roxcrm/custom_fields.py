@@ -165,9 +165,12 @@ def _clean_number(field: CustomField, value: Any) -> int | float:
     if isinstance(exponent, int) and -exponent > scale:
         places = "no decimal places" if scale == 0 else f"at most {scale} decimal place{'s' if scale > 1 else ''}"
         raise ValidationError(f"{field.label} allows {places}; “{value}” has more.")
+    too_long = ValidationError(f"{field.label} has more than {MAX_DIGITS} digits.")
+    if number.adjusted() + 1 + scale > MAX_DIGITS:
+        raise too_long  # before quantize, which fails outright past the decimal context's precision
     number = number.quantize(Decimal(1).scaleb(-scale))
     if len(number.as_tuple().digits) > MAX_DIGITS:
-        raise ValidationError(f"{field.label} has more than {MAX_DIGITS} digits.")
+        raise too_long
     if field.min_value is not None and number < field.min_value:
         raise ValidationError(f"{field.label} must be at least {field.min_value.normalize():f}.")
     if field.max_value is not None and number > field.max_value:

@@ -38,6 +38,8 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[Any, Any]], list[tuple[Any, st
         ],
     ),
     ("number", {}, [("42", 42), ("1,000", 1000)], [("4.2", "no decimal places")]),
+    # Too large for the field's digits once its decimal places are added (was a decimal.InvalidOperation: a 500).
+    ("number", {"decimal_places": 4}, [("12.5", 12.5)], [("1e+24", "more than 18 digits"), ("9" * 27, "more than")]),
     ("currency", {}, [("19.99", 19.99), (Decimal("5"), 5.0)], [("1.999", "at most 2 decimal places")]),
     ("percent", {"max_value": Decimal(100)}, [("55", 55)], [("101", "at most 100")]),
     ("date", {}, [("2026-02-28", "2026-02-28")], [("2026-02-30", "not a date"), ("tomorrow", "not a date")]),
