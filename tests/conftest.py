@@ -73,6 +73,15 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache: allauth counts sign-ups and sign-ins per address in it, and a test that
+    posts many (the hostile URL walk) must not throttle the sign-up of the next test on the same worker."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _django_q_sync_mode() -> Any:
     """Queued tasks run inline (django-q2's sync mode), so a test sees their effect without a worker process."""
