@@ -335,3 +335,20 @@ def test_a_formula_on_an_added_object_follows_its_parent_at_once(
     sfsim.control("PATCH", f"records/Account/{account_id}", {"fields": {"Industry": "Banking"}})
     sync_object(connection, "Account")
     assert project(sf_id).custom_values["account_industry"] == "Banking"
+
+
+def test_the_mapping_test_dry_runs_an_added_object_and_writes_nothing(
+    connection: SalesforceConnection, sfsim: Any, org: Organization
+) -> None:
+    from integrations import services
+
+    account_id = create(sfsim, "Account", Name="Initech")
+    sync_object(connection, "Account")
+    objects.object_add(connection, "Project__c", fields=["Account__c", "Status__c"])
+    create(sfsim, "Project__c", Name="Preview me", Account__c=account_id, Status__c="Active")
+    results = {r["sobject"]: r for r in services.mapping_test(connection=connection)}
+    [preview] = results["Project__c"]["previews"]
+    assert preview.action == "create" and not results["Project__c"]["error"]
+    shown = {sf_field: rox for sf_field, _, rox in preview.fields}
+    assert shown["Name"] == "Preview me" and shown["Status__c"] == "Active"
+    assert not ObjectRecord.objects.exists()  # a dry run writes nothing
