@@ -29,19 +29,24 @@ class Run:
     """The open run a job works in: ``record`` (the ``SyncRun``), ``client`` (opened on first use, its calls
     counted), ``tally`` (the counts, read whenever they are saved) and ``warnings`` (succeeded with warnings)."""
 
-    def __init__(self, connection: SalesforceConnection, record: SyncRun) -> None:
+    def __init__(self, connection: SalesforceConnection, record: SyncRun, *, enforce_budget: bool = True) -> None:
         self.connection = connection
         self.record = record
         self.tally: Callable[[], dict[str, Any]] = dict
         self.warnings = False
         self.other_calls = 0  # calls made by runs this one started (a drain's read first), counted here too
         self._client: SalesforceClient | None = None
-        self._client_options: dict[str, Any] = {}
+        self._enforce_budget = enforce_budget
 
     @property
     def client(self) -> SalesforceClient:
         if self._client is None:
-            self._client = SalesforceClient(self.connection, **self._client_options)
+            self._client = SalesforceClient(self.connection, enforce_budget=self._enforce_budget)
+        return self._client
+
+    @property
+    def opened_client(self) -> SalesforceClient | None:
+        """The client if the run opened one (a run that failed before any call has none)."""
         return self._client
 
     def checkpoint(self) -> None:
@@ -67,8 +72,7 @@ def recorded_run(
     record = SyncRun.objects.create(
         connection=connection, kind=kind, sobject=sobject, started_at=timezone.now(), started_by=user
     )
-    run = Run(connection, record)
-    run._client_options = {} if enforce_budget else {"enforce_budget": False}
+    run = Run(connection, record, enforce_budget=enforce_budget)
     try:
         yield run
         if record.outcome == SyncRun.Outcome.RUNNING:
@@ -86,7 +90,7 @@ def recorded_run(
         record.outcome, record.error = SyncRun.Outcome.FAILED, UNEXPECTED.format(name=type(exc).__name__)
         raise
     finally:
-        client = run._client
+        client = run.opened_client
         record.finished_at = timezone.now()
         record.api_calls = (client.calls if client else 0) + run.other_calls
         if client:  # how long the run waited for Salesforce (the rest is the engine's own time)
