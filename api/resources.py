@@ -14,6 +14,7 @@ from activities.record_types import ACTIVITY
 from api import schemas
 from roxcrm import record_types
 from roxcrm.models import CrmRecord, ObjectDefinition, User
+from roxcrm.objects import records_of
 from roxcrm.record_types import RecordType
 
 
@@ -40,9 +41,7 @@ class Resource:
 
     def records(self, organization: Any) -> Any:
         """The organization's records of this resource (an added object's only: they share a table)."""
-        queryset = self.model.objects.filter(organization=organization)
-        definition = self.record_type.definition
-        return queryset.filter(object_type=definition.key) if definition is not None else queryset
+        return records_of(organization, self.object_type)
 
     @cached_property
     def patch(self) -> type[schemas.RecordIn]:

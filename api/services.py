@@ -32,7 +32,7 @@ from api.schemas import ActivityIn, ListFilters, RecordIn
 from integrations.sync_state import records_sync_state
 from roxcrm.custom_fields import definitions_for
 from roxcrm.models import Contact, CrmRecord, CustomField, Lead, Membership, Organization, User
-from roxcrm.objects import records_of
+from roxcrm.objects import record_by_code, records_of
 from roxcrm.services import CUSTOM_PREFIX, Actor, editable_fields, record_create, record_update
 
 SECRET_PREFIX = "rox"
@@ -407,7 +407,7 @@ def _edit_values(*, token: ApiToken, resource: Resource, data: dict[str, Any]) -
         elif definitions[api_name].data_type == CustomField.DataType.LINK and value is not None:
             # A Link is given by the code of the record it links to, as references are.
             link = definitions[api_name]
-            linked = _linked_by_code(organization, link, value)
+            linked = record_by_code(organization, link.target, value)
             if linked is None:
                 errors[f"{CUSTOM_PREFIX}{api_name}"] = [f"There is no {link.target} record with code {value}."]
             custom[api_name] = linked
@@ -435,14 +435,6 @@ def _edit_values(*, token: ApiToken, resource: Resource, data: dict[str, Any]) -
     if errors:
         raise ValidationError(errors)
     return values, custom
-
-
-def _linked_by_code(organization: Organization, definition: CustomField, value: Any) -> CrmRecord | None:
-    try:
-        code = UUID(str(value))
-    except ValueError:
-        return None
-    return records_of(organization, definition.target).filter(code=code).first()
 
 
 class _LinkCodes:

@@ -10,6 +10,7 @@ added again. Deleting its records as well is a second, explicit step."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.utils import timezone
 from integrations import schema
 from integrations.models import (
     Conflict,
+    DescribeCache,
     OutboxEntry,
     PendingReference,
     SalesforceConnection,
@@ -63,6 +65,8 @@ NOT_ADDABLE = frozenset(
     {*STANDARD_OBJECTS, "User", "Group", "Pricebook2", "PricebookEntry", "RecordType", "Organization", "Profile"}
 )
 WRITING_RULES = ("read_write", "write_only", "prefer_salesforce")
+NOT_ADDABLE_REASON = "{sobject} is synced by Rox already or is not a CRM record; it cannot be added."
+DESCRIBE_FRESH = dt.timedelta(minutes=5)  # a describe read this recently is not read again to add its object
 # Fields Rox maps itself (Name, the owner) or that Salesforce keeps (never offered as fields to map).
 SYSTEM_FIELDS = frozenset(
     {
@@ -147,16 +151,10 @@ def object_preview(connection: SalesforceConnection, sobject: str) -> Preview:
     """Read ``sobject``'s describe (one call) for + Add object's second step. ``ValidationError`` when it cannot
     be added."""
     organization = connection.organization
-    if sobject in NOT_ADDABLE:
-        raise ValidationError(f"{sobject} is synced by Rox already or is not a CRM record; it cannot be added.")
     existing = ObjectMapping.objects.filter(organization=organization, sobject=sobject, sync_enabled=True)
     if existing.exists():
         raise ValidationError(f"{sobject} is synced already.")
-    schema.describe_refresh(connection, [sobject])
-    described = schema.describe_data(connection, sobject)
-    sf_object = schema.salesforce_object(organization, sobject)
-    if described is None or sf_object is None:
-        raise ValidationError(f"Salesforce has no object {sobject} that the integration user can read.")
+    described, sf_object = _described(connection, sobject)
     linkable = linkable_sobjects(organization)
     mappable = [
         sf
@@ -181,7 +179,7 @@ def object_add(
     with its records, links and mappings. Raises ``ValidationError`` (nothing saved) with the reason."""
     organization = connection.organization
     if sobject in NOT_ADDABLE:
-        raise ValidationError(f"{sobject} is synced by Rox already or is not a CRM record; it cannot be added.")
+        raise ValidationError(NOT_ADDABLE_REASON.format(sobject=sobject))
     if rule not in FieldMapping.Rule.values:
         raise ValidationError(f"“{rule}” is not a rule; use one of {', '.join(FieldMapping.Rule.values)}.")
     if tab not in Tab.values:
@@ -193,16 +191,7 @@ def object_add(
         return _restore(connection, existing, definition, user)
     if existing is not None:
         raise ValidationError(f"{sobject} is synced already (CRM Mappings, {existing.get_tab_display()} tab).")
-    schema.describe_refresh(connection, [sobject])
-    described = schema.describe_data(connection, sobject)
-    sf_object = schema.salesforce_object(organization, sobject)
-    if described is None or sf_object is None:
-        raise ValidationError(
-            f"Salesforce has no object {sobject} that the integration user can read. Check its API name, and give "
-            "the integration user Read on it (a permission set in Salesforce Setup)."
-        )
-    if not syncable(described):
-        raise ValidationError(f"{sobject} holds no records Rox can sync (history, sharing, events or settings).")
+    described, sf_object = _described(connection, sobject)
     chosen = _chosen_fields(organization, sf_object, fields)
     with transaction.atomic():
         definition = ObjectDefinition.objects.create(
@@ -245,6 +234,28 @@ def _recheck(connection: SalesforceConnection, user: User | None) -> None:
     from integrations import services
 
     services.preflight_run(connection=SalesforceConnection.objects.get(pk=connection.pk), user=user)
+
+
+def _described(connection: SalesforceConnection, sobject: str) -> tuple[dict[str, Any], SalesforceObject]:
+    """``sobject``'s describe, raw and parsed, for adding it: read from Salesforce (one call) unless it was read in the
+    last few minutes (+ Add object's field step has just read it). ``ValidationError`` when it cannot be added."""
+    if sobject in NOT_ADDABLE:
+        raise ValidationError(NOT_ADDABLE_REASON.format(sobject=sobject))
+    recent = DescribeCache.objects.filter(
+        connection=connection, sobject=sobject, fetched_at__gte=timezone.now() - DESCRIBE_FRESH
+    )
+    if not recent.exists():
+        schema.describe_refresh(connection, [sobject])
+    described = schema.describe_data(connection, sobject)
+    sf_object = schema.salesforce_object(connection.organization, sobject)
+    if described is None or sf_object is None:
+        raise ValidationError(
+            f"Salesforce has no object {sobject} that the integration user can read. Check its API name, and give "
+            "the integration user Read on it (a permission set in Salesforce Setup)."
+        )
+    if not syncable(described):
+        raise ValidationError(f"{sobject} holds no records Rox can sync (history, sharing, events or settings).")
+    return described, sf_object
 
 
 def object_remove(

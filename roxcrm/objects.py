@@ -5,6 +5,7 @@ one definition row and never a second copy of the code."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,15 @@ def records_of(organization: Any, key: str) -> QuerySet[Any]:
     organization_id = getattr(organization, "pk", organization)
     records = record_model(key).objects.filter(organization_id=organization_id)
     return records if is_standard(key) else records.filter(object_type=key)
+
+
+def record_by_code(organization: Any, key: str, code: Any) -> CrmRecord | None:
+    """The organization's record of ``key`` with this code (a UUID or its text), or None for any other value."""
+    try:
+        parsed = code if isinstance(code, uuid.UUID) else uuid.UUID(str(code))
+    except ValueError:
+        return None
+    return records_of(organization, key).filter(code=parsed).first()
 
 
 def definition_of(organization: Any, key: str) -> ObjectDefinition | None:

@@ -20,6 +20,7 @@ from roxcrm.models import (
     Organization,
     Product,
 )
+from roxcrm.objects import records_of
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,7 @@ class RecordType:
 
     def queryset(self, organization: object) -> QuerySet[CrmRecord]:
         """The organization's records for lists: those removed in Salesforce (deleted, merged) are hidden."""
-        records = self.model.objects.filter(organization=organization, removed_at=None)
-        if self.definition is not None:
-            records = records.filter(object_type=self.definition.key)
-        return records.select_related(*self.select_related)
+        return records_of(organization, self.key).filter(removed_at=None).select_related(*self.select_related)
 
     def urls(self, org_slug: str, record: CrmRecord | None = None) -> dict[str, str]:
         """The list and new-record pages, and a record's page and edit page."""

@@ -86,8 +86,7 @@ def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
         code = request.GET.get(definition.api_name, "").strip()
         if not code:
             continue
-        parsed = _uuid_or_none(code)
-        linked = objects.records_of(request.org, definition.target).filter(code=parsed).first() if parsed else None  # type: ignore[attr-defined]
+        linked = objects.record_by_code(request.org, definition.target, code)  # type: ignore[attr-defined]
         if linked is None:
             found.ignored.append(f"{definition.label} (no such record)")
             continue
@@ -121,11 +120,10 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
     record = _get(request, spec, code)
     stored = record.custom_values or {}
     custom_rows = [
-        (definition, custom_fields.display_value(definition, stored.get(definition.api_name)))
+        _custom_row(request, definition, stored.get(definition.api_name))
         for definition in custom_fields.definitions_for(request.org, record.object_type)
         if definition.visible_to(request.user)
     ]
-    link_urls = _link_urls(request, [definition for definition, _ in custom_rows], stored)
     related = []
     for section in spec.related:
         present = getattr(record, section.accessor).filter(removed_at=None)
@@ -143,7 +141,7 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
         {
             "spec": spec,
             "record": record,
-            "custom_rows": [(d, value, link_urls.get(d.api_name)) for d, value in custom_rows],
+            "custom_rows": custom_rows,
             "related": related,
             "history": _visible_history(history, spec.model, custom_rows),
             "urls": spec.urls(request.org.slug, record),
@@ -151,16 +149,14 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
     )
 
 
-def _link_urls(request: HttpRequest, definitions: list[CustomField], stored: dict[str, Any]) -> dict[str, str]:
-    """The pages of the records a record's Link fields hold, by API name (one query per Link field)."""
-    urls = {}
-    for definition in definitions:
-        if definition.data_type != CustomField.DataType.LINK or stored.get(definition.api_name) is None:
-            continue
-        linked = objects.records_of(request.org, definition.target).filter(pk=stored[definition.api_name]).first()  # type: ignore[attr-defined]
+def _custom_row(request: HttpRequest, definition: CustomField, stored: Any) -> tuple[CustomField, str, str | None]:
+    """A custom field as its record's page shows it: its value as text, and for a Link the linked record's page (the
+    record read once, for both)."""
+    if definition.data_type == CustomField.DataType.LINK and stored is not None:
+        linked = objects.records_of(request.org, definition.target).filter(pk=stored).first()  # type: ignore[attr-defined]
         if linked is not None:
-            urls[definition.api_name] = linked.get_absolute_url()
-    return urls
+            return definition, str(linked), linked.get_absolute_url()
+    return definition, custom_fields.display_value(definition, stored), None
 
 
 def _visible_history(history: list[FieldChange], model: type, custom_rows: list) -> list[dict]:

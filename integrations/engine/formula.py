@@ -50,12 +50,12 @@ def refresh_formulas(connection: SalesforceConnection, sobject: str) -> SyncRun 
 
 def _refresh_formulas(connection: SalesforceConnection, plan: ObjectPlan) -> SyncRun:
     sobject = plan.sobject
-    updated = [0]
+    updated = 0
     with recorded_run(connection, SyncRun.Kind.FORMULA, sobject) as run:
-        run.tally = lambda: {"updated": updated[0]}
+        run.tally = lambda: {"updated": updated}
         query = soql.select(["Id", *[f.sf_field for f in plan.formula_fields]], sobject, order_by="Id")
         for record_page in _pages(run.client, query):
-            updated[0] += _apply(plan, record_page)
+            updated += _apply(plan, record_page)
         SyncCursor.objects.update_or_create(
             connection=connection, sobject=sobject, defaults={"formula_refreshed_at": timezone.now()}
         )
@@ -99,15 +99,15 @@ def refresh_children(connection: SalesforceConnection, parent: str, parent_ids: 
 
 def _refresh_children(connection: SalesforceConnection, plan: ObjectPlan, lookup: str, parent_ids: list[str]) -> int:
     """One child object's formula fields, for the children of these parents, as a recorded formula refresh run."""
-    updated = [0]
+    updated = 0
     with recorded_run(connection, SyncRun.Kind.FORMULA, plan.sobject) as run:
-        run.tally = lambda: {"updated": updated[0], "parents": len(parent_ids)}
+        run.tally = lambda: {"updated": updated, "parents": len(parent_ids)}
         fields = ["Id", *[f.sf_field for f in plan.formula_fields]]
         for start in range(0, len(parent_ids), IN_CHUNK):
             where = f"{lookup} IN {soql.literal_list(parent_ids[start : start + IN_CHUNK])}"
             for record_page in _pages(run.client, soql.select(fields, plan.sobject, where=where)):
-                updated[0] += _apply(plan, record_page)
-    return updated[0]
+                updated += _apply(plan, record_page)
+    return updated
 
 
 def _children(connection: SalesforceConnection, parent: str) -> list[tuple[str, str]]:

@@ -963,29 +963,30 @@ def resolve_waiting(
                 # Through the engine's write path: the children's versions move, so a form opened before the link
                 # cannot save the lookup back to blank.
                 parent_of = dict(pairs)
-                if name.startswith("custom."):  # a Link field of an added object: held in the custom values
-                    api_name = name[7:]
-                    changes = [
-                        SyncChange(
-                            record=child,
-                            custom={api_name: parent_of[child.pk]},
-                            old={name: (child.custom_values or {}).get(api_name)},
-                        )
-                        for child in records_locked(model, parent_of)
-                        if (child.custom_values or {}).get(api_name) != parent_of[child.pk]
-                    ]
-                else:
-                    attname = f"{name}_id"
-                    changes = [
-                        SyncChange(
-                            record=child, values={attname: parent_of[child.pk]}, old={attname: getattr(child, attname)}
-                        )
-                        for child in records_locked(model, parent_of)
-                        if getattr(child, attname) != parent_of[child.pk]
-                    ]
+                changes = [
+                    change
+                    for child in records_locked(model, parent_of)
+                    if (change := _link_change(child, name, parent_of[child.pk])) is not None
+                ]
                 records_sync_update(model=model, changes=changes, at=now, label=SYNC_LABEL)
         PendingReference.objects.filter(pk__in=[ref.pk for ref in ready]).delete()
     return len(ready)
+
+
+def _link_change(child: Any, name: str, parent_id: int) -> SyncChange | None:
+    """The change that points ``child``'s lookup ``name`` at ``parent_id`` (a model lookup, or a Link field of an
+    added object, ``custom.<api name>``, held in the custom values); None when it points there already."""
+    if name.startswith("custom."):
+        api_name = name.removeprefix("custom.")
+        current = (child.custom_values or {}).get(api_name)
+        if current == parent_id:
+            return None
+        return SyncChange(record=child, custom={api_name: parent_id}, old={name: current})
+    attname = f"{name}_id"
+    current = getattr(child, attname)
+    if current == parent_id:
+        return None
+    return SyncChange(record=child, values={attname: parent_id}, old={attname: current})
 
 
 def _rox_parents(fp: FieldPlan, records: Any) -> tuple[str, set[int]]:

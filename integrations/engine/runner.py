@@ -122,8 +122,8 @@ def pull(
     cursor.refresh_from_db()
     with recorded_run(connection, SyncRun.Kind.INBOUND, sobject, user=user) as run:
         page = InboundPage(plan, run.record, force=full)
-        total: list[int | None] = [None]
-        run.tally = lambda: {**page.counts.as_dict(), "total": total[0]}
+        total: int | None = None  # (the tally reads it when it is called)
+        run.tally = lambda: {**page.counts.as_dict(), "total": total}
         client = run.client
         since = (
             None
@@ -137,15 +137,10 @@ def pull(
         # The first page tells the size: a large first read switches to a Bulk API job (the page is the only call
         # it costs); anything else goes on page by page, so the calls are exactly the pages.
         first = _with_retries(lambda: client.query(query, include_deleted=True))
-        total[0] = first["totalSize"]
-        big = first["totalSize"] > settings.SALESFORCE_BULK_THRESHOLD
-        use_bulk = since is None and big and not first.get("done", True)
+        total = first["totalSize"]
+        use_bulk = since is None and total > settings.SALESFORCE_BULK_THRESHOLD and not first.get("done", True)
         run.record.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
-        pages = (
-            _bulk_pages(client, plan, query, run.record, first["totalSize"])
-            if use_bulk
-            else _rest_pages(client, query, first)
-        )
+        pages = _bulk_pages(client, plan, query, run.record, total) if use_bulk else _rest_pages(client, query, first)
         analyze_at = STATISTICS_AFTER
         # Closed as soon as the loop ends, however it ends: its helper thread stops and a Bulk result's files go.
         with contextlib.closing(pages):
@@ -162,7 +157,7 @@ def pull(
                     SyncCursor.objects.filter(pk=cursor.pk).update(cursor=newest)
                 run.checkpoint()
                 if progress:
-                    progress(page.counts, total[0])
+                    progress(page.counts, total)
         if since is None:
             SyncCursor.objects.filter(pk=cursor.pk).update(backfilled_at=timezone.now())
         run.warnings = bool(page.counts.failed)
