@@ -4,16 +4,23 @@ same run, against one sfsim org.
 
     python bench/custom_object_bench.py [--rows 200000] [--runs 3] [--profile]
 
-One sfsim org holds both: the ``N``-record seed (``N = 4 x rows``: ``rows`` contacts of ``N / 10`` accounts) and
+The standard object is measured twice: as shipped (its six mapped fields) and as wide as ``Bench__c`` (the same 29
+custom fields besides the Account lookup, added to Contact in sfsim, filled with generated values and mapped as
+custom Rox fields), which is the like-for-like comparison: the same engine, the same work per record, a standard
+object against an added one. Both ratios are reported.
+
+One sfsim org holds everything: the ``N``-record seed (``N = 4 x rows``: ``rows`` contacts of ``N / 10`` accounts),
 ``Bench__c``, created through the control API (Name, a lookup to Account, and text, number, currency, percent, date,
 datetime, checkbox, picklist, e-mail, phone, URL and text area fields) and filled with sfsim's fast loader
-(``POST /_sfsim/objects/Bench__c/generate``). Rox connects headlessly (client credentials) to a fresh PostgreSQL
-database, adds the object with ``integrations.objects.object_add`` (all 30 fields) and reads the accounts; that
-database is the template of every run. Each run is a true first sync: a copy of the template (``CREATE DATABASE ...
-TEMPLATE``) and a new process (so its peak memory is its own) that syncs one object; the two objects take turns,
-the order alternating, because this machine is shared and its speed drifts. Prints a table (each side's min and
-median, the ratio custom/standard records/s) and appends it to bench/RESULTS.md. ``--profile`` adds one more
-Bench__c run under cProfile (bench/out/custom_object_bench.prof) and prints its top costs.
+(``POST /_sfsim/objects/Bench__c/generate``), and Contact's 29 added fields (``POST /_sfsim/fields``, then
+``POST /_sfsim/objects/Contact/fill``). Rox connects headlessly (client credentials) to a fresh PostgreSQL database,
+adds the object with ``integrations.objects.object_add`` (all 30 fields), maps Contact's added fields with + Add
+Field's service and reads the accounts; that database is the template of every run. Each run is a true first sync: a
+copy of the template (``CREATE DATABASE ... TEMPLATE``) and a new process (so its peak memory is its own) that syncs
+one object (Contact as shipped: the added fields' mappings removed first); the three take turns, the order rotating,
+because this machine is shared and its speed drifts. Prints a table (each side's min and median, the ratios of
+records/s) and appends it to bench/RESULTS.md. ``--profile`` adds one more Bench__c run under cProfile
+(bench/out/custom_object_bench.prof) and prints its top costs.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ BASE_DB = "roxcrm_bench_custom"
 RUN_DB = "roxcrm_bench_custom_run"
 CUSTOM = "Bench__c"
 STANDARD = "Contact"
+WIDE = "Contact+29"  # Contact with Bench__c's fields added (the like-for-like reference)
+SIDES = (CUSTOM, STANDARD, WIDE)
 
 # The 30 fields of Bench__c (its Name aside).
 FIELDS: list[dict[str, Any]] = [
@@ -72,6 +81,8 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "Notes__c", "type": "TextArea"},
     {"name": "Summary__c", "type": "LongTextArea"},
 ]
+# What Contact gets to be as wide as Bench__c: the same fields but the lookup (Contact has its AccountId mapped).
+WIDE_FIELDS = [f for f in FIELDS if f["type"] != "Lookup"]
 BENCH_OBJECT = {
     "name": CUSTOM,
     "label": "Bench Row",
@@ -124,7 +135,9 @@ def child_prepare(login_url: str) -> dict:
     from integrations.engine.runner import sync_object
     from integrations.objects import object_add
     from integrations.services import connection_connect_client_credentials, connection_submit, preflight_run
-    from mappings.models import FieldMapping
+    from mappings.metadata import salesforce_object
+    from mappings.models import FieldMapping, ObjectMapping
+    from mappings.services import custom_field_create_and_map, custom_field_draft
     from roxcrm.models import User
     from roxcrm.services import organization_create
 
@@ -139,10 +152,19 @@ def child_prepare(login_url: str) -> dict:
     preflight_run(connection=connection)
     connection = connection_submit(connection=connection, user=admin)
     object_add(connection, CUSTOM, fields=[f["name"] for f in FIELDS])
+    contacts = ObjectMapping.objects.get(organization=org, sobject=STANDARD)
+    described = salesforce_object(org, STANDARD)
+    assert described is not None
+    for spec in WIDE_FIELDS:
+        field = custom_field_draft(organization=org, object_type="contact", sf=described.fields[spec["name"]])
+        custom_field_create_and_map(
+            object_mapping=contacts, field=field, sf_field=spec["name"], rule=FieldMapping.Rule.READ_ONLY, user=admin
+        )
     mapped = {
         sobject: FieldMapping.objects.filter(object_mapping__organization=org, object_mapping__sobject=sobject).count()
         for sobject in (CUSTOM, STANDARD)
     }
+    mapped = {CUSTOM: mapped[CUSTOM], STANDARD: mapped[STANDARD] - len(WIDE_FIELDS), WIDE: mapped[STANDARD]}
     started = time.monotonic()
     run = sync_object(connection, "Account").run
     assert run is not None and run.outcome in ("succeeded", "warnings"), run and run.error
@@ -160,8 +182,12 @@ def child_measure(sobject: str, profile: str) -> dict:
     django.setup()
     from integrations.engine.runner import sync_object
     from integrations.models import SalesforceConnection
+    from mappings.models import FieldMapping
 
     connection = SalesforceConnection.objects.get()
+    if sobject == STANDARD:  # as shipped: without the fields added for the like-for-like reference
+        FieldMapping.objects.filter(object_mapping__sobject=STANDARD, rox_field__startswith="custom.").delete()
+    sobject = STANDARD if sobject == WIDE else sobject
     profiler = None
     if profile:
         import cProfile
@@ -176,7 +202,6 @@ def child_measure(sobject: str, profile: str) -> dict:
         profiler.dump_stats(profile)
     assert run is not None and run.outcome in ("succeeded", "warnings"), (sobject, run and run.error)
     return {
-        "sobject": sobject,
         "rows": run.counts.get("fetched", 0),
         "created": run.counts.get("created", 0),
         "failed": run.counts.get("failed", 0),
@@ -196,6 +221,15 @@ def load_custom(server: Any, rows: int) -> dict:
     started = time.monotonic()
     out = server.control("POST", f"objects/{CUSTOM}/generate", {"rows": rows, "seed": "custom-object-bench"})
     return {"rows": out["created"], "seconds": round(time.monotonic() - started, 1)}
+
+
+def widen_standard(server: Any) -> dict:
+    """Contact as wide as Bench__c: its fields (the lookup aside) added in sfsim and filled on every contact."""
+    for spec in WIDE_FIELDS:
+        server.control("POST", "fields", {"object": STANDARD, **spec})
+    started = time.monotonic()
+    out = server.control("POST", f"objects/{STANDARD}/fill", {"fields": [f["name"] for f in WIDE_FIELDS]})
+    return {"rows": out["filled"], "seconds": round(time.monotonic() - started, 1)}
 
 
 def measure(server: Any, sobject: str, profile: str = "") -> dict:
@@ -225,11 +259,12 @@ def bench(rows: int, runs: int, profile: bool) -> dict:
         seed_seconds = time.monotonic() - started
         try:
             loaded = load_custom(server, rows)
+            widened = widen_standard(server)
             counts = server.control("GET", "counts")
             prepared = run_child(django_env(server, BASE_DB), "--prepare", server.login_url)
-            results: dict[str, list[dict]] = {CUSTOM: [], STANDARD: []}
+            results: dict[str, list[dict]] = {side: [] for side in SIDES}
             for i in range(runs):
-                order = (STANDARD, CUSTOM) if i % 2 == 0 else (CUSTOM, STANDARD)
+                order = SIDES[i % 3 :] + SIDES[: i % 3]
                 for sobject in order:
                     results[sobject].append(measure(server, sobject))
                     r = results[sobject][-1]
@@ -251,6 +286,7 @@ def bench(rows: int, runs: int, profile: bool) -> dict:
         "seed_n": rows * 4,
         "seed_seconds": round(seed_seconds, 1),
         "loaded": loaded,
+        "widened": widened,
         "counts": {CUSTOM: counts.get(CUSTOM), STANDARD: counts.get(STANDARD), "Account": counts.get("Account")},
         "prepared": prepared,
         "results": results,
@@ -270,59 +306,69 @@ def top_costs(path: Path, limit: int = 25) -> list[str]:
 
 def report(data: dict, command: str) -> str:
     res = data["results"]
-    c_rates = [r["rate"] for r in res[CUSTOM]]
-    s_rates = [r["rate"] for r in res[STANDARD]]
-    pairs = [c / s for c, s in zip(c_rates, s_rates, strict=True)]
-    c_engine = [r["rows"] / (r["seconds"] - r["api_seconds"]) for r in res[CUSTOM]]
-    s_engine = [r["rows"] / (r["seconds"] - r["api_seconds"]) for r in res[STANDARD]]
+    rates = {side: [r["rate"] for r in res[side]] for side in SIDES}
+    engine = {side: [r["rows"] / (r["seconds"] - r["api_seconds"]) for r in res[side]] for side in SIDES}
+    mapped = data["prepared"]["mapped"]
 
     def side(runs: list[dict], key: str, fmt: str) -> str:
         values = [r[key] for r in runs]
         return f"{fmt.format(min(values))} / {fmt.format(statistics.median(values))}"
 
+    def row(label: str, cell: Any, target: str = "") -> str:
+        return f"| {label} | {' | '.join(cell(s) for s in SIDES)} | {target} |"
+
+    def ratio(reference: str) -> str:
+        pairs = [c / s for c, s in zip(rates[CUSTOM], rates[reference], strict=True)]
+        medians = statistics.median(rates[CUSTOM]) / statistics.median(rates[reference])
+        return f"{min(pairs):.2f} / {statistics.median(pairs):.2f}; {medians:.2f}"
+
     def one(sobject: str) -> dict:
         return res[sobject][0]
 
-    ratio_median = statistics.median(c_rates) / statistics.median(s_rates)
     lines = [
         f"## Custom object benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         f"- machine: `{' '.join(platform.uname())}` ({os.cpu_count()} CPUs), PostgreSQL",
         f"- command: `python bench/custom_object_bench.py{command.split('custom_object_bench.py', 1)[1]}`",
         f"- one sfsim org: the {data['seed_n']:,}-record seed ({data['seed_seconds']} s; "
-        f"{data['counts']['Account']:,} accounts, {data['counts'][STANDARD]:,} contacts) and {CUSTOM} "
+        f"{data['counts']['Account']:,} accounts, {data['counts'][STANDARD]:,} contacts), {CUSTOM} "
         f"({len(FIELDS)} fields, {data['loaded']['rows']:,} rows generated by sfsim's loader in "
-        f"{data['loaded']['seconds']} s); the reference is the first sync of {STANDARD}, both with the accounts "
-        f"read before ({data['prepared']['accounts']:,} in {data['prepared']['accounts_seconds']} s)",
-        f"- {len(c_rates)} runs of each, alternating, each a true first sync (a fresh copy of the prepared database, "
-        "a new process)",
+        f"{data['loaded']['seconds']} s) and {len(WIDE_FIELDS)} of its fields added to Contact (filled on "
+        f"{data['widened']['rows']:,} contacts in {data['widened']['seconds']} s); the references are the first "
+        f"sync of {STANDARD} as shipped and as wide as {CUSTOM} ({WIDE}), all with the accounts read before "
+        f"({data['prepared']['accounts']:,} in {data['prepared']['accounts_seconds']} s)",
+        f"- {len(rates[CUSTOM])} runs of each, in turns, each a true first sync (a fresh copy of the prepared "
+        "database, a new process)",
         "",
-        f"| measure | {CUSTOM} (custom) | {STANDARD} (standard) | target |",
-        "|---|---|---|---|",
-        f"| fields mapped (Name and owner included) | {data['prepared']['mapped'][CUSTOM]} | "
-        f"{data['prepared']['mapped'][STANDARD]} |  |",
-        f"| records read (created, failed) | {one(CUSTOM)['rows']:,} ({one(CUSTOM)['created']:,}, "
-        f"{one(CUSTOM)['failed']}) | {one(STANDARD)['rows']:,} ({one(STANDARD)['created']:,}, "
-        f"{one(STANDARD)['failed']}) |  |",
-        f"| first sync, min / median | {side(res[CUSTOM], 'seconds', '{:.1f} s')} | "
-        f"{side(res[STANDARD], 'seconds', '{:.1f} s')} |  |",
-        f"| records/s, best / median | {max(c_rates):,.0f} / {statistics.median(c_rates):,.0f} | "
-        f"{max(s_rates):,.0f} / {statistics.median(s_rates):,.0f} |  |",
-        f"| of which waiting for Salesforce (sfsim: the Bulk job, its pages), min / median | "
-        f"{side(res[CUSTOM], 'api_seconds', '{:.1f} s')} | {side(res[STANDARD], 'api_seconds', '{:.1f} s')} |  |",
-        f"| engine records/s (the time not waiting), median | {statistics.median(c_engine):,.0f} | "
-        f"{statistics.median(s_engine):,.0f} |  |",
-        f"| field values/s (median records/s x fields mapped) | "
-        f"{statistics.median(c_rates) * data['prepared']['mapped'][CUSTOM]:,.0f} | "
-        f"{statistics.median(s_rates) * data['prepared']['mapped'][STANDARD]:,.0f} |  |",
-        f"| spread (max ÷ min time) | {max(c_rates) / min(c_rates):.2f} | {max(s_rates) / min(s_rates):.2f} |  |",
-        f"| **ratio custom/standard records/s**: per run pair (min / median); of the medians | "
-        f"**{min(pairs):.2f} / {statistics.median(pairs):.2f}; {ratio_median:.2f}** | | >= 1.0 |",
-        f"| API calls per first sync | {side(res[CUSTOM], 'calls', '{:g}')} | {side(res[STANDARD], 'calls', '{:g}')} "
-        "| Bulk: <= 10 |",
-        f"| path (Bulk above {data['threshold']:,} rows) | {one(CUSTOM)['mode']} | {one(STANDARD)['mode']} | bulk |",
-        f"| worker peak memory, min / median | {side(res[CUSTOM], 'peak_mb', '{:g} MB')} | "
-        f"{side(res[STANDARD], 'peak_mb', '{:g} MB')} | <= 300 MB |",
+        f"| measure | {CUSTOM} (custom) | {STANDARD} as shipped | {WIDE} (standard, as wide) | target |",
+        "|---|---|---|---|---|",
+        row("fields mapped (Name and owner included)", lambda s: str(mapped[s])),
+        row(
+            "records read (created, failed)",
+            lambda s: f"{one(s)['rows']:,} ({one(s)['created']:,}, {one(s)['failed']})",
+        ),
+        row("first sync, min / median", lambda s: side(res[s], "seconds", "{:.1f} s")),
+        row(
+            "records/s, best / median",
+            lambda s: f"{max(rates[s]):,.0f} / {statistics.median(rates[s]):,.0f}",
+        ),
+        row(
+            "of which waiting for Salesforce (sfsim: the Bulk job, its pages), min / median",
+            lambda s: side(res[s], "api_seconds", "{:.1f} s"),
+        ),
+        row("engine records/s (the time not waiting), median", lambda s: f"{statistics.median(engine[s]):,.0f}"),
+        row(
+            "field values/s (median records/s x fields mapped)",
+            lambda s: f"{statistics.median(rates[s]) * mapped[s]:,.0f}",
+        ),
+        row("spread (max ÷ min time)", lambda s: f"{max(rates[s]) / min(rates[s]):.2f}"),
+        f"| **ratio custom / standard as wide, records/s**: per run (min / median); of the medians | "
+        f"**{ratio(WIDE)}** | | | >= 1.0 |",
+        f"| ratio custom / standard as shipped, records/s: per run (min / median); of the medians | "
+        f"{ratio(STANDARD)} | | | |",
+        row("API calls per first sync", lambda s: side(res[s], "calls", "{:g}"), "Bulk: <= 10"),
+        row(f"path (Bulk above {data['threshold']:,} rows)", lambda s: one(s)["mode"], "bulk"),
+        row("worker peak memory, min / median", lambda s: side(res[s], "peak_mb", "{:g} MB"), "<= 300 MB"),
     ]
     if data["profiled"]:
         p = data["profiled"]

@@ -17,7 +17,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -358,6 +358,15 @@ def display_value(field: CustomField, stored: Any) -> str:
     return str(stored)
 
 
+def holding(api_name: str, stored: Any) -> Q:
+    """Records whose custom value ``api_name`` is ``stored`` (a stored form: text, a number, a Link's record id):
+    on PostgreSQL a containment test, answered by the GIN index on ``custom_values`` (a key's equality is not);
+    elsewhere the extracted key's equality."""
+    if connection.vendor == "postgresql":
+        return Q(custom_values__contains={api_name: stored})
+    return Q(**{f"custom_values__{api_name}": stored})
+
+
 def filter_by_custom_value(queryset: QuerySet[Any], field: CustomField, value: Any) -> QuerySet[Any]:
     """Records whose custom ``field`` holds ``value`` (validated and stored-form first).
 
@@ -369,7 +378,7 @@ def filter_by_custom_value(queryset: QuerySet[Any], field: CustomField, value: A
         raise ValidationError(f"Give a value of {field.label} to filter by.")
     if connection.vendor == "postgresql":
         # For a multi-select picklist, containment means "holds at least these options".
-        return queryset.filter(custom_values__contains={field.api_name: stored})
+        return queryset.filter(holding(field.api_name, stored))
     if field.data_type == "multi_picklist":
         for option in stored:
             queryset = queryset.filter(**{f"custom_values__{field.api_name}__icontains": f'"{option}"'})

@@ -13,6 +13,7 @@ from django.apps import apps
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from roxcrm.custom_fields import holding
 from roxcrm.models import CrmRecord, ObjectDefinition, ObjectRecord, ObjectType
 
 # A string, not an import, for activities: activities depends on roxcrm, never the other way round.
@@ -128,9 +129,7 @@ def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[
         if definition is None:
             continue
         title = definition.plural if per_object[link.object_type] == 1 else f"{definition.plural} ({link.label})"
-        rows = records_of(organization, link.object_type).filter(
-            removed_at=None, **{f"custom_values__{link.api_name}": record.pk}
-        )
+        rows = records_of(organization, link.object_type).filter(holding(link.api_name, record.pk), removed_at=None)
         listing = reverse("object_record_list", args=[record.organization.slug, link.object_type])
         found.append((title, rows.select_related("owner").order_by("name"), f"{listing}?{link.api_name}={record.code}"))
     return found

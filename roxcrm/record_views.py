@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
@@ -30,7 +31,7 @@ def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
         queryset = spec.search(queryset, query)
     filters = _list_filters(request, spec)
     for condition in filters.conditions:
-        queryset = queryset.filter(**condition)
+        queryset = queryset.filter(condition)
     queryset = queryset.order_by(*filters.order)
     page = Paginator(queryset, settings.PAGINATE_BY).get_page(request.GET.get("page"))
     return render(
@@ -59,7 +60,7 @@ class ListFilters:
     links: list[tuple[CustomField, str, str]] = field(default_factory=list)  # (field, code given, linked record)
     sortable: list[tuple[str, str]] = field(default_factory=list)
     sort: str = ""
-    conditions: list[dict[str, Any]] = field(default_factory=list)
+    conditions: list[Q] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     params: str = ""  # the filters and order as a query string, for the pages' links
@@ -78,7 +79,7 @@ def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
                 found.ignored.append("owner (no such member)")
             else:
                 found.owner, kept["owner"] = wanted, wanted
-                found.conditions.append({"owner": match})
+                found.conditions.append(Q(owner=match))
     definitions = custom_fields.definitions_for(request.org, spec.key)  # type: ignore[attr-defined]
     for definition in definitions:
         if definition.data_type != CustomField.DataType.LINK or not definition.visible_to(request.user):
@@ -92,7 +93,7 @@ def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
             continue
         found.links.append((definition, code, str(linked)))
         kept[definition.api_name] = code
-        found.conditions.append({f"custom_values__{definition.api_name}": linked.pk})
+        found.conditions.append(custom_fields.holding(definition.api_name, linked.pk))
     found.sortable = [(name, name) for name in spec.list_columns if name in model_fields] + [("updated_at", "updated")]
     sort = request.GET.get("sort", "").strip()
     column = sort.removeprefix("-")

@@ -572,3 +572,17 @@ def object_generate(app: "App", req: Request, body: dict, name: str) -> dict:
     with org.store.transaction() as conn:
         created = seeding.generate(org.store, conn, org.now(), o.name, int(body["rows"]), str(body.get("seed", "")))
     return {"object": o.name, "created": created, "counts": {o.name: org.store.table_rows(o.name)}}
+
+
+@route("POST", "/objects/<name>/fill")
+def object_fill(app: "App", req: Request, body: dict, name: str) -> dict:
+    """Set generated values in some stored fields of every record of an object, standard or custom (``seed.fill``):
+    ``{"fields": ["Region__c", ...], "seed": "..."}``."""
+    org = _org(app)
+    o = _object(app, name)
+    fields = body.get("fields")
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
+        raise ValueError("fields must be a list of field names")
+    with org.store.transaction() as conn:
+        filled = seeding.fill(org.store, conn, org.now(), o.name, fields, str(body.get("seed", "")))
+    return {"object": o.name, "filled": filled}

@@ -8,7 +8,7 @@ import datetime as dt
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import defaults
@@ -911,6 +911,33 @@ def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str,
     s = Seeder(store, conn, now, rng)
     s.users = [u for (u,) in conn.execute('SELECT "Id" FROM "User" WHERE "IsActive" = 1 ORDER BY "Id"')]
     fields = [f for f in o.stored_fields if f.name not in SYS and f.name not in ("OwnerId", "Name")]
+    value = _generated_values(s, conn, fields)
+    name = o.field("Name")
+    owner = o.field("OwnerId") is not None
+    first = store.next_auto_number(conn, o.name, name.start_number, rows) if name.auto_number else 0
+    ids = s.ids(o.key_prefix, rows)
+    cols = [*SYS, "Name", *(["OwnerId"] if owner else []), *(f.name for f in fields)]
+
+    def generated() -> Iterator[tuple]:
+        for i, rid in enumerate(ids):
+            stamps = s.stamps()
+            label = format_auto_number(name.display_format, first + i, stamps[0]) if name.auto_number else None
+            yield (
+                *_sys(rid, stamps),
+                label or f"{o.label} {i + 1}",
+                *([rng.choice(s.users)] if owner else []),
+                *(value(f, i) for f in fields),
+            )
+
+    s.insert(o.name, cols, generated())
+    return rows
+
+
+def _generated_values(s: Seeder, conn: sqlite3.Connection, fields: list[Any]) -> Callable[[Any, int], object]:
+    """A generated value of one of ``fields`` for row ``i`` (``generate``'s and ``fill``'s): of the field's type,
+    within its length, precision and picklist; blanks in about one optional field in ten; unique and external id
+    fields unique; lookups to existing records of their targets."""
+    rng = s.rng
     parents: dict[str, list[str]] = {}
     for f in fields:
         if f.type == "reference":
@@ -920,11 +947,6 @@ def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str,
             if not found and not f.nillable:
                 raise ValueError(f"{f.name} needs a {' or '.join(f.reference_to)} record to point to; there is none")
             parents[f.name] = found
-    name = o.field("Name")
-    owner = o.field("OwnerId") is not None
-    first = store.next_auto_number(conn, o.name, name.start_number, rows) if name.auto_number else 0
-    ids = s.ids(o.key_prefix, rows)
-    cols = [*SYS, "Name", *(["OwnerId"] if owner else []), *(f.name for f in fields)]
 
     def value(f: Any, i: int) -> object:
         if f.type == "boolean":
@@ -961,16 +983,32 @@ def generate(store: Store, conn: sqlite3.Connection, now: str, object_name: str,
             return f"{rng.choice(GENERATED_WORDS).title()} {rng.choice(LAST)} {i + 1}"[: f.length or None]
         return None  # a type the generator does not fill (left blank)
 
-    def generated() -> Iterator[tuple]:
-        for i, rid in enumerate(ids):
-            stamps = s.stamps()
-            label = format_auto_number(name.display_format, first + i, stamps[0]) if name.auto_number else None
-            yield (
-                *_sys(rid, stamps),
-                label or f"{o.label} {i + 1}",
-                *([rng.choice(s.users)] if owner else []),
-                *(value(f, i) for f in fields),
-            )
+    return value
 
-    s.insert(o.name, cols, generated())
-    return rows
+
+def fill(
+    store: Store, conn: sqlite3.Connection, now: str, object_name: str, field_names: list[str], seed: str = ""
+) -> int:
+    """Sets generated values (as ``generate`` makes them) in ``field_names`` of every existing record of
+    ``object_name``, a standard or a custom object, straight in its table: for benchmarks that need a standard object
+    as wide as a custom one. Stamps are left as they are (a load, not a change). Returns the number of records."""
+    o = store.schema.get(object_name)
+    if o is None:
+        raise KeyError(f"no object {object_name}")
+    fields = []
+    for field_name in field_names:
+        f = o.field(field_name)
+        if f is None or f.name in SYS or f.calculated:
+            raise ValueError(f"{object_name}.{field_name} is not a stored field sfsim can fill")
+        fields.append(f)
+    rng = random.Random(f"sfsim-fill-{seed}")
+    s = Seeder(store, conn, now, rng)
+    value = _generated_values(s, conn, fields)
+    ids = [i for (i,) in conn.execute(f'SELECT "Id" FROM {quote(o.name)} ORDER BY "Id"')]
+    sets = ", ".join(f"{quote(f.name)} = ?" for f in fields)
+    sql = f'UPDATE {quote(o.name)} SET {sets} WHERE "Id" = ?'
+    for offset in range(0, len(ids), 20000):
+        conn.executemany(
+            sql, [(*(value(f, i) for f in fields), rid) for i, rid in enumerate(ids[offset : offset + 20000], offset)]
+        )
+    return len(ids)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -249,3 +250,36 @@ def test_lists_filter_by_owner_and_linked_record_and_sort(
     # The standard objects' lists sort and filter by owner too.
     accounts = admin_client.get(reverse("account_list", args=[org.slug]), {"sort": "-name"}).content.decode()
     assert accounts.index(">Initech<") < accounts.index(">Globex<")
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the GIN index exists on PostgreSQL only")
+def test_an_accounts_projects_are_found_through_an_index_on_postgresql(org: Organization, admin_user: User) -> None:
+    """An account's page lists its projects, and the projects list filters by account: with 200,000 projects that
+    must not read them all (a key's equality, ``custom_values -> 'account' = 5``, is no index's; containment is)."""
+    add_object(org)
+    make_custom_field(org, object_type="project__c", label="Account", data_type="link", target="account")
+    account = make_account(org, name="Initech")
+    record_create(
+        organization=org,
+        model=ObjectRecord,
+        values={"name": "Rollout"},
+        custom_values={"account": account},
+        actor=Actor.person(admin_user),
+        object_type="project__c",
+    )
+    definition = objects.definition_of(org, "project__c")
+    ObjectRecord.objects.bulk_create(  # other accounts' projects (ids only: the lookup reads no account)
+        ObjectRecord(
+            organization=org,
+            definition=definition,
+            object_type="project__c",
+            name=f"Project {n}",
+            custom_values={"account": account.pk + 1 + n % 500},
+        )
+        for n in range(5000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE roxcrm_objectrecord")
+    [(_, rows, _)] = objects.linked_to(org, account)
+    assert [r.name for r in rows] == ["Rollout"]
+    assert "roxcrm_objectrecord_custom_values_gin" in rows.explain()

@@ -102,3 +102,36 @@ def test_the_demo_seed_is_what_it_was() -> None:
         db.close()
     assert counts == {"Account": 300, "Contact": 740}
     assert first.split()[0][0].isupper()  # the demo's own words ("Acme", "Summit"), not the generator's
+
+
+def test_fill_sets_generated_values_on_a_standard_objects_records(sfsim, sf):
+    """``POST /_sfsim/objects/<name>/fill``: custom fields added to Contact get generated values on every existing
+    contact (a standard object as wide as a custom one, for the custom object benchmark); stamps are unchanged."""
+    names = []
+    for spec in (
+        {"name": "Fill_Region__c", "type": "Picklist", "picklistValues": ["North", "South"]},
+        {"name": "Fill_Amount__c", "type": "Currency"},
+        {"name": "Fill_Email__c", "type": "email"},
+    ):
+        names.append(sfsim.control("POST", "fields", {"object": "Contact", **spec})["field"]["name"])
+    try:
+        before = {
+            r["Id"]: r["SystemModstamp"] for r in sf.query_all("SELECT Id, SystemModstamp FROM Contact")["records"]
+        }
+        out = sfsim.control("POST", "objects/Contact/fill", {"fields": names, "seed": "t"})
+        assert out == {"object": "Contact", "filled": len(before)}
+        rows = sf.query_all(f"SELECT Id, SystemModstamp, {', '.join(names)} FROM Contact")["records"]
+        assert {r["Id"]: r["SystemModstamp"] for r in rows} == before
+        regions = [r["Fill_Region__c"] for r in rows]
+        assert set(regions) - {None} == {"North", "South"} and regions.count(None) < len(rows) / 4
+        assert all(r["Fill_Amount__c"] is None or r["Fill_Amount__c"] >= 0 for r in rows)
+        assert all(r["Fill_Email__c"] is None or r["Fill_Email__c"].endswith(".example.com") for r in rows)
+        for body, message in (
+            ({"fields": ["Nope__c"]}, "not a stored field"),
+            ({"fields": ["SystemModstamp"]}, "not a stored field"),
+            ({"fields": []}, "fields must be"),
+        ):
+            assert message in sfsim.control("POST", "objects/Contact/fill", body, expect_ok=False)["error"]
+    finally:
+        for name in names:
+            sfsim.control("DELETE", f"fields/Contact/{name}")
