@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from integrations.engine import values
 from integrations.engine.locks import BUSY, object_lock
-from integrations.engine.plan import FieldPlan, ObjectPlan, build_plan
+from integrations.engine.plan import ROX_OF_SOBJECT, FieldPlan, ObjectPlan, build_plan
 from integrations.engine.runs import recorded_run
 from integrations.models import SalesforceConnection, SalesforceLink, SyncCursor, SyncRun
 from integrations.salesforce import soql
@@ -26,6 +26,7 @@ from mappings.defaults import STANDARD_OBJECTS
 from mappings.models import ObjectMapping
 from roxcrm.bulk import bulk_update
 from roxcrm.custom_fields import clean_value
+from roxcrm.models import CustomField, ObjectDefinition
 from roxcrm.sync_path import SyncChange, records_locked, records_sync_update
 
 # Parent object -> (child object, the child's lookup to it).
@@ -114,9 +115,15 @@ def _children(connection: SalesforceConnection, parent: str) -> list[tuple[str, 
     """(child object, its lookup to ``parent``) for the standard children and for every added object that looks
     ``parent`` up through a mapped Link field (a project's formula on its account's industry)."""
     found = list(CHILDREN.get(parent, ()))
-    added = ObjectMapping.objects.filter(organization=connection.organization, sync_enabled=True).exclude(
-        sobject__in=[*STANDARD_OBJECTS]
-    )
+    # Only the added objects with a Link field to the parent's Rox object are planned (not every added object).
+    linking = CustomField.objects.filter(
+        organization=connection.organization,
+        data_type=CustomField.DataType.LINK,
+        target=ROX_OF_SOBJECT.get(parent) or ObjectDefinition.key_for(parent),
+    ).values("object_type")
+    added = ObjectMapping.objects.filter(
+        organization=connection.organization, sync_enabled=True, rox_object__in=linking
+    ).exclude(sobject__in=[*STANDARD_OBJECTS])
     for mapping in added:
         plan = build_plan(mapping)
         if plan is None or not plan.formula_fields:
