@@ -10,6 +10,7 @@ added again. Deleting its records as well is a second, explicit step."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,7 @@ SYSTEM_FIELDS = frozenset(
         "LastViewedDate",
         "LastReferencedDate",
         "LastActivityDate",
+        "MasterRecordId",  # the record a merged one was merged into (standard objects)
     }
 )
 
@@ -159,7 +161,9 @@ def object_preview(connection: SalesforceConnection, sobject: str) -> Preview:
     mappable = [
         sf
         for sf in sf_object.sorted_fields()
-        if sf.name not in SYSTEM_FIELDS and (sf.type != "reference" or _link_target(sf, linkable, sobject))
+        if sf.name not in SYSTEM_FIELDS
+        and sf.name != sf_object.name_field
+        and (sf.type != "reference" or _link_target(sf, linkable, sobject))
     ]
     return Preview(sobject, described.get("label") or sobject, mappable, _chosen_fields(organization, sf_object, None))
 
@@ -339,9 +343,7 @@ def _chosen_fields(organization: Any, sf_object: SalesforceObject, fields: list[
         return [
             sf
             for sf in sf_object.sorted_fields()
-            if sf.type == "reference"
-            and sf.name not in ("OwnerId", "CreatedById", "LastModifiedById")
-            and _link_target(sf, linkable, sf_object.name)
+            if sf.type == "reference" and sf.name not in SYSTEM_FIELDS and _link_target(sf, linkable, sf_object.name)
         ]
     unknown = [name for name in fields if name not in sf_object.fields]
     if unknown:
@@ -349,8 +351,8 @@ def _chosen_fields(organization: Any, sf_object: SalesforceObject, fields: list[
     chosen = []
     for name in dict.fromkeys(fields):
         sf = sf_object.fields[name]
-        if name in SYSTEM_FIELDS:
-            continue
+        if name in SYSTEM_FIELDS or name == sf_object.name_field:
+            continue  # mapped as a basic field
         if sf.type == "reference" and not _link_target(sf, linkable, sf_object.name):
             raise ValidationError(
                 f"{name} looks up {', '.join(sf.reference_to) or 'nothing'}, which Rox does not sync: add that "
@@ -374,8 +376,9 @@ def _rule_for(sf: SalesforceField, rule: str) -> str:
 
 
 def _map_basic(object_mapping: ObjectMapping, sf_object: SalesforceObject, rule: str, user: User | None) -> None:
-    """Name and the owner: the basic fields of an added object (the name is what a create is matched by)."""
-    basic = [("Name", "name"), ("OwnerId", "owner")]
+    """The name and the owner: the basic fields of an added object (the name is what a create is matched by). The
+    name is the field the describe marks as the name: Name, or a standard object's own (Case's CaseNumber)."""
+    basic = [(sf_object.name_field, "name"), ("OwnerId", "owner")]
     for position, (sf_field, rox_field) in enumerate(basic):
         sf = sf_object.fields.get(sf_field)
         if sf is None:
@@ -394,6 +397,9 @@ def _map_basic(object_mapping: ObjectMapping, sf_object: SalesforceObject, rule:
 def _map_field(object_mapping: ObjectMapping, sf: SalesforceField, rule: str, user: User | None) -> None:
     organization = object_mapping.organization
     key = object_mapping.rox_object
+    if sf.type == "reference" and sf.label.endswith(" ID"):
+        # A standard lookup's label names the Id ("Account ID"): the Link field shows the record, so "Account".
+        sf = dataclasses.replace(sf, label=sf.label.removesuffix(" ID"))
     field = mapping_services.custom_field_draft(organization=organization, object_type=key, sf=sf)
     if sf.type == "reference":
         field.data_type = CustomField.DataType.LINK

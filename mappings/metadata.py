@@ -93,15 +93,18 @@ class SalesforceObject:
     fields: dict[str, SalesforceField] = field(default_factory=dict)
     createable: bool = True
     updateable: bool = True
+    name_field: str = "Name"  # the field the describe marks nameField: Name, or Case's CaseNumber
 
     @classmethod
     def from_describe(cls, data: dict[str, Any]) -> SalesforceObject:
+        described = data.get("fields", [])
         return cls(
             name=data["name"],
             label=data.get("label") or data["name"],
-            fields={f["name"]: SalesforceField.from_describe(f) for f in data.get("fields", [])},
+            fields={f["name"]: SalesforceField.from_describe(f) for f in described},
             createable=bool(data.get("createable", True)),
             updateable=bool(data.get("updateable", True)),
+            name_field=next((f["name"] for f in described if f.get("nameField")), "Name"),
         )
 
     def sorted_fields(self) -> list[SalesforceField]:

@@ -43,6 +43,7 @@ INSERT_DEFAULTS = {
     "Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task"},
     "Event": {"ShowAs": "Busy", "EventSubtype": "Event"},
     "Lead": {"Status": "Open - Not Contacted"},
+    "Case": {"Status": "New", "Priority": "Medium"},  # the defaults of its recorded describe
     "Organization": {},
 }
 JSON_TYPE_NAMES = {
@@ -364,6 +365,14 @@ class Writer:
                 row["Name"], row["ProductCode"] = prod
         elif name in ("Task", "Event"):
             self._derive_activity(name, row, changed, creating)
+        elif name == "Case":
+            # "Closed" is the closed status of a new org's case statuses; ClosedDate is when the case last closed.
+            closed = row.get("Status") == "Closed"
+            if closed and not row.get("IsClosed"):
+                row["ClosedDate"] = self.actor.modstamp or self.actor.now
+            elif not closed:
+                row["ClosedDate"] = None
+            row["IsClosed"] = int(closed)
 
     def _derive_activity(self, name: str, row: dict, changed: set, creating: bool) -> None:
         if name == "Task":
@@ -407,7 +416,7 @@ class Writer:
         if what and what.startswith("001"):
             account = what
         elif what:
-            for table in ("Opportunity", "Contact", "Project__c"):
+            for table in ("Opportunity", "Contact", "Case", "Project__c"):
                 if self.schema.get(table) and what[:3] == self.schema.get(table).key_prefix:
                     col = "Account__c" if table == "Project__c" else "AccountId"
                     hit = self._lookup(table, what, quote(col))
@@ -454,13 +463,12 @@ class Writer:
         self._check_unique(o, row, None)
         rid = new_id or self.store.new_ids(self.conn, o.key_prefix)[0]
         row["Id"] = rid
-        if o.created:
-            name = o.field("Name")
-            if name.auto_number:
-                n = self.store.next_auto_number(self.conn, o.name, name.start_number)
-                row["Name"] = format_auto_number(name.display_format, n, self.actor.modstamp or self.actor.now)
-            elif row.get("Name") is None:
-                row["Name"] = rid  # Salesforce names a custom object record created without a Name after its Id
+        name = o.name_field
+        if name is not None and name.auto_number:  # a custom object's Auto Number Name, Case's CaseNumber
+            n = self.store.next_auto_number(self.conn, o.name, name.start_number)
+            row[name.name] = format_auto_number(name.display_format, n, self.actor.modstamp or self.actor.now)
+        elif o.created and row.get("Name") is None:
+            row["Name"] = rid  # Salesforce names a custom object record created without a Name after its Id
         self._stamp(row, creating=True)
         cols = [f.name for f in o.stored_fields if f.name in row]
         self.conn.execute(

@@ -4,6 +4,7 @@ opportunities with line items, leads, tasks and events — with sensible dates, 
 ``demo`` is a few hundred accounts; ``N`` makes about N records in total. Rows go in with ``executemany`` in large
 transactions (a million records in well under two minutes), with the derived fields Salesforce would compute."""
 
+import copy
 import datetime as dt
 import random
 import sqlite3
@@ -192,8 +193,20 @@ LEAD_STATUS = ["Open - Not Contacted", "Working - Contacted", "Closed - Not Conv
 SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
 STAGE_NAMES = list(STAGES)
 TASK_SUBJECTS = [("Call", "Call"), ("Email", "Email"), ("Send Quote", "Task"), ("Follow up", "Task")]
+CASE_SUBJECTS = [
+    "Cannot sign in",
+    "Invoice shows the wrong amount",
+    "Data Connector sync fails",
+    "Request for a training day",
+    "Seat Pack not applied",
+    "API returns an error",
+    "Report is slow to load",
+    "Question about the renewal",
+]
+CASE_STATUS = ["New", "Working", "Escalated", "Closed"]
 SEED_TABLES = (
     "Account",
+    "Case",
     "Contact",
     "Opportunity",
     "OpportunityLineItem",
@@ -311,6 +324,7 @@ def plan(spec: str) -> dict[str, int]:
             "events": 300,
             "projects": 40,
             "milestones_per_project": 5,
+            "cases": 40,
         }
     n = int(spec)
     if n <= 0:
@@ -327,6 +341,7 @@ def plan(spec: str) -> dict[str, int]:
         "events": n // 10,
         "projects": n // 100,
         "milestones_per_project": 0,
+        "cases": 0,
     }
 
 
@@ -360,6 +375,8 @@ def seed(store: Store, spec: str, now: str) -> dict:
         projects = _projects(s, accounts, p["projects"])
         if p["milestones_per_project"]:
             _milestones(s, projects, p["milestones_per_project"], now)
+        if p["cases"]:
+            _cases(s, accounts, contacts_of, p["cases"], random.Random(f"sfsim-{spec}-cases"))
     return counts(store)
 
 
@@ -875,6 +892,63 @@ def _milestones(s: Seeder, projects: list[tuple[str, str]], per: int, now: str) 
                 pos += 1
 
     s.insert(MILESTONE["name"], cols, rows())
+
+
+def _cases(s: Seeder, accounts: list[str], contacts_of: list[tuple[int, int]], n: int, rng: random.Random) -> None:
+    """Support cases of existing accounts, most with one of the account's contacts, numbered as Salesforce numbers
+    them. Drawn from their own ``rng``: the data seeded before Case existed stays what it was."""
+    c = copy.copy(s)
+    c.rng = rng
+    number = s.store.schema.get("Case").field("CaseNumber")
+    first = s.store.next_auto_number(s.conn, "Case", number.start_number, n)
+    ids = c.ids("500", n)
+    contact_ids = getattr(s, "contact_ids", [])
+    cols = [
+        *SYS,
+        "CaseNumber",
+        "AccountId",
+        "ContactId",
+        "Subject",
+        "Description",
+        "Status",
+        "Priority",
+        "Origin",
+        "Type",
+        "Reason",
+        "IsClosed",
+        "ClosedDate",
+        "IsEscalated",
+        "OwnerId",
+    ]
+
+    def rows() -> Iterator[tuple]:
+        for i, rid in enumerate(ids):
+            ai = rng.randrange(len(accounts))
+            start, end = contacts_of[ai]
+            contact = contact_ids[rng.randrange(start, end)] if end > start and rng.random() < 0.85 else None
+            stamps = c.stamps(max_age_days=365)
+            status = rng.choice(CASE_STATUS)
+            closed = status == "Closed"
+            subject = rng.choice(CASE_SUBJECTS)
+            yield (
+                *_sys(rid, stamps),
+                format_auto_number(number.display_format, first + i, stamps[0]),
+                accounts[ai],
+                contact,
+                subject,
+                f"{subject}: reported by the customer.",
+                status,
+                rng.choice(["High", "Medium", "Medium", "Low"]),
+                rng.choice(["Phone", "Email", "Web"]),
+                rng.choice(["Mechanical", "Electrical", "Electronic", "Structural", "Other", None]),
+                rng.choice(["Installation", "Performance", "Breakdown", "Feedback", "Other", None]),
+                int(closed),
+                stamps[1] if closed else None,
+                int(status == "Escalated"),
+                rng.choice(c.users),
+            )
+
+    c.insert("Case", cols, rows())
 
 
 # -- generated rows for a custom object --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ SETUP_TABLES = (
 # Objects whose access comes from ObjectPermissions (Tasks and Events use the Edit Tasks / Edit Events permissions).
 CRUD_OBJECTS = (
     "Account",
+    "Case",
     "Contact",
     "Lead",
     "Opportunity",

@@ -304,10 +304,11 @@ class Compiler:
             return (PLAIN, f"CASE substr({fk}, 1, 3) {cases} END"), Field("Type", "Type", "picklist"), steps
         names = []
         for t in targets:
-            if t.field("Name") is None:
+            name = t.name_field  # a case's name is its CaseNumber
+            if name is None or not name.stored:
                 continue
             a = self._join((*key, t.name.lower()), t, alias, ref.name)
-            names.append(f'{a}."Name"')
+            names.append(f"{a}.{quote(name.name)}")
         return (PLAIN, f"COALESCE({', '.join(names)})"), Field("Name", "Name", "string"), steps
 
     def _field_expr(self, obj: SObject, f: Field, alias: str, key: tuple):

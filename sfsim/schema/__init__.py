@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 STANDARD_OBJECTS = [
     "Account",
+    "Case",
     "Contact",
     "Event",
     "Lead",
@@ -204,6 +205,7 @@ class SObject:
     children: list[tuple[str, Field]] = field(default_factory=list)
     created: bool = False  # a custom object created through the control API (which may delete it)
     _stored: list[Field] | None = field(default=None, repr=False)
+    _name: Field | bool | None = field(default=False, repr=False)  # False: not looked for since the last change
 
     def field(self, name: str) -> Field | None:
         return self.fields.get(name.lower())
@@ -211,11 +213,13 @@ class SObject:
     def add(self, f: Field) -> None:
         self.fields[f.name.lower()] = f
         self._stored = None
+        self._name = False
         if f.type == "reference" and f.relationship_name:
             self.relationships[f.relationship_name.lower()] = f
 
     def remove(self, name: str) -> None:
         self._stored = None
+        self._name = False
         f = self.fields.pop(name.lower(), None)
         if f is not None and f.relationship_name:
             self.relationships.pop(f.relationship_name.lower(), None)
@@ -229,6 +233,14 @@ class SObject:
     @property
     def writable(self) -> bool:
         return not self.setup and not self.tooling
+
+    @property
+    def name_field(self) -> Field | None:
+        """The field the describe marks ``nameField`` (what a record is called): ``Name`` on most objects, the Auto
+        Number ``CaseNumber`` on Case; None on objects without one (Task's Subject is not)."""
+        if self._name is False:
+            self._name = next((f for f in self.fields.values() if f.name_field), None)
+        return self._name
 
     def summary(self, version: str) -> dict:
         base = f"/services/data/v{version}/sobjects/{self.name}"
@@ -534,6 +546,9 @@ CHILD_RELATIONSHIP_NAMES = {
     ("Event", "WhatId"): "Events",
     ("Task", "WhoId"): "Tasks",
     ("Event", "WhoId"): "Events",
+    ("Case", "AccountId"): "Cases",
+    ("Case", "ContactId"): "Cases",
+    ("Case", "ParentId"): "Cases",
     ("Project__c", "Account__c"): "Projects__r",
     ("Lead", "ConvertedAccountId"): None,
 }
