@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from integrations.models import DescribeCache, OutboxEntry, SalesforceConnection, SalesforceLink
@@ -23,6 +23,8 @@ from roxcrm.models import ObjectRecord
 # Rox objects written back as a whole record (activities are written by the activity writeback), besides every
 # object the organization added (``ObjectRecord``).
 RECORD_OBJECTS = {"account", "contact", "opportunity", "lead"}
+# Who may not change a Read Only field: people, agents and API clients (the sync and Rox itself may).
+PEOPLE = ("user", "agent", "api")
 
 
 def _written_back(record: Any) -> bool:
@@ -71,6 +73,10 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     # The same edit's record_changed uses what was read here (the edit's own writes change none of it).
     record.__dict__[_TARGETS] = targets
     errors: dict[str, list[str]] = {}
+    if actor.kind in PEOPLE:
+        for name, reason in _locked(targets, creating).items():
+            if name in changed:
+                errors.setdefault(name, []).append(reason)
     for target in targets.objects:
         if not (target.new_entity_writeback or (not creating and target.linked)):
             continue
@@ -88,6 +94,33 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     return errors
 
 
+def locked_fields(record: Any, creating: bool = False) -> dict[str, str]:
+    """The fields of ``record`` that people may not change in Rox, by field key, each with the reason: the ones a
+    mapping reads Read Only from Salesforce (and none writes back), on a record Salesforce holds (linked, or to be
+    created there by new entity writeback). Salesforce's value would replace a change made here, which would never
+    be sent; the pages show them read-only and the edit path refuses changes to them."""
+    if not _written_back(record):
+        return {}
+    return _locked(_targets(record, creating=creating), creating)
+
+
+def _locked(targets: _Targets, creating: bool) -> dict[str, str]:
+    written = {name for target in targets.objects for name in target.writing}
+    locked: dict[str, str] = {}
+    for target in targets.objects:
+        if not (target.linked or (creating and target.new_entity_writeback)):
+            continue
+        for name, sf_fields in target.reading.items():
+            if name in written or name in locked:
+                continue
+            source = ", ".join(f"{target.sobject}.{f}" for f in sf_fields)
+            locked[name] = (
+                f"Read Only: this comes from Salesforce ({source}, mapped Read Only in CRM Mappings). Change it in "
+                "Salesforce, or map it Read and Write."
+            )
+    return locked
+
+
 @dataclass(frozen=True)
 class _Target:
     """A Salesforce object Rox writes the record to (a mapping that is not read-only), as the edit found it."""
@@ -95,6 +128,7 @@ class _Target:
     sobject: str
     new_entity_writeback: bool
     writing: dict[str, tuple[str, ...]]  # Rox field key -> the Salesforce fields a writing rule sends it to
+    reading: dict[str, tuple[str, ...]]  # Rox field key -> the Salesforce fields a Read Only rule fills it from
     linked: bool  # the record has a live link to a record of the object
     has_failed: bool  # the record has failed outbox rows of the object (their fields go with its next write)
     describe: tuple[int, Any] | None  # the cached describe's (pk, fetched_at), when asked for
@@ -119,8 +153,10 @@ def _targets(record: Any, *, creating: bool, describe: bool = False) -> _Targets
     if left is not None and left.creating == creating:
         return left
     organization_id = record.organization_id
-    mappings = ObjectMapping.objects.filter(
-        organization_id=organization_id, rox_object=record.object_type, read_only=False
+    # Every mapping of the record's object: those Rox writes to (not read-only), and those it only reads while
+    # their sync is on (their Read Only fields are Salesforce's to change).
+    mappings = ObjectMapping.objects.filter(organization_id=organization_id, rox_object=record.object_type).filter(
+        Q(read_only=False) | Q(sync_enabled=True)
     )
     annotations: dict[str, Any] = {
         "connection_id": Subquery(
@@ -142,6 +178,8 @@ def _targets(record: Any, *, creating: bool, describe: bool = False) -> _Targets
     rows = mappings.annotate(**annotations).values_list(
         "pk",
         "sobject",
+        "read_only",
+        "sync_enabled",
         "new_entity_writeback",
         "field_mappings__rox_field",
         "field_mappings__sf_field",
@@ -150,22 +188,25 @@ def _targets(record: Any, *, creating: bool, describe: bool = False) -> _Targets
     )
     by_mapping: dict[int, dict[str, Any]] = {}
     connection_id = None
-    for pk, sobject, new_entity_writeback, rox_field, sf_field, rule, *extra in rows:
+    for pk, sobject, read_only, sync_enabled, new_entity_writeback, rox_field, sf_field, rule, *extra in rows:
         values = dict(zip(annotations, extra, strict=True))
         connection_id = values["connection_id"]
         target = by_mapping.setdefault(
             pk,
             {
                 "sobject": sobject,
-                "new_entity_writeback": new_entity_writeback,
+                "new_entity_writeback": new_entity_writeback and not read_only,
                 "writing": {},
+                "reading": {},
                 "linked": bool(values.get("linked")),
                 "has_failed": bool(values.get("has_failed")),
                 "describe": (values["describe_pk"], values["describe_at"]) if values.get("describe_pk") else None,
             },
         )
-        if rule in FieldMapping.WRITING_RULES:
+        if rule in FieldMapping.WRITING_RULES and not read_only:
             target["writing"][rox_field] = (*target["writing"].get(rox_field, ()), sf_field)
+        elif rox_field and sync_enabled and (read_only or rule == FieldMapping.Rule.READ_ONLY):
+            target["reading"][rox_field] = (*target["reading"].get(rox_field, ()), sf_field)
     return _Targets(
         creating=creating, objects=[_Target(**target) for target in by_mapping.values()], connection_id=connection_id
     )

@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from roxcrm import custom_fields, objects
+from roxcrm import custom_fields, hooks, objects
 from roxcrm.models import (
     Account,
     Contact,
@@ -84,14 +84,23 @@ class RecordForm(forms.ModelForm):
                     form_field.queryset = model.objects.filter(organization=organization)
             if name in _DATALISTS.get(type(instance), {}):
                 form_field.widget.attrs["list"] = f"{name}-suggestions"
+        # Fields Salesforce owns (mapped Read Only): shown, not editable, with where they come from.
+        self.locked = hooks.locked_fields(instance, creating=instance.pk is None)
+        for name, reason in self.locked.items():
+            if name in self.fields:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = reason
         self.custom_definitions: list[CustomField] = []
         stored = instance.custom_values or {}
         for definition in custom_fields.definitions_for(organization, instance.object_type):
             if not definition.visible_to(user):
                 continue
             self.custom_definitions.append(definition)
-            form_field = custom_fields.form_field(definition, disabled=not definition.editable_in_rox)
+            reason = self.locked.get(CUSTOM_PREFIX + definition.api_name)
+            form_field = custom_fields.form_field(definition, disabled=not definition.editable_in_rox or bool(reason))
             form_field.initial = custom_fields.initial_value(definition, stored.get(definition.api_name))
+            if reason:
+                form_field.help_text = reason
             self.fields[CUSTOM_FORM_PREFIX + definition.api_name] = form_field
 
     @property
@@ -107,7 +116,9 @@ class RecordForm(forms.ModelForm):
         return {
             d.api_name: self.cleaned_data.get(CUSTOM_FORM_PREFIX + d.api_name)
             for d in self.custom_definitions
-            if d.editable_in_rox and CUSTOM_FORM_PREFIX + d.api_name in self.changed_data
+            if d.editable_in_rox
+            and CUSTOM_PREFIX + d.api_name not in self.locked
+            and CUSTOM_FORM_PREFIX + d.api_name in self.changed_data
         }
 
     def edited_keys(self) -> list[str]:

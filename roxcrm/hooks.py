@@ -6,6 +6,8 @@
   written with the change, or neither is);
 - ``change_errors(record, changed, actor, creating)``: inside the edit path, before anything is saved: errors (by
   field key) for values the system of record would refuse, so they are refused now rather than failing later;
+- ``locked_fields(record, creating)``: the fields people may not change (the system of record owns them), by field
+  key, each with the reason: the pages show them read-only, and ``change_errors`` refuses changes to them;
 - ``remote_conflicts(record, fields)``: before an interactive save, which edited fields the system of record
   changed since the user loaded the form (for the "keep mine / take theirs" choice);
 - ``after_save(record)``: after an interactive save commits, write it out now if possible and say how it went.
@@ -40,6 +42,13 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     if module is None or not hasattr(module, "change_errors"):
         return {}
     return module.change_errors(record, changed, actor, creating)
+
+
+def locked_fields(record: Any, creating: bool = False) -> dict[str, str]:
+    module = _module()
+    if module is None or not hasattr(module, "locked_fields"):
+        return {}
+    return module.locked_fields(record, creating)
 
 
 def remote_conflicts(record: Any, fields: list[str]) -> list[Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from api.models import ApiToken
 from integrations.engine.drain import drain
@@ -130,3 +131,32 @@ def test_a_value_salesforce_would_refuse_is_refused_at_edit_time_on_every_path(
     ok = agent.patch(f"accounts/{record.code}", {"custom_fields": {"code": "ABCDE", "tier": "Gold", "score": "123.4"}})
     assert ok.status_code == 200, ok.content
     assert drain(connection, "Account").written == 1
+
+
+def test_a_read_only_field_is_refused_through_the_api_and_shown_read_only_on_the_page(
+    connection: SalesforceConnection,
+    org: Organization,
+    agent: ApiClient,
+    account: tuple[str, Account],
+    admin_client: Client,
+) -> None:
+    """Issue 17: a field mapped Read Only is Salesforce's to change: the API answers 400 naming the rule and the
+    Salesforce field (nothing saved, nothing queued), and the edit page shows it disabled with the same reason."""
+    _, record = account
+    FieldMapping.objects.filter(object_mapping__sobject="Account", sf_field="Industry").update(rule="read_only")
+    response = agent.patch(f"accounts/{record.code}", {"industry": "Banking"})
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["fields"]["industry"] == [
+        "Read Only: this comes from Salesforce (Account.Industry, mapped Read Only in CRM Mappings). Change it in "
+        "Salesforce, or map it Read and Write."
+    ]
+    assert Account.objects.get(pk=record.pk).industry == "" and not OutboxEntry.objects.exists()
+    assert agent.patch(f"accounts/{record.code}", {"phone": "555"}).status_code == 200
+    page = admin_client.get(reverse("account_edit", args=[org.slug, record.code])).content.decode()
+    industry = page.split('name="industry"', 1)[1].split(">", 1)[0]
+    assert "disabled" in industry and "mapped Read Only in CRM Mappings" in page
+    # A record Salesforce does not hold (not linked, not created there) is Rox's own: editable.
+    other = agent.post("accounts", {"name": "Rox only", "industry": "Energy"})
+    assert other.status_code == 201, other.content
+    assert agent.patch(f"accounts/{other.json()['code']}", {"industry": "Retail"}).status_code == 200

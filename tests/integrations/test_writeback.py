@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
@@ -197,11 +198,26 @@ def test_a_newer_rox_value_wins_and_is_sent(connection: SalesforceConnection, sf
     assert Conflict.objects.get().winner == "rox"
 
 
-def test_read_only_fields_never_enter_the_outbox(connection: SalesforceConnection, sfsim: Any, person: Actor) -> None:
+def test_read_only_fields_are_salesforces_to_change(
+    connection: SalesforceConnection, sfsim: Any, person: Actor
+) -> None:
+    """A field mapped Read Only is refused to a person (the reason names the rule and the Salesforce field) instead
+    of being saved in Rox, never sent, and silently different from Salesforce; the sync still sets it."""
     FieldMapping.objects.filter(object_mapping__sobject="Account", sf_field="Industry").update(rule="read_only")
-    _, account = synced_account(connection, sfsim)
-    record_update(record=account, values={"industry": "Energy"}, actor=person)
-    assert not OutboxEntry.objects.exists()
+    sf_id, account = synced_account(connection, sfsim)
+    with pytest.raises(ValidationError) as refused:
+        record_update(record=account, values={"industry": "Energy"}, actor=person)
+    assert refused.value.message_dict == {
+        "industry": [
+            "Read Only: this comes from Salesforce (Account.Industry, mapped Read Only in CRM Mappings). Change it "
+            "in Salesforce, or map it Read and Write."
+        ]
+    }
+    record_update(record=account, values={"phone": "555"}, actor=person)  # other fields stay editable
+    assert not OutboxEntry.objects.filter(fields__has_key="industry").exists()
+    sfsim.control("PATCH", f"records/Account/{sf_id}", {"fields": {"Industry": "Energy"}})
+    sync_object(connection, "Account")
+    assert Account.objects.get(pk=account.pk).industry == "Energy"
 
 
 def test_prefer_salesforce_fills_blanks_and_never_clears(
