@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import ForeignKey, JSONField, URLField
 from django.http import HttpRequest
 
+from roxcrm import hooks
 from roxcrm.forms import StrictJSONDecoder
 from roxcrm.models import (
     Account,
@@ -156,6 +157,14 @@ class RecordAdmin(RoxModelAdmin):
     list_select_related = ["organization"]
     raw_id_fields = ["organization"]
     readonly_fields = ["code", "version", "created_at", "updated_at", "custom_values", "field_times"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        """Fields Salesforce owns on this record (mapped Read Only) are read-only here as on the pages."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk:
+            names = {f.name for f in obj._meta.concrete_fields}
+            fields += [name for name in hooks.locked_fields(obj) if name in names and name not in fields]
+        return fields
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if isinstance(db_field, URLField):

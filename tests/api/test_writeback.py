@@ -156,6 +156,12 @@ def test_a_read_only_field_is_refused_through_the_api_and_shown_read_only_on_the
     page = admin_client.get(reverse("account_edit", args=[org.slug, record.code])).content.decode()
     industry = page.split('name="industry"', 1)[1].split(">", 1)[0]
     assert "disabled" in industry and "mapped Read Only in CRM Mappings" in page
+    # The Django admin shows it read-only too.
+    staff = User.objects.get(pk=admin_client.session["_auth_user_id"])
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    admin_page = admin_client.get(reverse("admin:roxcrm_account_change", args=[record.pk])).content.decode()
+    assert 'name="industry"' not in admin_page and 'name="phone"' in admin_page
     # A record Salesforce does not hold (not linked, not created there) is Rox's own: editable.
     other = agent.post("accounts", {"name": "Rox only", "industry": "Energy"})
     assert other.status_code == 201, other.content
