@@ -148,6 +148,7 @@ class SyncRun(models.Model):
         FORMULA = "formula", "Formula refresh"
         WRITEBACK = "writeback", "Writeback to Salesforce"
         RECONCILE = "reconcile", "Reconciliation of Ids"
+        SETUP = "setup", "Salesforce set-up"
 
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"
@@ -242,6 +243,11 @@ class SyncCursor(models.Model):
         null=True, blank=True, help_text="Every record with an earlier SystemModstamp is read."
     )
     backfilled_at = models.DateTimeField(null=True, blank=True, help_text="When the first full read finished.")
+    backfill_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Salesforce fields mapped since the first read, waiting to be filled on the records read before.",
+    )
     formula_refreshed_at = models.DateTimeField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
     running_since = models.DateTimeField(null=True, blank=True)

@@ -149,3 +149,40 @@ def broken_mappings(organization: Organization) -> list[str]:
 def _mapped_objects(organization: Organization) -> list[str]:
     mapped = list(ObjectMapping.objects.filter(organization=organization).values_list("sobject", flat=True))
     return list(dict.fromkeys([*STANDARD_OBJECTS, *mapped]))
+
+
+def mapping_saved(mapping: Any, before: dict[str, Any] | None) -> None:
+    """A field mapping now reads a Salesforce field it did not read (added, its field changed, or its rule now
+    reads): once the object has had its first read, the field waits on the object's cursor to be filled on the
+    records read before (``runner.backfill``), and a worker is asked to do it when the change commits."""
+    from django.db import transaction
+
+    from integrations.models import SyncCursor
+    from mappings.models import FieldMapping
+
+    if mapping.rule not in FieldMapping.READING_RULES:
+        return
+    if before and before["sf_field"] == mapping.sf_field and before["rule"] in FieldMapping.READING_RULES:
+        return  # it read this field already
+    connection = _connection(mapping.object_mapping.organization)
+    if connection is None:
+        return
+    sobject = mapping.object_mapping.sobject
+    cursor = (
+        SyncCursor.objects.select_for_update()
+        .filter(connection=connection, sobject=sobject, backfilled_at__isnull=False)
+        .first()
+    )
+    if cursor is None:
+        return  # never read in full yet: its first read reads the new field too
+    if mapping.sf_field not in cursor.backfill_fields:
+        cursor.backfill_fields = [*cursor.backfill_fields, mapping.sf_field]
+        cursor.save(update_fields=["backfill_fields"])
+    if mapping.object_mapping.sync_enabled and connection.is_signed_in:
+        transaction.on_commit(lambda: _ask_backfill(connection.pk, sobject))
+
+
+def _ask_backfill(connection_id: int, sobject: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task("integrations.tasks.backfill_task", connection_id, sobject, task_name=f"backfill of {sobject}")

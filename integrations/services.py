@@ -293,6 +293,56 @@ def first_sync_start(*, connection: SalesforceConnection) -> None:
     )
 
 
+def sync_now(*, connection: SalesforceConnection, sobject: str, user: User | None = None) -> None:
+    """Sync now (CRM Mappings): queue one run of ``sobject`` for a worker, as a scheduled one would run."""
+    from django_q.tasks import async_task
+
+    async_task("integrations.tasks.sync_object_task", connection.pk, sobject, task_name=f"sync now of {sobject}")
+
+
+def resync_estimate(connection: SalesforceConnection) -> list[dict[str, Any]]:
+    """What a full resync of every enabled object costs: per object, the records its last run counted and the
+    API calls reading them takes (REST pages of 2,000; a Bulk API job above the threshold: create, poll, one call
+    per 100,000-row result page), plus a total row."""
+    import math
+
+    from integrations.engine.plan import object_plans
+    from integrations.engine.runner import BULK_PAGE
+    from integrations.models import SyncCursor
+
+    last = {
+        c.sobject: c.last_run
+        for c in SyncCursor.objects.filter(connection=connection).select_related("last_run")
+        if c.last_run is not None
+    }
+    rows = []
+    for plan in object_plans(connection.organization):
+        run = last.get(plan.sobject)
+        counts = run.counts if run is not None else {}
+        records = counts.get("total") or counts.get("fetched") or 0
+        if records > settings.SALESFORCE_BULK_THRESHOLD:
+            calls = 1 + 1 + 2 + math.ceil(records / BULK_PAGE)
+        else:
+            calls = max(1, math.ceil(records / 2000))
+        rows.append({"sobject": plan.sobject, "records": records, "calls": calls, "known": run is not None})
+    rows.append(
+        {
+            "sobject": "Total",
+            "records": sum(r["records"] for r in rows),
+            "calls": sum(r["calls"] for r in rows),
+            "known": all(r["known"] for r in rows),
+        }
+    )
+    return rows
+
+
+def resync_start(*, connection: SalesforceConnection, user: User | None = None) -> None:
+    """Resync everything: every enabled object read again in full, parents first, in one task."""
+    from django_q.tasks import async_task
+
+    async_task("integrations.tasks.resync_task", connection.pk, task_name=f"full resync of {connection.organization}")
+
+
 def mapping_test(*, connection: SalesforceConnection, sample: int = 20) -> list[dict[str, Any]]:
     """A dry run of every enabled object; what each sample record would become. Writes nothing."""
     from integrations.engine.plan import object_plans

@@ -29,6 +29,10 @@ def sync_object_task(connection_id: int, sobject: str) -> str:
 
 def first_sync_task(connection_id: int) -> str:
     """The wizard's first sync: every enabled object, parents first, each read in full."""
+    return _sync_all(connection_id, full=False)
+
+
+def _sync_all(connection_id: int, *, full: bool) -> str:
     from integrations.engine.plan import object_plans
     from integrations.engine.runner import sync_object
 
@@ -37,7 +41,7 @@ def first_sync_task(connection_id: int) -> str:
         return "skipped: not connected"
     outcomes = []
     for plan in object_plans(connection.organization):
-        result = sync_object(connection, plan.sobject)
+        result = sync_object(connection, plan.sobject, full=full)
         outcomes.append(f"{plan.sobject}: {result.skipped_reason or result.run.get_outcome_display()}")  # type: ignore[union-attr]
     return "; ".join(outcomes)
 
@@ -121,3 +125,33 @@ def writeback_sweep_task(connection_id: int) -> str:
         result = drain(connection, sobject)
         outcomes.append(f"{sobject}: {result.skipped_reason or result.run.get_outcome_display()}")  # type: ignore[union-attr]
     return "; ".join(outcomes) or "nothing pending"
+
+
+def setup_org_task(connection_id: int, user_id: int | None, grant_objects: bool) -> str:
+    """Set up Salesforce for the admin (``integrations.setup_org``): deploy, assign, re-check."""
+    from integrations.setup_org import setup_org
+    from roxcrm.models import User
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not signed in to Salesforce"
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    run = setup_org(connection=connection, user=user, grant_objects=grant_objects)
+    return f"{run.get_outcome_display()}{': ' + run.error if run.error else ''}"
+
+
+def backfill_task(connection_id: int, sobject: str) -> str:
+    """Fill newly mapped fields on the records read before (``runner.backfill``); a busy object fills them at the
+    end of the run that holds it."""
+    from integrations.engine.runner import backfill
+
+    connection = _active(connection_id)
+    if connection is None:
+        return "skipped: not connected"
+    result = backfill(connection, sobject)
+    return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+
+
+def resync_task(connection_id: int) -> str:
+    """Resync everything: every enabled object, parents first, each read in full again."""
+    return _sync_all(connection_id, full=True)

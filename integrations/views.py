@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from integrations import health, services
+from integrations import health, services, setup_org
 from integrations.forms import ApiShareForm, StartForm
 from integrations.models import SalesforceConnection, SyncRun
 from integrations.salesforce import oauth
@@ -101,9 +103,9 @@ def salesforce_overview(request: HttpRequest) -> HttpResponse:
         {
             "connection": connection,
             "card": card_status(connection),
-            "preflight": connection.latest_preflight(),
             "share_form": share_form,
             "tab": "integrations",
+            **_checks_context(connection),
         },
     )
 
@@ -245,12 +247,77 @@ def setup_checks(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
     if connection is None or not connection.is_signed_in:
         return redirect("salesforce_setup_sign_in", request.org.slug)
-    run = connection.latest_preflight()
     return render(
         request,
         "integrations/setup_checks.html",
-        {"run": run, **_wizard_context(request, "checks", connection)},
+        {**_checks_context(connection), **_wizard_context(request, "checks", connection)},
     )
+
+
+def _checks_context(connection: SalesforceConnection) -> dict[str, Any]:
+    """The prerequisite checks as the pages show them: failed ones first; what Set up Salesforce for me would fix;
+    the set-up running or last run; the manual steps; and the primary action (the fix of the first failure)."""
+    run = connection.latest_preflight()
+    checks = list((run.details or {}).get("checks", [])) if run else []
+    order = {"fail": 0, "warn": 1}
+    checks.sort(key=lambda c: order.get(c["status"], 2))
+    added = sorted(setup_org.added_access(connection))
+    fixes = setup_org.fixable(run.details if run else None, added)
+    running = setup_org.setup_running(connection)
+    last = running or setup_org.latest_setup(connection)
+    if last is not None and last.finished_at and last.finished_at < timezone.now() - dt.timedelta(hours=1):
+        last = None  # an old set-up is history (Sync health lists it), not news
+    sign_in_failed = connection.auth_refused or not connection.access_token
+    failing = [c for c in checks if c["status"] == "fail"]
+    if sign_in_failed:
+        primary = "reconnect"
+    elif running:
+        primary = "wait"
+    elif failing and failing[0]["title"] in fixes:
+        primary = "setup"
+    else:
+        primary = "recheck"
+    return {
+        "run": run,
+        "checks": checks,
+        "setup_fixes": fixes,
+        "setup_run": last,
+        "setup_running": running is not None,
+        "setup_added": added,
+        "manual_steps": setup_org.manual_steps(connection),
+        "package_install_url": settings.SALESFORCE_PACKAGE_INSTALL_URL,
+        "primary": primary,
+    }
+
+
+@require_POST
+@org_admin_required
+def setup_salesforce(request: HttpRequest) -> HttpResponse:
+    """Set up Salesforce for me: with the admin's consent (this click), deploy the Rox package, assign its
+    permission set and re-check, in the background; the checks show its progress and result."""
+    connection = get_object_or_404(SalesforceConnection, organization=request.org)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("salesforce_setup_checks", args=[request.org.slug])
+    if not connection.is_signed_in or connection.auth_refused:
+        messages.error(request, "Sign in to Salesforce first: Rox sets Salesforce up as the signed-in user.")
+        return redirect("salesforce_setup_sign_in", request.org.slug)
+    if setup_org.setup_running(connection):
+        messages.info(request, "Salesforce is being set up already; this page shows its progress.")
+        return redirect(target)
+    setup_org.setup_start(
+        connection=connection, user=request.user, grant_objects=request.POST.get("grant_objects") == "on"
+    )
+    run = setup_org.latest_setup(connection)
+    if run is not None and run.outcome == SyncRun.Outcome.SUCCEEDED and run.details.get("checks_passed"):
+        messages.success(request, "Salesforce is set up: every prerequisite is met.")
+    elif run is not None and run.outcome == SyncRun.Outcome.FAILED:
+        messages.error(request, f"Salesforce could not be set up: {run.error}")
+    elif run is not None and run.outcome == SyncRun.Outcome.SUCCEEDED:
+        messages.warning(request, "Salesforce is set up; some prerequisites still fail, each with its fix.")
+    else:
+        messages.info(request, "Setting up Salesforce: this page shows the progress.")
+    return redirect(target)
 
 
 @require_POST

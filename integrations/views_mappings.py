@@ -68,6 +68,7 @@ class Section:
     statics: list[StaticValue] = field(default_factory=list)
     static_form: StaticValueForm | None = None
     unmapped: list[Any] = field(default_factory=list)
+    sync: dict[str, Any] = field(default_factory=dict)  # running: its run; last: the latest run; waiting: fields
 
     @property
     def added(self) -> bool:
@@ -106,6 +107,10 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
         bound = outcome
     sections = [_section(request, om, bound) for om in object_mappings]
     connection = SalesforceConnection.objects.filter(organization=org).first()
+    if connection is not None:
+        states = sync_states(connection, [om.sobject for om in object_mappings])
+        for section in sections:
+            section.sync = states.get(section.object_mapping.sobject, {})
     activity = _activity_panel(request, bound) if tab == Tab.ACTIVITIES else None
     return render(
         request,
@@ -122,6 +127,7 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
             )[:25],
             "can_edit": request.membership.is_admin,  # type: ignore[attr-defined]
             "activity": activity,
+            "syncing": any(s.sync.get("running") for s in sections),
         },
         status=400 if bound else 200,
     )
@@ -236,6 +242,16 @@ def _apply(
                     mapping.rule = form.cleaned_data.get("rule") or mapping.rule
                     mapping_services.field_mapping_save(mapping=mapping, user=user)
                     messages.success(request, f"Saved {mapping.object_mapping.sobject}.{mapping.sf_field}.")
+        elif action == "sync_now" and target in by_code:
+            om = by_code[target]
+            connection = SalesforceConnection.objects.filter(organization=org).first()
+            if connection is None or not connection.is_signed_in:
+                messages.error(request, "Connect Salesforce first: there is nothing to sync from.")
+            elif not om.sync_enabled:
+                messages.error(request, f"{om.sobject}'s sync is paused: switch it on first.")
+            else:
+                services.sync_now(connection=connection, sobject=om.sobject, user=user)
+                messages.success(request, f"{om.sobject}: sync started. Its progress shows below.")
         elif action == "activity_switches":
             current = ActivitySettings.for_organization(org)
             form = ActivitySwitchesForm(request.POST, instance=current, blockers=activity_blockers(org))
@@ -514,3 +530,46 @@ def mappings_remove_object(request: HttpRequest, code: str) -> HttpResponse:
         messages.success(request, f"{definition.label} removed from Rox; its {count} records {kept}.")
         return _redirect_to(request, Tab.CUSTOM if not delete_records else Tab.ACCOUNTS)
     return render(request, "integrations/mappings_remove_object.html", context)
+
+
+def sync_states(connection: SalesforceConnection, sobjects: list[str]) -> dict[str, dict[str, Any]]:
+    """Per object: the inbound run going on (with its progress), the latest one, and the fields waiting to be
+    filled on existing records, in two queries."""
+    from integrations.models import SyncCursor, SyncRun
+
+    states: dict[str, dict[str, Any]] = {s: {} for s in sobjects}
+    for cursor in SyncCursor.objects.filter(connection=connection, sobject__in=sobjects).select_related("last_run"):
+        states[cursor.sobject].update(waiting=list(cursor.backfill_fields or []), last=cursor.last_run)
+    running = SyncRun.objects.filter(
+        connection=connection, kind=SyncRun.Kind.INBOUND, outcome=SyncRun.Outcome.RUNNING, sobject__in=sobjects
+    )
+    for run in running:
+        total = (run.counts or {}).get("total")
+        fetched = (run.counts or {}).get("fetched", 0)
+        run.percent = round(100 * fetched / total) if total else None  # type: ignore[attr-defined]
+        states[run.sobject]["running"] = run
+    return states
+
+
+@org_admin_required
+def mappings_resync(request: HttpRequest) -> HttpResponse:
+    """Resync everything: re-read every enabled object in full, parents first, after a confirmation that shows
+    what it costs (the API calls, estimated from each object's last count)."""
+    org = request.org  # type: ignore[attr-defined]
+    connection = SalesforceConnection.objects.filter(organization=org).first()
+    if connection is None or not connection.is_signed_in:
+        messages.error(request, "Connect Salesforce first: there is nothing to sync from.")
+        return redirect("salesforce_overview", org.slug)
+    estimate = services.resync_estimate(connection)
+    if request.method == "POST":
+        if request.POST.get("confirm") != "on":
+            messages.error(request, "Tick the box to confirm the full resync; nothing was started.")
+        else:
+            services.resync_start(connection=connection, user=request.user)
+            messages.success(request, "Full resync started: every object is read again, parents first.")
+            return redirect("mappings_tab", org.slug, request.POST.get("tab") or Tab.ACCOUNTS)
+    return render(
+        request,
+        "integrations/mappings_resync.html",
+        {"tab": "integrations", "connection": connection, "estimate": estimate, "back": request.GET.get("tab", "")},
+    )

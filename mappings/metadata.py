@@ -140,6 +140,14 @@ def salesforce_object(organization: Organization, sobject: str) -> SalesforceObj
     return _schema().salesforce_object(organization, sobject)
 
 
+def mapping_saved(mapping: Any, before: dict[str, Any] | None) -> None:
+    """Tell the connected side that a field mapping was added or changed (``before``: its fields before, None
+    when new), in the change's transaction: a field it now reads is filled on the records synced before."""
+    hook = getattr(_schema(), "mapping_saved", None)
+    if hook is not None:
+        hook(mapping, before)
+
+
 def prerequisite_blockers(organization: Organization, sobject: str) -> list[str]:
     """What the connection's prerequisite checks say prevents creating ``sobject`` records in Salesforce."""
     return _schema().prerequisite_blockers(organization, sobject)

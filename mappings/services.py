@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from mappings import metadata
 from mappings.defaults import OBJECTS
 from mappings.metadata import SalesforceField
 from mappings.models import ActivitySettings, FieldMapping, MappingChange, ObjectMapping, StaticValue
@@ -99,6 +100,7 @@ def field_mapping_save(*, mapping: FieldMapping, user: User | None) -> FieldMapp
             last = FieldMapping.objects.filter(object_mapping=mapping.object_mapping).order_by("-position").first()
             mapping.position = (last.position + 1) if last else 0
         mapping.save()
+        metadata.mapping_saved(mapping, before)
         verb = "changed" if before else "added"
         _record(
             mapping.object_mapping,

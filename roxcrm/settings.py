@@ -211,6 +211,12 @@ SALESFORCE_FORMULA_REFRESH_HOURS = env.int("SALESFORCE_FORMULA_REFRESH_HOURS", d
 SALESFORCE_BULK_WRITE_THRESHOLD = env.int("SALESFORCE_BULK_WRITE_THRESHOLD", default=20_000)
 SALESFORCE_WRITEBACK_REQUEST_STALE = env.int("SALESFORCE_WRITEBACK_REQUEST_STALE", default=30)
 SALESFORCE_WRITEBACK_WAIT_SECONDS = env.int("SALESFORCE_WRITEBACK_WAIT_SECONDS", default=10)
+# Set up Salesforce for me: how often a Metadata API deployment is polled and how long Rox waits for it; and the
+# install URL of a packaged version of the Rox package (``https://login.salesforce.com/packaging/installPackage.apexp?
+# p0=04t...``), offered on the manual path when set.
+SALESFORCE_DEPLOY_POLL_SECONDS = env.float("SALESFORCE_DEPLOY_POLL_SECONDS", default=2.0)
+SALESFORCE_DEPLOY_TIMEOUT = env.int("SALESFORCE_DEPLOY_TIMEOUT", default=10 * 60)
+SALESFORCE_PACKAGE_INSTALL_URL = env.str("SALESFORCE_PACKAGE_INSTALL_URL", default="")
 # The module that gives the CRM mappings the connected org's schema (so mappings never imports integrations), and the
 # one told of every change to a record (so the outbox is written in the edit's transaction; records never import it).
 MAPPINGS_SCHEMA = "integrations.schema"

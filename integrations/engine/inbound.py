@@ -93,8 +93,19 @@ class PageContext:
 class InboundPage:
     """Apply one page of Salesforce records to Rox (or describe what would happen, in a dry run)."""
 
-    def __init__(self, plan: ObjectPlan, run: SyncRun | None, *, dry_run: bool = False, force: bool = False) -> None:
+    def __init__(
+        self,
+        plan: ObjectPlan,
+        run: SyncRun | None,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        backfill: bool = False,
+    ) -> None:
         self.plan = plan
+        # A backfill (a plan of only the fields just mapped) fills existing records: it creates, adopts and matches
+        # nothing (it has too few fields to).
+        self.backfill = backfill
         self.read_fields = plan.read_fields  # (a property that filters the plan's fields: once a page, not a record)
         self.run = run
         self.organization = plan.object_mapping.organization
@@ -161,6 +172,9 @@ class InboundPage:
                 if record.get("IsDeleted"):
                     self._deleted(record, link, modstamp, removed, touched_links)
                     continue
+                if link is None and self.backfill:
+                    self.counts.unchanged += 1  # not in Rox yet: the object's own runs create it, in full
+                    continue
                 if link is None:
                     rox_values, custom, shadow = self._new_values(record, ctx, pending)
                     creates.append((rox_values, custom, sf_id, shadow, modstamp))
@@ -210,7 +224,9 @@ class InboundPage:
                 organization=self.organization, sobject=plan.sobject, sf_id__any=sf_ids
             )
         }
-        if plan.sobject in ACTIVITY_OBJECTS:
+        if self.backfill:
+            pass
+        elif plan.sobject in ACTIVITY_OBJECTS:
             self._adopt_rox_activities(records, links)
         else:
             self._adopt_matches(records, links)

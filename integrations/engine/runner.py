@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.engine import values
@@ -75,9 +77,56 @@ def sync_object(
         run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
         if schema_changed(run) and (plan := schema_recheck(connection, object_mapping)) is not None:
             run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
+        if plan is not None and run.outcome != SyncRun.Outcome.FAILED:
+            # Fields mapped since the first read are filled on the records read before, under the same lock.
+            _backfill_pending(connection, plan, cursor, user=user)
     finally:
         release(cursor, token)
     return RunResult(run, [])
+
+
+def backfill(connection: SalesforceConnection, sobject: str, *, user: Any = None) -> RunResult:
+    """Fill the fields mapped since the object's first read (``SyncCursor.backfill_fields``) on every record Rox
+    has already: a read of ``Id`` and those fields only (Bulk above the threshold), applied by the engine's rules
+    (a field new to a record's shadow takes Salesforce's value, a blank never clears Rox's). Under the object's
+    lock; a busy object keeps its fields waiting for its next run, which fills them."""
+    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
+    if object_mapping is None or not object_mapping.sync_enabled:
+        return RunResult(None, [], "the object's sync is off")
+    plan = build_plan(object_mapping)
+    if plan is None:
+        return RunResult(None, [], "Salesforce's schema of the object is not known (refresh it)")
+    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
+    token = acquire(cursor)
+    if token is None:
+        return RunResult(None, [], BUSY)
+    try:
+        run = _backfill_pending(connection, plan, cursor, user=user)
+    finally:
+        release(cursor, token)
+    return RunResult(run, [], "" if run is not None else "no field is waiting to be filled")
+
+
+def _backfill_pending(
+    connection: SalesforceConnection, plan: ObjectPlan, cursor: SyncCursor, *, user: Any = None
+) -> SyncRun | None:
+    cursor.refresh_from_db(fields=["backfill_fields", "backfilled_at"])
+    waiting = list(cursor.backfill_fields or [])
+    if not waiting:
+        return None
+    fields = [f for f in plan.read_fields if f.sf_field in waiting]
+    run = None
+    if fields and cursor.backfilled_at is not None:
+        narrow = dataclasses.replace(plan, fields=fields)
+        run = pull(connection, narrow, cursor, user=user, backfill=sorted(f.sf_field for f in fields))
+        if run.outcome == SyncRun.Outcome.FAILED:
+            return run  # the fields stay waiting; the next run tries again
+    # Done (or nothing left to fill: unmapped since, or the first read is still to come and reads them anyway).
+    with transaction.atomic():
+        locked = SyncCursor.objects.select_for_update().get(pk=cursor.pk)
+        locked.backfill_fields = [f for f in locked.backfill_fields or [] if f not in waiting]
+        locked.save(update_fields=["backfill_fields"])
+    return run
 
 
 def schema_changed(run: SyncRun) -> bool:
@@ -112,16 +161,21 @@ def pull(
     user: Any = None,
     overlap: dt.timedelta | None = None,
     formulas_later: list[str] | None = None,
+    backfill: list[str] | None = None,
 ) -> SyncRun:
     """One inbound run of ``plan``'s object; the caller holds the object's lock (``acquire``).
 
     ``overlap`` replaces ``SALESFORCE_SYNC_OVERLAP_MINUTES`` (the writeback's read before it writes needs none: the
     scheduled runs catch records that become visible late). With ``formulas_later``, the Salesforce Ids whose
-    children's formula fields need a refresh are added to it for the caller to refresh after its own work."""
+    children's formula fields need a refresh are added to it for the caller to refresh after its own work. With
+    ``backfill`` (the plan's fields, just mapped), every record is read again to fill them on the records Rox has;
+    the cursor stays where it is."""
     sobject = plan.sobject
     cursor.refresh_from_db()
+    if backfill:
+        full = True
     with recorded_run(connection, SyncRun.Kind.INBOUND, sobject, user=user) as run:
-        page = InboundPage(plan, run.record, force=full)
+        page = InboundPage(plan, run.record, force=full, backfill=bool(backfill))
         total: int | None = None  # (the tally reads it when it is called)
         run.tally = lambda: {**page.counts.as_dict(), "total": total}
         client = run.client
@@ -139,7 +193,11 @@ def pull(
         first = _with_retries(lambda: client.query(query, include_deleted=True))
         total = first["totalSize"]
         use_bulk = since is None and total > settings.SALESFORCE_BULK_THRESHOLD and not first.get("done", True)
-        run.record.details = {"mode": "bulk" if use_bulk else "rest", "since": since.isoformat() if since else None}
+        run.record.details = {
+            "mode": "bulk" if use_bulk else "rest",
+            "since": since.isoformat() if since else None,
+            **({"backfill": backfill} if backfill else {}),
+        }
         pages = _bulk_pages(client, plan, query, run.record, total) if use_bulk else _rest_pages(client, query, first)
         analyze_at = STATISTICS_AFTER
         # Closed as soon as the loop ends, however it ends: its helper thread stops and a Bulk result's files go.
@@ -151,14 +209,14 @@ def pull(
                     # know this object's rows): PostgreSQL's statistics are refreshed as the read doubles.
                     refresh_statistics(plan.model, SalesforceLink, PendingReference, at_least=1_000, grown_by=0)
                     analyze_at *= 2
-                if records:
+                if records and not backfill:
                     newest = values.parse_salesforce_datetime(records[-1]["SystemModstamp"])
                     # Every record stamped before the page's last one is read; equal stamps are re-read next time.
                     SyncCursor.objects.filter(pk=cursor.pk).update(cursor=newest)
                 run.checkpoint()
                 if progress:
                     progress(page.counts, total)
-        if since is None:
+        if since is None and not backfill:
             SyncCursor.objects.filter(pk=cursor.pk).update(backfilled_at=timezone.now())
         run.warnings = bool(page.counts.failed)
         if formulas_later is None:

@@ -266,8 +266,8 @@ def _package_check(exists: bool, assigned: bool, installed: bool | None, usernam
         title,
         FAIL,
         f"{found}. Rox can still read; writing back to Salesforce stays off until it is fixed.",
-        "Install the Rox package (see salesforce-package/README.md: `sf project deploy start` deploys the "
-        f"permission set and the RoxActivityId field), then assign “{PERMISSION_SET_LABEL}” to {username}.",
+        f"Install the Rox package (its “{PERMISSION_SET_LABEL}” permission set and the RoxActivityId field on "
+        f"Activity), then assign “{PERMISSION_SET_LABEL}” to {username}: the manual steps are below the checks.",
     )
 
 

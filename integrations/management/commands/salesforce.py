@@ -64,6 +64,18 @@ class Command(BaseCommand):
                 parser_.add_argument("--tab", default="custom", help="The CRM Mappings tab (default: custom).")
             else:
                 parser_.add_argument("--delete-records", action="store_true", help="Delete its Rox records too.")
+        setup = sub.add_parser(
+            "setup-org",
+            help="Set up Salesforce (deploy the Rox package, assign its permission set, re-check); exit 0 when every "
+            "check then passes.",
+        )
+        setup.add_argument("--org", required=True, help="The Rox organization's slug.")
+        setup.add_argument(
+            "--no-grant-objects",
+            dest="grant_objects",
+            action="store_false",
+            help="Do not grant access to the objects added in CRM Mappings (the Rox Added Objects permission set).",
+        )
         writeback = sub.add_parser("writeback", help="Write pending Rox changes to Salesforce now, once.")
         writeback.add_argument("--org", required=True, help="The Rox organization's slug.")
         for name, text in [
@@ -82,7 +94,7 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(slug=org).first()
         if organization is None:
             raise CommandError(f"No organization with the slug “{org}”.")
-        getattr(self, f"_{action}")(organization, **options)
+        getattr(self, f"_{action.replace('-', '_')}")(organization, **options)
 
     def _objects(
         self,
@@ -163,6 +175,28 @@ class Command(BaseCommand):
         self._print_checks(run)
         if run.outcome == run.Outcome.FAILED:
             raise SystemExit(1)
+
+    def _setup_org(self, organization: Organization, *, grant_objects: bool = True, **_: Any) -> None:
+        from integrations.setup_org import manual_steps, setup_org
+
+        connection = self._connection(organization)
+        run = setup_org(connection=connection, grant_objects=grant_objects)
+        for step in run.details.get("steps", []):
+            self.stdout.write(f"  {step}")
+        for failure in run.details.get("failures", []):
+            self.stdout.write(self.style.ERROR(f"  {failure['component']} ({failure['file']}): {failure['problem']}"))
+        if run.outcome == run.Outcome.FAILED:
+            self.stdout.write(self.style.ERROR(f"Salesforce could not be set up: {run.error}"))
+            self.stdout.write("Set it up by hand instead:")
+            for number, step in enumerate(manual_steps(connection), 1):
+                self.stdout.write(f"  {number}. {step}")
+            raise SystemExit(1)
+        checks = connection.latest_preflight()
+        if checks is not None:
+            self._print_checks(checks)
+        if checks is None or checks.outcome == checks.Outcome.FAILED:
+            raise SystemExit(1)
+        self.stdout.write(self.style.SUCCESS("Salesforce is set up: every prerequisite is met."))
 
     def _print_checks(self, run: Any) -> None:
         if not run.details.get("checks"):
