@@ -121,3 +121,26 @@ def test_bad_input_is_a_clear_error(org: Organization, ready_org: Any) -> None:
         )
     with pytest.raises(CommandError, match="is not connected"):
         run("preflight", "--org", org.slug)
+
+
+def test_sync_works_right_after_a_connect(org: Organization, ready_org: Any) -> None:
+    """Issue 17: `connect` (without --submit) then `sync` reads the objects; it used to answer "Nothing to sync: no
+    enabled object with a known schema" because the default mappings were made only by the pages."""
+    run(
+        "connect",
+        "--org",
+        org.slug,
+        "--login-url",
+        ready_org.login_url,
+        "--client-id",
+        ready_org.client_id,
+        "--client-secret",
+        ready_org.client_secret,
+    )
+    out = run("sync", "--org", org.slug, "--object", "Account")
+    assert "Account" in out and "Nothing to sync" not in out
+    from roxcrm.models import Account
+
+    assert Account.objects.filter(organization=org).count() == 300  # the demo seed's accounts
+    with pytest.raises(CommandError, match="Nothing to sync: Bogus__c is not synced"):
+        run("sync", "--org", org.slug, "--object", "Bogus__c")

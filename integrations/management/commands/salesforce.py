@@ -217,10 +217,21 @@ class Command(BaseCommand):
         from integrations.engine.runner import dry_run as preview
         from integrations.engine.runner import sync_object
 
+        from mappings.services import mappings_ensure_defaults
+
         connection = self._connection(organization)
+        mappings_ensure_defaults(organization=organization)  # (made by the pages otherwise: a connect is enough)
         plans = object_plans(organization, only=sobject)
+        if not plans and sobject:
+            raise CommandError(
+                f"Nothing to sync: {sobject} is not synced (its sync is off, or it is not one of the synced objects: "
+                f"`manage.py salesforce objects --org {organization.slug}` lists those that can be added)."
+            )
         if not plans:
-            raise CommandError("Nothing to sync: no enabled object with a known schema (see CRM Mappings).")
+            raise CommandError(
+                "Nothing to sync: every object's sync is off, or Salesforce's schema is not known yet (run "
+                f"`manage.py salesforce preflight --org {organization.slug}`, which reads it)."
+            )
         failed = False
         rows = []
         for plan in plans:
