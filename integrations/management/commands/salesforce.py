@@ -216,7 +216,6 @@ class Command(BaseCommand):
         from integrations.engine.plan import object_plans
         from integrations.engine.runner import dry_run as preview
         from integrations.engine.runner import sync_object
-
         from mappings.services import mappings_ensure_defaults
 
         connection = self._connection(organization)
