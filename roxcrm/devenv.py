@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 ENV_PATH = Path(__file__).resolve().parent.parent / ".env"
+# What `make run` sets for the processes it starts when sfsim plays Salesforce (its URL, port, CA, connected app),
+# written by `devstack` so that `manage.py` commands run from another terminal talk to the same sfsim.
+SFSIM_ENV_PATH = Path(__file__).resolve().parent.parent / ".sfsim" / "env"
 
 
 def main() -> int:
@@ -28,6 +31,40 @@ def main() -> int:
     ENV_PATH.chmod(0o600)
     print(f"Wrote development settings to {ENV_PATH}")
     return 0
+
+
+def write_sfsim_env(values: dict[str, str], path: Path = SFSIM_ENV_PATH) -> None:
+    """Record the sfsim settings `make run` gives its processes (``devstack``)."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(f"{key}={value}\n" for key, value in sorted(values.items())))
+    path.chmod(0o600)
+
+
+def load_sfsim_env(
+    argv: list[str],
+    environ: dict[str, str] | None = None,
+    *,
+    path: Path = SFSIM_ENV_PATH,
+    env_path: Path = ENV_PATH,
+) -> bool:
+    """For a ``manage.py`` command run beside `make run`: take sfsim's settings from the file `make run` wrote,
+    unless a real Salesforce connected app is configured (``SALESFORCE_CLIENT_ID`` in the environment or
+    ``.env``), and never for ``devstack`` itself (which decides). Settings already in the environment win.
+    Returns whether it loaded them."""
+    environ = os.environ if environ is None else environ  # type: ignore[assignment]
+    if (len(argv) > 1 and argv[1] == "devstack") or not path.exists():
+        return False
+    configured = environ.get("SALESFORCE_CLIENT_ID") or any(
+        line.strip().startswith("SALESFORCE_CLIENT_ID=") and line.split("=", 1)[1].strip()
+        for line in (env_path.read_text().splitlines() if env_path.exists() else [])
+    )
+    if configured:
+        return False
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            environ.setdefault(key.strip(), value.strip())
+    return True
 
 
 if __name__ == "__main__":

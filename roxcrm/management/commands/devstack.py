@@ -82,6 +82,9 @@ def _sfsim(python: str, port: int, write: Any) -> tuple[Child, dict[str, str]]:
         # sfsim's two names (login and instance host, as login.salesforce.com and a My Domain are) on its port.
         "SALESFORCE_ALLOWED_HOSTS": f"{defaults.LOGIN_HOSTNAME}:{port},{defaults.INSTANCE_HOSTNAME}:{port}",
     }
+    from roxcrm.devenv import write_sfsim_env
+
+    write_sfsim_env(env)  # for `manage.py` commands run from another terminal meanwhile
     write(
         f"Salesforce: simulated by sfsim at {login_url}. When Rox sends you to sign in, use\n"
         f"  Username  {defaults.ADMIN_USERNAME}\n  Password  {defaults.ADMIN_PASSWORD}"
