@@ -387,7 +387,7 @@ def limits_put(app: "App", req: Request, body: dict) -> dict:
     return limits_get(app, req, body)
 
 
-SETTINGS = ("daily_api_requests", "session_lifetime_seconds", "org_api_enabled")
+SETTINGS = ("daily_api_requests", "session_lifetime_seconds", "org_api_enabled", "deploy_in_progress_polls")
 
 
 @route("GET", "/settings")
@@ -400,6 +400,8 @@ def settings_put(app: "App", req: Request, body: dict) -> dict:
     for key, value in body.items():
         if key not in SETTINGS:
             raise KeyError(f"unknown setting {key}")
+        if key == "deploy_in_progress_polls" and (type(value) is not int or value < 0):
+            raise ValueError("deploy_in_progress_polls must be a whole number, 0 or more")
         app.org.store.set_setting(key, value)
     return settings_get(app, req, body)
 

@@ -53,6 +53,10 @@ BULK_QUERY_PAGE_SIZE = 50_000
 BULK_MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 # Tasks and events older than this are archived: only queryAll returns them.
 ACTIVITY_ARCHIVE_DAYS = 365
+# A deployRequest is deployed when first polled; this many polls answer InProgress before the outcome (a setting).
+DEPLOY_IN_PROGRESS_POLLS = 1
+# Salesforce's limit on a deployment's .zip file.
+DEPLOY_MAX_ZIP_BYTES = 39 * 1024 * 1024
 
 SESSION_COOKIE = "sfsim_sid"
 

@@ -1,7 +1,7 @@
 """Custom objects and custom fields as an admin creates them in Setup: validated as Salesforce validates them (API
 names, field types, lookups and master-detail relationships, Auto Number formats), stored in the org database and,
-by default, granted to the standard profiles. The control API (``/_sfsim/objects``, ``/_sfsim/fields``) and the
-``demo`` seed create them through here.
+by default, granted to the standard profiles. The control API (``/_sfsim/objects``, ``/_sfsim/fields``), the
+``demo`` seed and Metadata API deployments (``metadata.py``) create them through here.
 
 Every function runs inside the caller's set-up transaction (``Store.setup_transaction``); validation problems raise
 ValueError (the control API answers 400 with the message)."""

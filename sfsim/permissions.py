@@ -17,7 +17,13 @@ USER_PERMS = (
     "PermissionsEditTask",
     "PermissionsEditEvent",
     "PermissionsViewSetup",
+    "PermissionsCustomizeApplication",
+    "PermissionsAssignPermissionSets",
 )
+# Who may create and delete PermissionSetAssignment rows (every other setup object is read-only through the API).
+ASSIGNERS = frozenset({"PermissionsModifyAllData", "PermissionsAssignPermissionSets"})
+# Who may use the Metadata API (deployRequest).
+CUSTOMIZERS = frozenset({"PermissionsModifyAllData", "PermissionsCustomizeApplication"})
 ACTIVITY_PERM = {"Task": "PermissionsEditTask", "Event": "PermissionsEditEvent"}
 NO_GRANT = (False, False)  # (read, edit) of a field without FieldPermissions rows
 
@@ -34,7 +40,13 @@ class Perms:
     def api_enabled(self) -> bool:
         return "PermissionsApiEnabled" in self.user_perms
 
+    @property
+    def metadata_api(self) -> bool:
+        return bool(self.user_perms & CUSTOMIZERS)
+
     def _ops(self, o: SObject) -> set:
+        if o.name == "PermissionSetAssignment" and self.user_perms & ASSIGNERS:
+            return {"read", "create", "delete"}
         if o.setup or o.tooling or o.name == "User":
             return {"read"}
         if o.name in ACTIVITY_PERM:

@@ -10,7 +10,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 
-from . import ids
+from . import assignments, ids
 from .clock import format_date, format_datetime, normalize_datetime, parse_datetime
 from .defaults import ACTIVITY_ARCHIVE_DAYS as ARCHIVE_DAYS
 from .errors import SFError, insufficient_access, not_found
@@ -45,6 +45,7 @@ INSERT_DEFAULTS = {
     "Lead": {"Status": "Open - Not Contacted"},
     "Case": {"Status": "New", "Priority": "Medium"},  # the defaults of its recorded describe
     "Organization": {},
+    assignments.ASSIGNMENT: {"IsActive": 1},
 }
 JSON_TYPE_NAMES = {
     "int": "int",
@@ -441,12 +442,14 @@ class Writer:
         if o.name not in ACTIVITIES:
             self._looked_up.clear()  # this write may change what was read of it
         perms = self.actor.perms
-        if not o.writable:
+        if not o.writable and o.name != assignments.ASSIGNMENT:
             raise insufficient_access(f"entity type {o.name} does not support insert")
         if perms is not None and not perms.can(o, "create"):
             raise insufficient_access()
         if any(k.lower() == "id" for k in values):
             raise SFError("INVALID_FIELD_FOR_INSERT_UPDATE", "Id: cannot specify Id in an insert call", fields=["Id"])
+        if o.name == assignments.ASSIGNMENT:
+            assignments.check_new(self.conn, values)
         given = self._fields_of(o, values, creating=True)
         row: dict = {}
         for f in o.stored_fields:
@@ -524,9 +527,12 @@ class Writer:
         self._after_write(o, row)
 
     def _after_write(self, o: SObject, row: dict) -> None:
-        """Roll-ups Salesforce maintains on the parent (and so stamps the parent): line items on opportunities."""
+        """Roll-ups Salesforce maintains on the parent (and so stamps the parent): line items on opportunities; and
+        a new permission set assignment changes its user's permissions."""
         if o.name == "OpportunityLineItem" and row.get("OpportunityId"):
             self._rollup_opportunity(row["OpportunityId"])
+        elif o.name == assignments.ASSIGNMENT:
+            assignments.created(self.store, self.conn)
 
     def _rollup_opportunity(self, opp_id: str) -> None:
         total, count = self.conn.execute(
@@ -546,7 +552,7 @@ class Writer:
     def delete(self, o: SObject, rid: str, batch: str | None = None) -> None:
         self._forget()
         perms = self.actor.perms
-        if not o.writable:
+        if not o.writable and o.name != assignments.ASSIGNMENT:
             raise insufficient_access(f"entity type {o.name} does not support delete")
         if perms is not None and not perms.can(o, "delete"):
             raise insufficient_access()
@@ -555,6 +561,9 @@ class Writer:
             raise not_found()
         if row[0]:
             raise SFError("ENTITY_IS_DELETED", "entity is deleted", 404)
+        if o.name == assignments.ASSIGNMENT:
+            assignments.remove(self.store, self.conn, rid)
+            return
         batch = batch or uuid.uuid4().hex
         self._soft_delete(o, [rid], batch)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from werkzeug.wrappers import Request, Response
 
-from . import bulk, composite, control, defaults, rest, soql  # noqa: F401  (modules register their routes)
+from . import bulk, composite, control, defaults, deploy, rest, soql  # noqa: F401  (modules register their routes)
 from .certs import server_context
 from .errors import SFError, invalid_session
 from .http import API, Ctx, Result, dumps, error_response, json_response, to_response
@@ -213,7 +213,7 @@ def dispatch_internal(ctx: Ctx, method: str, url: str, body: object) -> Result:
         return Result(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
     rest_path = (m.group(2) or "").strip("/")
     route, params, _ = API.match(method, rest_path)
-    if route is None or route.category in ("composite", "bulk"):
+    if route is None or route.category in ("composite", "bulk", "metadata"):
         return Result(404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
     sub = Ctx(
         org=ctx.org,

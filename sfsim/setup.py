@@ -1,21 +1,21 @@
 """The org's set-up: licences, profiles, permission sets, the integration user, the installed package — and the
 named scenarios, each expressed in those setup tables so a client discovers problems the way it would in a real
 org. The ``ready`` set-up installs the package by reading ``salesforce-package/`` (the same source an admin deploys
-with the Salesforce CLI)."""
+with the Salesforce CLI) and deploying it through the same code as the Metadata API's deployRequest
+(``metadata.py``)."""
 
 import hashlib
 import os
 import sqlite3
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import defaults
+from .permissions import USER_PERMS
 from .schema import SObject
 from .store import Store, quote
 
 PACKAGE_DIR = Path(os.environ.get("SFSIM_PACKAGE_DIR", Path(__file__).resolve().parent.parent / "salesforce-package"))
-MD = "{http://soap.sforce.com/2006/04/metadata}"
 SETUP_TABLES = (
     "FieldPermissions",
     "ObjectPermissions",
@@ -41,22 +41,8 @@ CRUD_OBJECTS = (
     "Project__c",
 )
 FLS_OBJECTS = (*CRUD_OBJECTS, "Task", "Event")
-FIELD_TYPES = {
-    "Text": "string",
-    "LongTextArea": "textarea",
-    "TextArea": "textarea",
-    "Number": "double",
-    "Checkbox": "boolean",
-    "Date": "date",
-    "DateTime": "datetime",
-    "Email": "email",
-    "Phone": "phone",
-    "Url": "url",
-    "Picklist": "picklist",
-    "Currency": "currency",
-    "Percent": "percent",
-    "Lookup": "reference",
-}
+# User permissions of the System Administrator profile (API Enabled aside, which a scenario may take away).
+ADMIN_PERMS = frozenset({"ViewAllData", "ViewSetup", "CustomizeApplication", "AssignPermissionSets"})
 
 
 @dataclass(frozen=True)
@@ -128,69 +114,6 @@ def hash_password(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-# -- the package -----------------------------------------------------------------------------------------------------
-def _text(el: ET.Element, tag: str, default: str | None = None) -> str | None:
-    child = el.find(MD + tag)
-    return child.text if child is not None and child.text is not None else default
-
-
-def _bool(el: ET.Element, tag: str) -> bool:
-    return (_text(el, tag, "false") or "false").strip().lower() == "true"
-
-
-def read_package_fields(package_dir: Path = PACKAGE_DIR) -> list[dict]:
-    """Custom fields of the package's source, as sfsim field specs."""
-    specs = []
-    for path in sorted((package_dir / "force-app/main/default/objects").glob("*/fields/*.field-meta.xml")):
-        root = ET.parse(path).getroot()
-        obj = path.parent.parent.name
-        typ = FIELD_TYPES[_text(root, "type")]
-        spec = {
-            "object": obj,
-            "name": _text(root, "fullName"),
-            "label": _text(root, "label"),
-            "type": typ,
-            "externalId": _bool(root, "externalId"),
-            "unique": _bool(root, "unique"),
-            "nillable": not _bool(root, "required"),
-            "description": _text(root, "description"),
-        }
-        if typ in ("string", "textarea"):
-            spec["length"] = int(_text(root, "length", "255"))
-        if typ in ("double", "currency", "percent"):
-            spec["precision"] = int(_text(root, "precision", "18"))
-            spec["scale"] = int(_text(root, "scale", "0"))
-        specs.append(spec)
-    return specs
-
-
-def read_permission_set(package_dir: Path = PACKAGE_DIR) -> dict:
-    path = next((package_dir / "force-app/main/default/permissionsets").glob("*.permissionset-meta.xml"))
-    root = ET.parse(path).getroot()
-    return {
-        "name": path.name.split(".")[0],
-        "label": _text(root, "label"),
-        "description": _text(root, "description"),
-        "objects": [
-            {
-                "object": _text(op, "object"),
-                "read": _bool(op, "allowRead"),
-                "create": _bool(op, "allowCreate"),
-                "edit": _bool(op, "allowEdit"),
-                "delete": _bool(op, "allowDelete"),
-                "view_all": _bool(op, "viewAllRecords"),
-                "modify_all": _bool(op, "modifyAllRecords"),
-            }
-            for op in root.findall(MD + "objectPermissions")
-        ],
-        "fields": [
-            {"field": _text(fp, "field"), "read": _bool(fp, "readable"), "edit": _bool(fp, "editable")}
-            for fp in root.findall(MD + "fieldPermissions")
-        ],
-        "user_permissions": [_text(up, "name") for up in root.findall(MD + "userPermissions") if _bool(up, "enabled")],
-    }
-
-
 # -- building the set-up ---------------------------------------------------------------------------------------------
 class SetupBuilder:
     def __init__(self, store: Store, conn: sqlite3.Connection, now: str):
@@ -242,10 +165,7 @@ class SetupBuilder:
                 "LicenseId": license_id,
                 "NamespacePrefix": namespace,
                 "Type": "Profile" if profile_id else "Regular",
-                **{
-                    f"Permissions{p}": p in user_perms
-                    for p in ("ApiEnabled", "ModifyAllData", "ViewAllData", "ViewSetup", "EditTask", "EditEvent")
-                },
+                **{p: p.removeprefix("Permissions") in user_perms for p in USER_PERMS},
             },
         )
 
@@ -324,18 +244,47 @@ def _wipe_setup(store: Store, conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM {quote(table)}")
 
 
-def _sync_activity_field(store: Store, conn: sqlite3.Connection, scenario: Scenario) -> None:
-    package_fields = read_package_fields()
-    for spec in package_fields:
-        existing = conn.execute(
-            "SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (spec["object"], spec["name"])
-        ).fetchone()
-        if scenario.package:
-            if spec["name"] == "RoxActivityId__c" and scenario.activity_id_length:
-                spec = {**spec, "length": scenario.activity_id_length}
-            store.save_custom_field(conn, spec)
-        elif existing:
-            store.delete_custom_field(conn, spec["object"], spec["name"])
+def package_components(scenario: Scenario, package_dir: Path = PACKAGE_DIR) -> list[dict]:
+    """The package's components (``metadata.read_source``), as the scenario has them: ``short-activity-id``'s
+    shorter RoxActivityId__c, ``missing-edit-opportunity``'s permission set without Create/Edit on Opportunity."""
+    from .metadata import read_source
+
+    components = read_source(package_dir)
+    for c in components:
+        d = c["definition"] or {}
+        if c["componentType"] == "CustomField" and d.get("name") == "RoxActivityId__c" and scenario.activity_id_length:
+            d["length"] = scenario.activity_id_length
+        if c["componentType"] == "PermissionSet" and not scenario.opportunity_edit:
+            for op in d["objects"]:
+                if op["object"] == "Opportunity":
+                    op["create"] = op["edit"] = False
+    return components
+
+
+def _deploy_package(store: Store, conn: sqlite3.Connection, now: str, components: list[dict]) -> list[dict]:
+    """Deploys package components as a deployRequest would (the installed package's permission set gets the
+    package's namespace); a component that does not deploy is an error in salesforce-package/."""
+    from .metadata import deploy
+
+    results = deploy(store, conn, now, components, namespace=defaults.PACKAGE_NAMESPACE)
+    problems = [f"{r['fileName']} ({r['fullName']}): {r['problem']}" for r in results if not r["success"]]
+    if problems:
+        raise ValueError("the package in salesforce-package/ does not deploy: " + "; ".join(problems))
+    return results
+
+
+def _sync_package_fields(store: Store, conn: sqlite3.Connection, now: str, package: bool, fields: list[dict]) -> None:
+    """The package's custom fields: deployed (before the profiles are built, which grant them as an admin who
+    installs a package for all users does) or, without the package, deleted."""
+    if package:
+        _deploy_package(store, conn, now, fields)
+        return
+    for c in fields:
+        d = c["definition"]
+        if conn.execute(
+            "SELECT 1 FROM _sfsim_custom_fields WHERE object = ? AND name = ?", (d["object"], d["name"])
+        ).fetchone():
+            store.delete_custom_field(conn, d["object"], d["name"])
 
 
 def ensure_org(store: Store, conn: sqlite3.Connection, now: str, edition: str) -> str:
@@ -399,9 +348,11 @@ def user_values(username: str, first: str, last: str, email: str, profile_id: st
 def apply_scenario(store: Store, name: str, now: str) -> None:
     """Rebuilds the set-up tables for a scenario; records (and users) are kept."""
     scenario = SCENARIOS[name]
+    package = package_components(scenario)
+    fields = [c for c in package if c["componentType"] == "CustomField"]
     with store.setup_transaction() as conn:
         _wipe_setup(store, conn)
-        _sync_activity_field(store, conn, scenario)
+        _sync_package_fields(store, conn, now, scenario.package, fields)
         ensure_org(store, conn, now, scenario.edition)
         b = SetupBuilder(store, conn, now)
         lic = {
@@ -444,11 +395,13 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
                     "PermissionsViewSetup": pname != "Standard User",
                     "PermissionsEditTask": pname != "Salesforce API Only System Integrations",
                     "PermissionsEditEvent": pname != "Salesforce API Only System Integrations",
+                    "PermissionsCustomizeApplication": admin,
+                    "PermissionsAssignPermissionSets": admin,
                 },
             )
             perms = {"ApiEnabled"} if api else set()
             if admin:
-                perms |= {"ViewAllData", "ViewSetup"} | ({"ModifyAllData"} if modify_all else set())
+                perms |= ADMIN_PERMS | ({"ModifyAllData"} if modify_all else set())
             if pname != "Salesforce API Only System Integrations":
                 perms |= {"EditTask", "EditEvent"}
             ps = b.permission_set(f"X{pid[:15]}", pname, profile_id=pid, license_id=lic[plic], user_perms=perms)
@@ -469,7 +422,7 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
         conn.execute('UPDATE "User" SET "ProfileId" = ? WHERE "Id" != ?', (profiles["Standard User"], admin_id or ""))
         conn.execute('UPDATE "User" SET "ProfileId" = ? WHERE "Id" = ?', (profiles[scenario.profile], admin_id))
         if scenario.package:
-            _install_package(store, b, scenario, admin_id)
+            _install_package(store, b, [c for c in package if c not in fields], admin_id)
         for lid in lic.values():
             conn.execute(
                 'UPDATE "UserLicense" SET "UsedLicenses" = (SELECT COUNT(*) FROM "User" u JOIN "Profile" p '
@@ -483,28 +436,12 @@ def apply_scenario(store: Store, name: str, now: str) -> None:
         )
 
 
-def _install_package(store: Store, b: SetupBuilder, scenario: Scenario, admin_id: str | None) -> None:
-    spec = read_permission_set()
-    ps = b.permission_set(
-        spec["name"],
-        spec["label"],
-        namespace=defaults.PACKAGE_NAMESPACE,
-        user_perms=set(spec["user_permissions"]),
-        description=spec["description"] or "",
-    )
-    for op in spec["objects"]:
-        edit = op["edit"] and not (op["object"] == "Opportunity" and not scenario.opportunity_edit)
-        create = op["create"] and not (op["object"] == "Opportunity" and not scenario.opportunity_edit)
-        b.object_perm(ps, op["object"], op["read"], create, edit, op["delete"], op["view_all"], op["modify_all"])
-    for fp in spec["fields"]:
-        obj, field = fp["field"].split(".", 1)
-        for target in ("Task", "Event") if obj == "Activity" else (obj,):
-            o = store.schema.get(target)
-            f = o.field(field) if o is not None else None
-            # Salesforce keeps no FieldPermissions rows for fields outside field-level security (required and
-            # name fields): everyone who can read the object sees them.
-            if f is not None and f.permissionable:
-                b.field_perm(ps, target, field, fp["read"], fp["edit"])
+def _install_package(store: Store, b: SetupBuilder, components: list[dict], admin_id: str | None) -> None:
+    """The package's permission sets (deployed), assigned to the integration user, and the package itself in the
+    Tooling API's InstalledSubscriberPackage."""
+    results = _deploy_package(store, b.conn, b.now, components)
+    ps = next(r["id"] for r in results if r["componentType"] == "PermissionSet")
+    description = next(c["definition"]["description"] for c in components if c["componentType"] == "PermissionSet")
     if admin_id:
         b.insert("PermissionSetAssignment", {"AssigneeId": admin_id, "PermissionSetId": ps, "IsActive": True})
     pkg = b.insert(
@@ -512,7 +449,7 @@ def _install_package(store: Store, b: SetupBuilder, scenario: Scenario, admin_id
         {
             "Name": defaults.PACKAGE_NAME,
             "NamespacePrefix": defaults.PACKAGE_NAMESPACE,
-            "Description": spec["description"],
+            "Description": description,
             "IsPackageValid": True,
         },
     )

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS _sfsim_tokens (token TEXT PRIMARY KEY, kind TEXT NOT 
     client_id TEXT NOT NULL, scope TEXT NOT NULL, issued REAL NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
     extra TEXT);
 CREATE TABLE IF NOT EXISTS _sfsim_bulk_jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _sfsim_deploy_requests (id TEXT PRIMARY KEY, info TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _sfsim_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
 INSERT OR IGNORE INTO _sfsim_generation (id, n) VALUES (0, 0);
 """
@@ -334,4 +335,5 @@ DEFAULT_SETTINGS = {
     "daily_api_requests": defaults.DAILY_API_REQUESTS,
     "session_lifetime_seconds": defaults.SESSION_LIFETIME_SECONDS,
     "org_api_enabled": True,
+    "deploy_in_progress_polls": defaults.DEPLOY_IN_PROGRESS_POLLS,
 }

@@ -492,7 +492,7 @@ def build_schema(custom_fields: list[dict], custom_objects: Iterable[dict] = ())
             custom=d.get("custom", False),
             setup=d.get("setup", False),
             tooling=d.get("tooling", False),
-            flags={k: d[k] for k in ("mergeable", "deletable", "undeletable") if k in d},
+            flags={k: d[k] for k in ("createable", "mergeable", "deletable", "undeletable") if k in d},
             created=d.get("created", False),
         )
         given = {fd["name"] for fd in d["fields"]}
