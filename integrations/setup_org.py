@@ -21,6 +21,7 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.errors import SalesforceError
 from integrations.salesforce.metadata import ADDED_OBJECTS_LABEL, ADDED_OBJECTS_SET, Deployment, deploy, package_zip
 from integrations.salesforce.preflight import PERMISSION_SET_LABEL, PERMISSION_SET_NAME
+from mappings.metadata import salesforce_object
 from mappings.models import ObjectMapping
 from roxcrm.models import ObjectDefinition, User
 
@@ -43,12 +44,23 @@ def fixable(details: dict[str, Any] | None, added: list[str] | tuple[str, ...] =
 
 
 def added_access(connection: SalesforceConnection) -> dict[str, list[str]]:
-    """Each object the organization added (and syncs) → its mapped Salesforce fields."""
+    """Each object the organization added (and syncs) → its mapped Salesforce fields that take field permissions:
+    custom fields that are not required (Salesforce refuses field permissions on required fields, master-detail
+    ones included: those are visible to whoever can read the object)."""
     keys = ObjectDefinition.objects.filter(organization=connection.organization, archived_at=None).values("key")
     mappings = ObjectMapping.objects.filter(
         organization=connection.organization, sync_enabled=True, rox_object__in=keys
     ).prefetch_related("field_mappings")
-    return {m.sobject: [f.sf_field for f in m.field_mappings.all()] for m in mappings}
+    access = {}
+    for mapping in mappings:
+        described = salesforce_object(connection.organization, mapping.sobject)
+        fields = []
+        for field_mapping in mapping.field_mappings.all():
+            sf = described.fields.get(field_mapping.sf_field) if described else None
+            if sf is not None and sf.name.endswith("__c") and (sf.nillable or sf.type == "boolean"):
+                fields.append(sf.name)
+        access[mapping.sobject] = fields
+    return access
 
 
 def setup_start(*, connection: SalesforceConnection, user: User | None, grant_objects: bool = True) -> None:
