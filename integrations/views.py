@@ -275,8 +275,10 @@ def _checks_context(connection: SalesforceConnection) -> dict[str, Any]:
         primary = "wait"
     elif failing and failing[0]["title"] in fixes:
         primary = "setup"
-    else:
+    elif failing or run is None:
         primary = "recheck"
+    else:
+        primary = "continue"  # every check passes: on with the set-up
     return {
         "run": run,
         "checks": checks,

@@ -55,22 +55,10 @@ def browser_page(monkeypatch: pytest.MonkeyPatch) -> Any:
             browser.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_page: Any, sfsim: Any) -> None:
-    from roxcrm.models import User
-    from roxcrm.services import organization_create
-
-    sfsim.reset(seed="demo", scenario="ready")
-    admin = User.objects.create_user(email="ada@acme.example", password=PASSWORD)
-    org: Organization = organization_create(name="Acme", slug="acme", user=admin)
-    SHOTS.mkdir(exist_ok=True)
-    page = browser_page
-
-    def shot(name: str) -> None:
-        page.screenshot(path=str(SHOTS / f"connect-{name}.png"), full_page=True)
-
+def sign_in_and_connect(page: Any, live_server: Any, sfsim: Any, email: str, shot: Any) -> None:
+    """Sign in to Rox, Settings → Integrations → Connect, steps 1 and 2, sfsim's login and consent: to the checks."""
     page.goto(f"{live_server.url}/auth/login/")
-    page.fill("input[name=login]", admin.email)
+    page.fill("input[name=login]", email)
     page.fill("input[name=password]", PASSWORD)
     shot("1-sign-in")
     page.click("button[type=submit]")
@@ -93,6 +81,23 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     shot("5-salesforce-login")
     page.click("button[value=Allow]")
     page.wait_for_url(f"{live_server.url}/**/setup/checks/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_page: Any, sfsim: Any) -> None:
+    from roxcrm.models import User
+    from roxcrm.services import organization_create
+
+    sfsim.reset(seed="demo", scenario="ready")
+    admin = User.objects.create_user(email="ada@acme.example", password=PASSWORD)
+    org: Organization = organization_create(name="Acme", slug="acme", user=admin)
+    SHOTS.mkdir(exist_ok=True)
+    page = browser_page
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"connect-{name}.png"), full_page=True)
+
+    sign_in_and_connect(page, live_server, sfsim, admin.email, shot)
     assert page.locator("[data-status=fail]").count() == 0
     assert page.locator("[data-status=pass]").count() >= 20
     shot("6-prerequisites")
@@ -115,3 +120,36 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     shot("11-connected")
     assert SalesforceConnection.objects.get(organization=org).status == SalesforceConnection.Status.CONNECTED
     assert Account.objects.filter(organization=org).count() == 300  # the demo org's accounts arrived
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_sets_up_a_fresh_salesforce_org_in_one_click(live_server: Any, browser_page: Any, sfsim: Any) -> None:
+    """Issue 17: an org without the Rox package; on the checks, Set up Salesforce for me deploys it through the
+    Metadata API, assigns the permission set and re-checks: every check passes. Screenshots at 1280 and 390 px."""
+    from roxcrm.models import User
+    from roxcrm.services import organization_create
+
+    sfsim.reset(seed="empty", scenario="fresh")
+    admin = User.objects.create_user(email="ada@acme.example", password=PASSWORD)
+    organization_create(name="Acme", slug="acme", user=admin)
+    SHOTS.mkdir(exist_ok=True)
+    page = browser_page
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"setup-{name}.png"), full_page=True)
+
+    sign_in_and_connect(page, live_server, sfsim, admin.email, lambda name: None)
+    failing = {page.locator("[data-status=fail]").nth(i).get_attribute("data-check") for i in range(3)}
+    assert failing == {"package", "activity_id_task", "activity_id_event"}
+    assert page.locator("[data-testid=set-up-salesforce]").get_attribute("class") == "btn primary"
+    shot("1-checks-fail")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot("1-checks-fail-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.click("[data-testid=set-up-salesforce]")
+    page.wait_for_selector("[data-testid=setup-result][data-outcome=succeeded]")
+    assert page.locator("[data-status=fail]").count() == 0
+    assert "Salesforce is set up: every prerequisite is met." in page.inner_text("body")
+    shot("2-set-up")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot("2-set-up-390")
