@@ -330,7 +330,9 @@ def activity_log(*, token: ApiToken, payload: ActivityIn) -> tuple[Activity, boo
     data = payload.model_dump(exclude_unset=True, exclude={"external_id"})
     values, custom = _edit_values(token=token, resource=resource, data=data)
     if "contact" not in data and "lead" not in data:
-        values.update(_people_by_email(token.organization, values.get("participant_emails") or []))
+        values.update(
+            _people_by_email(token.organization, values.get("participant_emails") or [], values.get("type", ""))
+        )
     if values.get("opportunity") is not None and values.get("account") is None:
         values["account"] = values["opportunity"].account
     # An authenticated token's creator is an active member of its organization (token_authenticate), so an owner.
@@ -369,12 +371,19 @@ def _posted_before(organization: Organization, external_id: str, fingerprint: st
     return Activity.objects.select_related(*_related(RESOURCES["activities"])).get(pk=known.activity_id)
 
 
-def _people_by_email(organization: Organization, emails: list[str]) -> dict[str, CrmRecord]:
-    """The contact with one of these addresses, or else the lead (not converted); the most recently updated."""
+def _people_by_email(organization: Organization, emails: list[str], activity_type: str) -> dict[str, CrmRecord]:
+    """The contact with one of these addresses, or else, for an e-mail with Lead Resolution on (CRM Mappings →
+    Activities), the lead (not converted); the most recently updated. Calls and LinkedIn touches never resolve
+    leads, as the writeback does not."""
+    from mappings.models import ActivitySettings
+
     addresses = {str(e).strip().lower() for e in emails}
     if not addresses:
         return {}
-    for field, model, extra in (("contact", Contact, {}), ("lead", Lead, {"converted_at": None})):
+    people: list[tuple[str, Any, dict[str, Any]]] = [("contact", Contact, {})]
+    if activity_type == Activity.Type.EMAIL and ActivitySettings.for_organization(organization).lead_resolution:
+        people.append(("lead", Lead, {"converted_at": None}))
+    for field, model, extra in people:
         match = (
             model.objects.filter(organization=organization, removed_at=None, **extra)
             .annotate(email_lower=Lower("email"))

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from activities.models import Activity
 from api.models import ActivityExternalId
+from mappings.models import ActivitySettings
 from roxcrm.models import Contact, FieldChange, Lead, Organization, User
 from tests.api.conftest import ApiClient
 from tests.factories import make_account, make_contact, make_lead, make_opportunity
@@ -88,15 +89,23 @@ def test_linked_to_the_contact_with_a_participants_address(api: ApiClient, org: 
     assert (activity["contact"], activity["lead"]) == (str(newer.code), None)
 
 
-def test_linked_to_a_lead_when_no_contact_matches(api: ApiClient, org: Organization) -> None:
+def test_an_email_is_linked_to_a_lead_when_no_contact_matches_and_lead_resolution_is_on(
+    api: ApiClient, org: Organization
+) -> None:
+    """Issue 17: automatic lead matching follows the Lead Resolution switch and is for e-mails only, as the
+    writeback's is (a call or a LinkedIn touch never resolves a lead; a lead a person chose stays)."""
     make_contact(org, email="someone.else@initech.example")
     lead = make_lead(org, email="peter@initech.example")
     converted = make_lead(org, email="peter@initech.example")
     Lead.objects.filter(pk=converted.pk).update(converted_at=timezone.now())
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now() - dt.timedelta(days=1))
+    email = {**CALL, "type": "email", "duration_seconds": None}
 
-    activity = api.post("activities", CALL).json()
+    assert api.post("activities", email).json()["lead"] is None  # Lead Resolution is off by default
+    ActivitySettings.objects.update_or_create(organization=org, defaults={"lead_resolution": True})
+    activity = api.post("activities", email).json()
     assert (activity["contact"], activity["lead"]) == (None, str(lead.code))
+    assert api.post("activities", CALL).json()["lead"] is None  # a call never resolves a lead
 
 
 def test_not_linked_when_nobody_matches_or_removed_in_salesforce(api: ApiClient, org: Organization) -> None:
