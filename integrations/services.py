@@ -344,10 +344,14 @@ def resync_start(*, connection: SalesforceConnection, user: User | None = None) 
 
 
 def mapping_test(*, connection: SalesforceConnection, sample: int = 20) -> list[dict[str, Any]]:
-    """A dry run of every enabled object; what each sample record would become. Writes nothing."""
+    """A dry run of every enabled object; what each sample record would become. Writes nothing to the records;
+    the results are kept as a run (``SyncRun.Kind.DRY_RUN``) so the page shows them until the next test."""
+    import dataclasses
+
     from integrations.engine.plan import object_plans
     from integrations.engine.runner import dry_run
 
+    started = timezone.now()
     results = []
     for plan in object_plans(connection.organization):
         try:
@@ -356,7 +360,25 @@ def mapping_test(*, connection: SalesforceConnection, sample: int = 20) -> list[
             results.append({"sobject": plan.sobject, "error": str(exc), "previews": []})
             continue
         results.append({"sobject": plan.sobject, "error": result.skipped_reason, "previews": result.previews})
+    failed = any(r["error"] or any(p.action == "fail" for p in r["previews"]) for r in results)
+    SyncRun.objects.create(
+        connection=connection,
+        kind=SyncRun.Kind.DRY_RUN,
+        started_at=started,
+        finished_at=timezone.now(),
+        outcome=SyncRun.Outcome.WARNINGS if failed else SyncRun.Outcome.SUCCEEDED,
+        details={
+            "results": [
+                {**r, "previews": [dataclasses.asdict(p) for p in r["previews"]]} for r in results
+            ]
+        },
+    )
     return results
+
+
+def latest_mapping_test(connection: SalesforceConnection) -> SyncRun | None:
+    """The last test of the mapping, with its results (``details["results"]``)."""
+    return SyncRun.objects.filter(connection=connection, kind=SyncRun.Kind.DRY_RUN).order_by("-started_at").first()
 
 
 def writeback_revert(*, batch: WritebackBatch, user: User) -> int:

@@ -375,11 +375,19 @@ def setup_test(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
     if connection is None or connection.mappings_confirmed_at is None:
         return redirect("salesforce_setup_mappings", request.org.slug)
-    results = None
     if request.method == "POST":
-        results = services.mapping_test(connection=connection)
+        services.mapping_test(connection=connection)
+        return redirect("salesforce_setup_test", request.org.slug)
+    tested = services.latest_mapping_test(connection)
+    results = tested.details.get("results") if tested else None
+    for result in results or []:
+        for preview in result["previews"]:
+            current = preview.get("current") or {}
+            preview["rows"] = [(f, sf_value, current.get(f), new) for f, sf_value, new in preview["fields"]]
     return render(
-        request, "integrations/setup_test.html", {"results": results, **_wizard_context(request, "test", connection)}
+        request,
+        "integrations/setup_test.html",
+        {"tested": tested, "results": results, **_wizard_context(request, "test", connection)},
     )
 
 
@@ -488,8 +496,9 @@ def disconnect(request: HttpRequest) -> HttpResponse:
 
 @member_required
 def sync_health(request: HttpRequest) -> HttpResponse:
-    """Per object: status, last and next run, counts, API calls; errors by code with Retry; conflicts; the budget;
-    a 7-day chart. Members see it; admins can retry."""
+    """Per object: status, last and next run, counts, API calls; the jobs whose latest run failed, and record
+    errors by code with Retry; conflicts; the budget; a 7-day chart; the recent runs, each failed one with its
+    reason. Members see it; admins can retry."""
     connection = _connection(request)
     if connection is None or not connection.sf_org_id:
         messages.info(request, "Connect Salesforce to see how the sync is doing.")
@@ -502,6 +511,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
             "card": card_status(connection),
             "objects": health.object_health(connection),
             "error_groups": health.error_groups(connection),
+            "failed_runs": health.failed_runs(connection),
             "conflicts": health.recent_conflicts(connection),
             "runs": health.last_runs(connection),
             "chart": health.chart(connection),

@@ -70,12 +70,15 @@ class Counts:
 
 @dataclass
 class Preview:
-    """What a dry run found for one record: each field's Salesforce value and the Rox value it would become."""
+    """What a dry run found for one record (by its name, not only its Id): each field's Salesforce value, the value
+    Rox holds now (None for a record not in Rox yet) and the one it would become."""
 
     sf_id: str
     action: str  # create, update, unchanged, delete, fail
-    fields: list[tuple[str, Any, Any]] = field(default_factory=list)
+    fields: list[tuple[str, Any, Any]] = field(default_factory=list)  # (Salesforce field, its value, Rox's new one)
     error: str = ""
+    label: str = ""
+    current: dict[str, Any] = field(default_factory=dict)  # Salesforce field -> the value Rox holds now (updates)
 
 
 @dataclass
@@ -199,14 +202,14 @@ class InboundPage:
                 if change.values or change.custom:
                     updates.append((change, link))
                     self.changed_ids.append(sf_id)
-                    self._preview(sf_id, "update", record, change.values, change.custom)
+                    self._preview(sf_id, "update", record, change.values, change.custom, change.old)
                 else:
                     self.counts.unchanged += 1
                     self._preview(sf_id, "unchanged", record, {}, {})
             except RecordRefused as refused:
                 self.counts.failed += 1
                 errors.append(self._error(record, link, refused))
-                self.previews.append(Preview(sf_id, "fail", error=refused.message))
+                self.previews.append(Preview(sf_id, "fail", error=refused.message, label=_record_label(record)))
         if self.dry_run:
             self.counts.created += len(creates)
             self.counts.updated += len(updates)
@@ -869,11 +872,18 @@ class InboundPage:
         )
 
     def _preview(
-        self, sf_id: str, action: str, record: dict[str, Any], rox_values: dict[str, Any], custom: dict[str, Any]
+        self,
+        sf_id: str,
+        action: str,
+        record: dict[str, Any],
+        rox_values: dict[str, Any],
+        custom: dict[str, Any],
+        old: dict[str, Any] | None = None,
     ) -> None:
         if not self.dry_run:
             return
         rows = []
+        current = {}
         for fp in self.read_fields:
             key = fp.definition.api_name if fp.definition else (fp.model_field.name if fp.model_field else fp.rox_key)
             source = custom if fp.definition else rox_values
@@ -881,7 +891,16 @@ class InboundPage:
                 rows.append(
                     (fp.sf_field, fp.salesforce_value(record), values.to_json(source.get(key, source.get(f"{key}_id"))))
                 )
-        self.previews.append(Preview(sf_id, action, rows))
+                now_key = f"custom.{key}" if fp.definition else (fp.model_field.attname if fp.model_field else key)
+                if old and now_key in old:
+                    current[fp.sf_field] = values.to_json(old[now_key])
+        self.previews.append(Preview(sf_id, action, rows, label=_record_label(record), current=current))
+
+
+def _record_label(record: dict[str, Any]) -> str:
+    """What a person calls a Salesforce record: its name (or a person's, or a task's subject)."""
+    person = " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)
+    return str(record.get("Name") or person or record.get("Subject") or record.get("CaseNumber") or "")
 
 
 WAITING_LINKS_LOCK = 0x526F7850  # advisory lock space of an organization's waiting links ("RoxP")
