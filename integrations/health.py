@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -178,6 +178,20 @@ def chart(connection: SalesforceConnection, days: int = 7) -> SafeString:
 
 def last_runs(connection: SalesforceConnection, limit: int = 20) -> list[SyncRun]:
     return list(SyncRun.objects.filter(connection=connection).exclude(kind=SyncRun.Kind.PREFLIGHT)[:limit])
+
+
+def failed_runs(connection: SalesforceConnection, days: int = 7) -> list[SyncRun]:
+    """The jobs whose latest run (of the last ``days`` days) failed, each kind of job on each object once, latest
+    first: a failure no record error shows, since no record got as far as Salesforce (Rox could not sign in, build
+    its client for a host that is not allowed, or reach Salesforce). A later run that ends otherwise clears it.
+    Two queries."""
+    finished = (
+        SyncRun.objects.filter(connection=connection, started_at__gte=timezone.now() - dt.timedelta(days=days))
+        .exclude(kind__in=[SyncRun.Kind.PREFLIGHT, SyncRun.Kind.DRY_RUN])
+        .exclude(outcome=SyncRun.Outcome.RUNNING)
+    )
+    latest = finished.values("kind", "sobject").annotate(latest=Max("pk")).values_list("latest", flat=True)
+    return list(SyncRun.objects.filter(pk__in=list(latest), outcome=SyncRun.Outcome.FAILED))
 
 
 def outbox_summary(connection: SalesforceConnection) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@ failed with the reason, never "running" for good, and counts its API calls. Sync
 
 from __future__ import annotations
 
+from io import StringIO
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -85,3 +87,31 @@ def test_a_drain_counts_every_call_it_made_its_read_first_included(
     run = SyncRun.objects.get(pk=result.run.pk)
     assert run.outcome == SyncRun.Outcome.SUCCEEDED and run.counts["written"] == 1
     assert run.api_calls == made >= 2  # the read of Salesforce's changes first, then the write
+
+
+def test_a_run_that_could_not_build_its_client_shows_why_on_sync_health(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_client: Client, settings: Any
+) -> None:
+    """`manage.py salesforce sync` with Salesforce's host taken off the allow-list: Rox cannot even build its client
+    (HOST_NOT_ALLOWED), so no record fails and the run is the only trace. Sync health showed it as "Failed" with no
+    reason in its recent runs, and Errors said "No open errors"; both now say why, until a later run works."""
+    from django.core.management import call_command
+
+    settings.SALESFORCE_ALLOWED_HOSTS = []
+    with pytest.raises(SystemExit):
+        call_command("salesforce", "sync", "--org", org.slug, "--object", "Account", stdout=StringIO())
+    run = SyncRun.objects.get(kind=SyncRun.Kind.INBOUND, sobject="Account")
+    assert run.outcome == SyncRun.Outcome.FAILED and run.error.startswith("HOST_NOT_ALLOWED: The instance URL")
+    assert "SALESFORCE_ALLOWED_HOSTS" in run.error
+    url = reverse("sync_health", args=[org.slug])
+    page = admin_client.get(url).content.decode()
+    errors = page[page.index('id="errors"') : page.index("Conflicts")]
+    assert "No open errors" not in errors
+    assert "Sync from Salesforce of" in errors and "Account" in errors and "HOST_NOT_ALLOWED" in errors
+    recent = page[page.index("Recent runs") :]
+    assert "Failed" in recent and "HOST_NOT_ALLOWED: The instance URL" in recent
+    # Allowed again: the next run works, and the failure leaves Errors (the run stays listed with its reason).
+    settings.SALESFORCE_ALLOWED_HOSTS = sfsim.allowed_hosts.split(",")
+    assert sync_object(connection, "Account").run.outcome == SyncRun.Outcome.SUCCEEDED  # type: ignore[union-attr]
+    page = admin_client.get(url).content.decode()
+    assert "No open errors" in page[page.index('id="errors"') : page.index("Conflicts")]
