@@ -54,6 +54,7 @@ def sync_progress(connection: SalesforceConnection, *, since: dt.datetime | None
                 "percent": int(100 * fetched / total) if total else (100 if not running else 0),
                 "rate": int(rate),
                 "eta": int((total - fetched) / rate) if running and total and rate else None,
+                "seconds": None if running else round(elapsed, 1),
                 "counts": run.counts,
                 "error": run.error,
             }

@@ -361,10 +361,30 @@ def setup_first_sync(request: HttpRequest) -> HttpResponse:
         else []
     )
     running = any(row["running"] for row in progress)
+    summary = None
+    if progress and not running:
+        runs = SyncRun.objects.filter(
+            connection=connection, kind=SyncRun.Kind.INBOUND, started_at__gte=connection.first_sync_started_at
+        )
+        first, last = runs.order_by("started_at").first(), runs.order_by("-finished_at").first()
+        summary = {
+            "records": sum(row["fetched"] for row in progress),
+            "created": sum((row.get("counts") or {}).get("created", 0) for row in progress),
+            "failed": sum((row.get("counts") or {}).get("failed", 0) for row in progress),
+            "objects_failed": [row["sobject"] for row in progress if row["state"] == "Failed"],
+            "seconds": (last.finished_at - first.started_at).total_seconds()
+            if first and last and last.finished_at
+            else None,
+        }
     return render(
         request,
         "integrations/setup_first_sync.html",
-        {"progress": progress, "running": running, **_wizard_context(request, "first_sync", connection)},
+        {
+            "progress": progress,
+            "running": running,
+            "summary": summary,
+            **_wizard_context(request, "first_sync", connection),
+        },
     )
 
 

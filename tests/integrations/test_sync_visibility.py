@@ -160,3 +160,7 @@ def test_the_first_sync_step_shows_progress_per_object(org: Organization, admin_
         assert f'data-sobject="{sobject}" data-state="Succeeded"' in page, sobject
     assert "300 / 300" in page
     assert Account.objects.filter(organization=org).count() == 300
+    # Done: a summary, and each object's time instead of an empty Time left column.
+    summary = page.split('data-testid="first-sync-summary"', 1)[1].split("</div>", 1)[0]
+    assert "First sync done in" in summary and " records read, " in summary and "new in Rox" in summary
+    assert "<th>Took</th>" in page and "<th>Time left</th>" not in page
