@@ -342,17 +342,20 @@ def unique_slug(name: str) -> str:
     return slug
 
 
-def invitation_create(*, organization: Organization, email: str, role: str, invited_by: User) -> Invitation:
+def invitation_create(
+    *, organization: Organization, email: str, role: str, invited_by: User, site_url: str | None = None
+) -> Invitation:
     """Invite ``email`` to join ``organization`` with ``role`` and e-mail them the link once the invitation is
     saved. When the mail server cannot be reached the invitation stands (its link works) and
-    ``invitation.mail_failed`` is set, so the inviting admin can pass ``invitation.link`` on."""
+    ``invitation.mail_failed`` is set, so the inviting admin can pass ``invitation.link`` on. The link starts with
+    ``site_url`` when given (the page's own address, in development), else ``SITE_URL``."""
     email = email.strip().lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise MembershipError(f"{email} is already a member of {organization}.")
     with transaction.atomic():
         Invitation.objects.filter(organization=organization, email=email, accepted_at=None).delete()
         invitation = Invitation.objects.create(organization=organization, email=email, role=role, invited_by=invited_by)
-    link = settings.SITE_URL + reverse("invitation_accept", args=[invitation.token])
+    link = (site_url or settings.SITE_URL).rstrip("/") + reverse("invitation_accept", args=[invitation.token])
     # Sent after the commit, so the link in the e-mail always works, and before returning, so the admin is told.
     try:
         send_mail(

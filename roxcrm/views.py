@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -125,6 +126,9 @@ def settings_members(request: HttpRequest) -> HttpResponse:
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
                     invited_by=request.user,
+                    # In development the app runs wherever `make run` put it; in production SITE_URL is the address
+                    # (a request's Host header is not trusted for links sent out).
+                    site_url=request.build_absolute_uri("/") if settings.DEBUG else None,
                 )
             except MembershipError as exc:
                 form.add_error("email", str(exc))

@@ -90,3 +90,22 @@ def test_a_new_user_without_organization_creates_one(settings: Any, client: Clie
     assert "Startup Inc is ready. You are its admin." in response.content.decode()
     membership = Membership.objects.get(user__email="solo@startup.example")
     assert (membership.organization.slug, membership.role) == ("startup-inc", "admin")
+
+
+def test_an_invitation_links_to_where_the_app_runs(
+    org: Organization, admin_client: Client, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue 17: invitation e-mails linked to SITE_URL's port when `make run` served another one. In development
+    the link is the page's own address; in production SITE_URL (a request's Host is not trusted for mail)."""
+    settings.SITE_URL = "https://rox.example.com"
+    for debug, expected in ((True, "http://127.0.0.1:8100/"), (False, "https://rox.example.com/")):
+        settings.DEBUG = debug
+        mail.outbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(
+                reverse("settings_members", args=[org.slug]),
+                {"email": f"someone{int(debug)}@acme.example", "role": "member"},
+                HTTP_HOST="127.0.0.1:8100",
+                secure=False,
+            )
+        assert f"Accept the invitation: {expected}invitations/" in mail.outbox[0].body, mail.outbox[0].body

@@ -58,6 +58,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Salesforce: the connected app {settings.SALESFORCE_CLIENT_ID} at {settings.SALESFORCE_LOGIN_URL}"
             )
+        if "SITE_URL" not in os.environ:  # links the app sends (invitations) point at where it runs
+            env = {**env, "SITE_URL": f"http://{addr}"}
         children.append(Child("web", [python, manage, "runserver", "--noreload", addr], env))
         if not no_worker:
             children.append(Child("worker", [python, manage, "qcluster"], env))
