@@ -332,7 +332,25 @@ def initial_value(field: CustomField, stored: Any) -> Any:
     if field.data_type == "datetime":
         parsed = parse_datetime(stored)
         return timezone.localtime(parsed) if parsed else None
+    if field.data_type in field.NUMERIC_TYPES:
+        # 467000.0 as "467000.00" for a currency: the field's decimal places, as the page shows it.
+        number = _decimal(stored)
+        try:
+            return number.quantize(Decimal(1).scaleb(-field.effective_decimal_places)) if number is not None else stored
+        except InvalidOperation:  # more digits than a Decimal context holds: shown as stored
+            return stored
     return stored
+
+
+def _decimal(stored: Any) -> Decimal | None:
+    """A stored number as a ``Decimal`` (``None`` for anything that is not one)."""
+    if isinstance(stored, bool):
+        return None
+    try:
+        number = Decimal(str(stored))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def display_value(field: CustomField, stored: Any) -> str:
@@ -346,10 +364,12 @@ def display_value(field: CustomField, stored: Any) -> str:
     if field.data_type == "datetime":
         parsed = parse_datetime(stored)
         return timezone.localtime(parsed).strftime("%Y-%m-%d %H:%M") if parsed else str(stored)
-    if field.data_type == "currency":
-        return f"{Decimal(str(stored)):,.{field.effective_decimal_places}f}"
-    if field.data_type == "percent":
-        return f"{stored}%"
+    if field.data_type in field.NUMERIC_TYPES:
+        number = _decimal(stored)
+        if number is None:
+            return str(stored)
+        places = field.effective_decimal_places
+        return f"{number:.{places}f}%" if field.data_type == "percent" else f"{number:,.{places}f}"
     if field.data_type == "link":
         from roxcrm.objects import records_of
 

@@ -214,6 +214,15 @@ class ObjectRecordForm(RecordForm):
         fields = ["name", "owner"]
 
 
+class OwnerlessObjectRecordForm(ObjectRecordForm):
+    """A record of an added object that has no owner (a Salesforce master-detail child: its master's owner is its
+    owner), so the form offers none."""
+
+    class Meta:
+        model = ObjectRecord
+        fields = ["name"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Settings
 

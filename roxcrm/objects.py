@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.db.models import QuerySet
@@ -106,9 +106,36 @@ def custom_field_objects(organization: Any) -> list[tuple[str, str]]:
     return [*((value, str(label)) for value, label in ObjectType.choices), *((d.key, d.label) for d in added)]
 
 
-def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[Any], str]]:
-    """The records of added objects whose Link fields hold ``record`` (an account's projects), as (title, live
-    records, the list page filtered to them) per Link field, for the record's page."""
+def has_owner(organization: Any, key: str) -> bool:
+    """Whether records of the added object ``key`` have an owner. A Salesforce master-detail child (a
+    ``Milestone__c`` under its project) has no ``OwnerId`` of its own, so adding it maps no owner: its pages then
+    show no Owner column, filter or field. An object no Salesforce object is mapped to (made in Rox only) has one.
+
+    The mapping is read through the app registry by name, as ``STANDARD_MODELS`` names activities: ``mappings``
+    depends on ``roxcrm``, never the other way round."""
+    if not apps.is_installed("mappings"):
+        return True
+    object_mapping = apps.get_model("mappings", "ObjectMapping")
+    organization_id = getattr(organization, "pk", organization)
+    mapped = object_mapping.objects.filter(organization_id=organization_id, rox_object=key)
+    if not mapped.exists():
+        return True
+    return mapped.filter(field_mappings__rox_field="owner").exists()
+
+
+class LinkedRecords(NamedTuple):
+    """The records of one added object whose Link field holds a parent record (an account's projects)."""
+
+    title: str
+    records: QuerySet[Any]  # the live ones, by name
+    listing: str  # the object's list, filtered to this parent
+    link: Any  # the Link field (``CustomField``)
+    definition: ObjectDefinition
+
+
+def linked_to(organization: Any, record: CrmRecord) -> list[LinkedRecords]:
+    """The records of added objects whose Link fields hold ``record`` (an account's projects), one section per Link
+    field, for the record's page."""
     from roxcrm.models import CustomField
 
     links = CustomField.objects.filter(
@@ -131,5 +158,13 @@ def linked_to(organization: Any, record: CrmRecord) -> list[tuple[str, QuerySet[
         title = definition.plural if per_object[link.object_type] == 1 else f"{definition.plural} ({link.label})"
         rows = records_of(organization, link.object_type).filter(holding(link.api_name, record.pk), removed_at=None)
         listing = reverse("object_record_list", args=[record.organization.slug, link.object_type])
-        found.append((title, rows.select_related("owner").order_by("name"), f"{listing}?{link.api_name}={record.code}"))
+        found.append(
+            LinkedRecords(
+                title,
+                rows.select_related("owner").order_by("name"),
+                f"{listing}?{link.api_name}={record.code}",
+                link,
+                definition,
+            )
+        )
     return found

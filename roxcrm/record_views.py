@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,17 +13,26 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString
 
 from roxcrm import custom_fields, hooks, objects, services
-from roxcrm.forms import RecordForm
-from roxcrm.models import CustomField, FieldChange, ObjectDefinition, User
+from roxcrm.forms import CUSTOM_FORM_PREFIX, OwnerlessObjectRecordForm, RecordForm
+from roxcrm.models import CustomField, FieldChange, ObjectDefinition, ObjectRecord, User
 from roxcrm.record_types import RecordType, Related, added_record_type
 from roxcrm.services import Actor, StaleRecordError
+from roxcrm.templatetags.rox import field_label, field_value
 from roxcrm.tenancy import get_object_for_member, member_required
+
+# How many of an added object's fields its list shows besides its name (and owner): its Links first.
+LIST_CUSTOM_COLUMNS = 4
 
 
 def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
@@ -34,6 +45,10 @@ def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
         queryset = queryset.filter(condition)
     queryset = queryset.order_by(*filters.order)
     page = Paginator(queryset, settings.PAGINATE_BY).get_page(request.GET.get("page"))
+    columns, rows = _list_table(request, spec, list(page.object_list))
+    urls = spec.urls(request.org.slug)
+    if filters.links:  # "New project" from a list of one account's projects starts with that account
+        urls["create"] += "?" + urlencode({definition.api_name: code for definition, code, _ in filters.links})
     return render(
         request,
         "roxcrm/record_list.html",
@@ -41,12 +56,88 @@ def _list(request: HttpRequest, spec: RecordType) -> HttpResponse:
             "spec": spec,
             "page": page,
             "query": query,
-            "columns": spec.list_columns,
-            "model": spec.model,
-            "urls": spec.urls(request.org.slug),
+            "columns": columns,
+            "rows": rows,
+            "urls": urls,
             "filters": filters,
+            "archived": _archived(spec),
         },
     )
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    numeric: bool = False
+
+
+def _list_table(
+    request: HttpRequest, spec: RecordType, records: list[Any]
+) -> tuple[list[Column], list[list[tuple[str, Column]]]]:
+    """A list's columns and each record's cells (HTML): its first column linked to its page, then for an added
+    object its first few fields as its page shows them (Link fields first, as the linked record's name), then the
+    other columns."""
+    first, *others = spec.list_columns
+    custom = _list_custom_fields(request, spec)
+    columns = [
+        Column(field_label(spec.model, first)),
+        *(Column(d.label, d.data_type in CustomField.NUMERIC_TYPES) for d in custom),
+        *(Column(field_label(spec.model, name)) for name in others),
+    ]
+    linked = _linked_records(request, [(d, (r.custom_values or {}).get(d.api_name)) for d in custom for r in records])
+    rows = []
+    for record in records:
+        record.organization = request.org  # its page's address needs the organization's slug: no query per row
+        stored = record.custom_values or {}
+        cells = [format_html('<a href="{}">{}</a>', record.get_absolute_url(), field_value(record, first))]
+        cells += [_custom_cell(d, stored.get(d.api_name), linked) for d in custom]
+        cells += [conditional_escape(field_value(record, name)) for name in others]
+        rows.append(list(zip(cells, columns, strict=True)))
+    return columns, rows
+
+
+def _list_custom_fields(request: HttpRequest, spec: RecordType) -> list[CustomField]:
+    """The fields of an added object its list shows: up to ``LIST_CUSTOM_COLUMNS`` the person may see, its Link
+    fields first, then the others in their order (long texts are for its page)."""
+    if spec.definition is None:
+        return []
+    shown = [
+        d
+        for d in custom_fields.definitions_for(request.org, spec.key)  # type: ignore[attr-defined]
+        if d.visible_to(request.user) and d.data_type != CustomField.DataType.LONG_TEXT
+    ]
+    links = [d for d in shown if d.data_type == CustomField.DataType.LINK]
+    return [*links, *(d for d in shown if d.data_type != CustomField.DataType.LINK)][:LIST_CUSTOM_COLUMNS]
+
+
+def _linked_records(request: HttpRequest, values: list[tuple[CustomField, Any]]) -> dict[tuple[str, Any], Any]:
+    """The records Link values hold, by (target object, id), read in one query per target object."""
+    wanted: dict[str, set[Any]] = {}
+    for definition, stored in values:
+        if (
+            definition.data_type == CustomField.DataType.LINK
+            and isinstance(stored, int)
+            and not isinstance(stored, bool)
+        ):
+            wanted.setdefault(definition.target, set()).add(stored)
+    found = {}
+    for target, ids in wanted.items():
+        for linked in objects.records_of(request.org, target).filter(pk__in=ids):
+            linked.organization = request.org
+            found[(target, linked.pk)] = linked
+    return found
+
+
+def _custom_cell(definition: CustomField, stored: Any, linked: dict[tuple[str, Any], Any]) -> str:
+    """A custom value in a list's cell: as the record's page shows it, a Link as the linked record's name."""
+    if stored is None:
+        return SafeString('<span class="muted">—</span>')
+    if definition.data_type == CustomField.DataType.LINK:
+        record = linked.get((definition.target, stored))
+        if record is None:  # gone from Rox since (rare: the text reads it again)
+            return format_html('<span class="muted">{}</span>', custom_fields.display_value(definition, stored))
+        return format_html('<a href="{}">{}</a>', record.get_absolute_url(), record)
+    return conditional_escape(custom_fields.display_value(definition, stored))
 
 
 @dataclass
@@ -63,6 +154,7 @@ class ListFilters:
     conditions: list[Q] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    narrowed_by: list[str] = field(default_factory=list)  # the owner and links that narrow the list, for people
     params: str = ""  # the filters and order as a query string, for the pages' links
 
 
@@ -70,7 +162,7 @@ def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
     found = ListFilters()
     model_fields = {f.name for f in spec.model._meta.concrete_fields}
     kept: dict[str, str] = {}
-    if "owner" in model_fields:
+    if "owner" in model_fields and "owner" in (*spec.list_columns, *spec.detail_fields):  # an added one may have none
         found.owners = list(User.objects.filter(memberships__organization=request.org).order_by("email"))  # type: ignore[attr-defined]
         wanted = request.GET.get("owner", "").strip()
         if wanted:
@@ -79,6 +171,7 @@ def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
                 found.ignored.append("owner (no such member)")
             else:
                 found.owner, kept["owner"] = wanted, wanted
+                found.narrowed_by.append(f"Owner: {match.full_name or match.email}")
                 found.conditions.append(Q(owner=match))
     definitions = custom_fields.definitions_for(request.org, spec.key)  # type: ignore[attr-defined]
     for definition in definitions:
@@ -92,6 +185,7 @@ def _list_filters(request: HttpRequest, spec: RecordType) -> ListFilters:
             found.ignored.append(f"{definition.label} (no such record)")
             continue
         found.links.append((definition, code, str(linked)))
+        found.narrowed_by.append(f"{definition.label}: {linked}")
         kept[definition.api_name] = code
         found.conditions.append(custom_fields.holding(definition.api_name, linked.pk))
     found.sortable = [(name, name) for name in spec.list_columns if name in model_fields] + [("updated_at", "updated")]
@@ -120,19 +214,29 @@ def _get(request: HttpRequest, spec: RecordType, code: str) -> Any:
 def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
     record = _get(request, spec, code)
     stored = record.custom_values or {}
-    custom_rows = [
-        _custom_row(request, definition, stored.get(definition.api_name))
+    definitions = [
+        definition
         for definition in custom_fields.definitions_for(request.org, record.object_type)
         if definition.visible_to(request.user)
     ]
+    custom_rows = [_custom_row(request, definition, stored.get(definition.api_name)) for definition in definitions]
     related = []
     for section in spec.related:
         present = getattr(record, section.accessor).filter(removed_at=None)
         related.append({"section": section, "rows": list(present[:20]), "count": present.count()})
     # Records of added objects whose Link fields point here (an account's projects).
-    for title, present, listing in objects.linked_to(request.org, record):
-        section = Related(title, "", ("name", "owner"))
-        related.append({"section": section, "rows": list(present[:20]), "count": present.count(), "more": listing})
+    for linked in objects.linked_to(request.org, record):
+        columns = ("name", "owner") if objects.has_owner(request.org, linked.definition.key) else ("name",)
+        present = linked.records
+        related.append(
+            {
+                "section": Related(linked.title, "", columns),
+                "rows": list(present[:20]),
+                "count": present.count(),
+                "more": linked.listing,
+                "add": _add_linked_url(request, linked, record),
+            }
+        )
     history = FieldChange.objects.filter(object_type=record.object_type, record_id=record.pk).select_related(
         "actor_user"
     )[:20]
@@ -144,10 +248,25 @@ def _detail(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
             "record": record,
             "custom_rows": custom_rows,
             "related": related,
-            "history": _visible_history(history, spec.model, custom_rows),
+            "history": _visible_history(request, list(history), spec.model, definitions),
             "urls": spec.urls(request.org.slug, record),
+            "archived": _archived(spec),
+            "editable": not (record.read_only_reason() or record.removed_at or _archived(spec)),
         },
     )
+
+
+def _add_linked_url(request: HttpRequest, linked: objects.LinkedRecords, parent: Any) -> str:
+    """The new-record form of an added object with its Link field set to ``parent`` (a new project of this
+    account), or "" when people cannot set that field on the form."""
+    link = linked.link
+    if not link.editable_in_rox or not link.visible_to(request.user):
+        return ""
+    blank = ObjectRecord(organization=request.org, definition=linked.definition, object_type=linked.definition.key)
+    if f"{services.CUSTOM_PREFIX}{link.api_name}" in hooks.locked_fields(blank, creating=True):
+        return ""  # Salesforce sets it (mapped Read Only)
+    create = reverse("object_record_create", args=[request.org.slug, linked.definition.key])  # type: ignore[attr-defined]
+    return f"{create}?{urlencode({link.api_name: parent.code})}"
 
 
 def _custom_row(request: HttpRequest, definition: CustomField, stored: Any) -> tuple[CustomField, str, str | None]:
@@ -160,18 +279,24 @@ def _custom_row(request: HttpRequest, definition: CustomField, stored: Any) -> t
     return definition, custom_fields.display_value(definition, stored), None
 
 
-def _visible_history(history: list[FieldChange], model: type, custom_rows: list) -> list[dict]:
-    """The changes people may see (not other people's private custom fields), with field labels and related
-    records shown by name."""
-    labels = {f"custom.{row[0].api_name}": row[0].label for row in custom_rows}
+def _visible_history(
+    request: HttpRequest, history: list[FieldChange], model: type, definitions: list[CustomField]
+) -> list[dict]:
+    """The changes people may see (not other people's private custom fields), with field labels, and values as
+    the record's page shows them: related and linked records by name, dates and times, numbers with their decimal
+    places."""
+    by_key = {f"{services.CUSTOM_PREFIX}{d.api_name}": d for d in definitions}
+    custom = [c for c in history if c.field in by_key]
+    linked = _linked_records(request, [(by_key[c.field], v) for c in custom for v in (c.old_value, c.new_value)])
     rows = []
     names: dict[tuple[type, object], str] = {}
     for change in history:
-        if change.field.startswith("custom."):
-            if change.field not in labels:
+        if change.field.startswith(services.CUSTOM_PREFIX):
+            definition = by_key.get(change.field)
+            if definition is None:
                 continue
-            old, new = (_shown(None, v) for v in (change.old_value, change.new_value))
-            rows.append({"change": change, "label": labels[change.field], "old": old, "new": new})
+            old, new = (_custom_shown(definition, v, linked) for v in (change.old_value, change.new_value))
+            rows.append({"change": change, "label": definition.label, "old": old, "new": new})
             continue
         field = model._meta.get_field(change.field)
         old, new = change.old_value, change.new_value
@@ -187,13 +312,35 @@ def _visible_history(history: list[FieldChange], model: type, custom_rows: list)
     return rows
 
 
+def _custom_shown(definition: CustomField, value: Any, linked: dict[tuple[str, Any], Any]) -> str | None:
+    """A custom field's recorded value as its page shows it (a Link by the linked record's name)."""
+    if value is None:
+        return None
+    if definition.data_type == CustomField.DataType.LINK and (definition.target, value) in linked:
+        return str(linked[(definition.target, value)])
+    return custom_fields.display_value(definition, value) or None
+
+
 def _shown(field: Any, value: Any) -> Any:
     """A recorded value as people read it: a choice by its label, a list (e-mail addresses, a multi-select) as a
-    comma-separated text."""
+    comma-separated text, a date and time as the pages show it, a decimal with its places."""
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or None
-    if field is not None and field.choices and value is not None:
+    if value is None:
+        return None
+    if field.choices:
         return dict(field.flatchoices).get(value, value)
+    if isinstance(field, models.DateTimeField) and isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None or timezone.is_naive(parsed):
+            return value
+        return timezone.localtime(parsed).strftime("%Y-%m-%d %H:%M")
+    if isinstance(field, models.DecimalField) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return value
+        return f"{number:,.2f}" if field.decimal_places else f"{number:,}"
     return value
 
 
@@ -211,6 +358,8 @@ def _create(request: HttpRequest, spec: RecordType) -> HttpResponse:
                     request,
                     f"There is no {parent_model._meta.verbose_name} with the code in this link; choose one below.",
                 )
+    presets = _link_presets(request, spec)
+    initial |= presets
     form: RecordForm = spec.form_class(
         request.POST or None,
         instance=spec.new_record(request.org),
@@ -224,7 +373,7 @@ def _create(request: HttpRequest, spec: RecordType) -> HttpResponse:
                 organization=request.org,
                 model=spec.model,
                 values=form.standard_values(),
-                custom_values=form.custom_values(),
+                custom_values=_with_presets(form, presets),
                 actor=Actor.person(request.user),
                 object_type=spec.definition.key if spec.definition else None,
             )
@@ -243,10 +392,45 @@ def _create(request: HttpRequest, spec: RecordType) -> HttpResponse:
     )
 
 
+def _link_presets(request: HttpRequest, spec: RecordType) -> dict[str, Any]:
+    """Link fields a new record starts with, from the query string by the linked record's code (``?account=<code>``
+    from an account's Projects section, or from the list of that account's projects)."""
+    initial: dict[str, Any] = {}
+    for definition in custom_fields.definitions_for(request.org, spec.key):  # type: ignore[attr-defined]
+        code = request.GET.get(definition.api_name, "").strip()
+        if definition.data_type != CustomField.DataType.LINK or not code or not definition.visible_to(request.user):
+            continue
+        if definition.api_name in spec.prefill_parents:
+            continue  # a standard parent of the same name (a contact's account) is the one preset
+        linked = objects.record_by_code(request.org, definition.target, code)  # type: ignore[attr-defined]
+        if linked is None or linked.removed_at is not None:
+            messages.warning(request, f"There is no {definition.label} with the code in this link; choose one below.")
+            continue
+        initial[CUSTOM_FORM_PREFIX + definition.api_name] = linked
+    return initial
+
+
+def _with_presets(form: RecordForm, presets: dict[str, Any]) -> dict[str, Any]:
+    """The custom values of a new record: the ones the person changed, and the Links the link preset that they
+    kept (a form counts a value left as it started as unchanged)."""
+    values = form.custom_values()
+    for name in presets:
+        api_name = name.removeprefix(CUSTOM_FORM_PREFIX)
+        if name in form.fields and not form.fields[name].disabled and api_name not in values:  # (disabled: read-only)
+            values[api_name] = form.cleaned_data.get(name)
+    return values
+
+
 def _edit(request: HttpRequest, code: str, spec: RecordType) -> HttpResponse:
     record = _get(request, spec, code)
-    if record.read_only_reason():
-        messages.info(request, record.read_only_reason())
+    refusal = record.read_only_reason() or _archived(spec)
+    if not refusal and record.removed_at is not None:
+        refusal = (
+            f"{record.removed_reason or 'Removed'}: this {spec.singular.lower()} is kept read-only, with its "
+            "history, and cannot be edited."
+        )
+    if refusal:
+        messages.info(request, refusal)
         return redirect(record.get_absolute_url())
     form: RecordForm = spec.form_class(
         request.POST or None, instance=record, organization=request.org, user=request.user
@@ -342,7 +526,28 @@ def _added(request: HttpRequest, object_key: str) -> RecordType:
     definition = ObjectDefinition.objects.filter(organization=request.org, key=object_key).first()  # type: ignore[attr-defined]
     if definition is None:
         raise Http404("No such object in this organization.")
-    return added_record_type(definition)
+    spec = added_record_type(definition)
+    if not objects.has_owner(request.org, definition.key):  # type: ignore[attr-defined]
+        # A master-detail child (Milestone__c): Salesforce gives it no owner, so its pages show none.
+        spec = dataclasses.replace(
+            spec,
+            list_columns=("name",),
+            detail_fields=("name",),
+            select_related=(),
+            form_class=OwnerlessObjectRecordForm,
+        )
+    return spec
+
+
+def _archived(spec: RecordType) -> str:
+    """Why an added object removed from the sync offers no new record and no edit ("" for any other object)."""
+    if spec.definition is None or spec.definition.archived_at is None:
+        return ""
+    when = timezone.localtime(spec.definition.archived_at).strftime("%Y-%m-%d")
+    return (
+        f"{spec.singular} was removed from the sync on {when}; its records are kept read-only. Restore it from "
+        "CRM Mappings → + Add object."
+    )
 
 
 @member_required
@@ -358,8 +563,8 @@ def object_record_detail(request: HttpRequest, object_key: str, code: str) -> Ht
 @member_required
 def object_record_create(request: HttpRequest, object_key: str) -> HttpResponse:
     spec = _added(request, object_key)
-    if spec.definition is not None and spec.definition.archived_at is not None:
-        messages.info(request, f"{spec.plural} were removed from Rox: their records are kept, new ones cannot be made.")
+    if _archived(spec):
+        messages.info(request, _archived(spec))
         return redirect(spec.urls(request.org.slug)["list"])  # type: ignore[attr-defined]
     return _create(request, spec)
 

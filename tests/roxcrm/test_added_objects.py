@@ -280,6 +280,7 @@ def test_an_accounts_projects_are_found_through_an_index_on_postgresql(org: Orga
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE roxcrm_objectrecord")
-    [(_, rows, _)] = objects.linked_to(org, account)
+    [section] = objects.linked_to(org, account)
+    rows = section.records
     assert [r.name for r in rows] == ["Rollout"]
     assert "roxcrm_objectrecord_custom_values_gin" in rows.explain()

@@ -105,7 +105,7 @@ def test_record_page_shows_its_change_history_in_plain_words(
         record=opportunity, values={"amount": Decimal("2500"), "account": account}, actor=Actor.person(admin_user)
     )
     page = admin_client.get(opportunity.get_absolute_url()).content.decode()
-    assert "<strong>Amount</strong>: 1000 → 2500" in page
+    assert "<strong>Amount</strong>: 1,000.00 → 2,500.00" in page  # as the page shows the amount
     assert "<strong>Account</strong>: — → Initech" in page
     assert "ada@acme.example" in page
 
