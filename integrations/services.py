@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -381,44 +382,78 @@ def latest_mapping_test(connection: SalesforceConnection) -> SyncRun | None:
     return SyncRun.objects.filter(connection=connection, kind=SyncRun.Kind.DRY_RUN).order_by("-started_at").first()
 
 
-def writeback_revert(*, batch: WritebackBatch, user: User) -> int:
-    """Undo a writeback: the values the batch replaced go back on the Rox records, as a new change made by this
-    admin, so they are written back like any other. Records the batch created are left alone. Returns how many
-    records changed."""
-    from integrations.engine.plan import build_plan
-    from integrations.engine.values import python_value
-    from mappings.models import ObjectMapping
-    from roxcrm.services import Actor, record_update
+@dataclass
+class RevertStep:
+    """One record a revert changes: its values now and the ones it gets back."""
 
-    if batch.reverted_at is not None:
-        return 0
-    object_mapping = ObjectMapping.objects.get(organization=batch.connection.organization, sobject=batch.sobject)
-    plan = build_plan(object_mapping)
-    fields = {fp.sf_field: fp for fp in (plan.fields if plan else [])}
-    actor = Actor(kind="user", user=user, label=f"{user.email} (undo of a writeback)")
-    changed = 0
+    record: Any
+    values: dict[str, Any]
+    custom: dict[str, Any]
+    changes: list[tuple[str, Any, Any]]  # (field label, now, back to)
+
+
+def writeback_revert_plan(batch: WritebackBatch) -> list[RevertStep]:
+    """What undoing ``batch`` would change, without changing it: for each record it updated (not those it created,
+    nor lookups and owners, which the writeback resolved), the fields whose value in Rox differs from the one the
+    batch replaced in Salesforce. Empty when Rox holds those values already."""
+    from integrations.engine.plan import build_plan
+    from integrations.engine.values import CANONICAL, python_value
+    from mappings.models import ObjectMapping
+
+    object_mapping = ObjectMapping.objects.filter(
+        organization=batch.connection.organization, sobject=batch.sobject
+    ).first()
+    plan = build_plan(object_mapping) if object_mapping else None
+    if plan is None:
+        return []
+    fields = {fp.sf_field: fp for fp in plan.fields}
+    steps = []
     for item in batch.records:
         if item.get("created"):
             continue
-        record = plan.model.objects.filter(pk=item["record_id"]).first() if plan else None
+        record = plan.model.objects.filter(pk=item["record_id"]).first()
         if record is None:
             continue
-        values: dict[str, Any] = {}
-        custom: dict[str, Any] = {}
+        step = RevertStep(record, {}, {}, [])
         for sf_field, before in item["before"].items():
             fp = fields.get(sf_field)
             if fp is None or fp.kind in ("reference", "owner", "managed"):
                 continue
             if fp.definition is not None:
-                custom[fp.definition.api_name] = before
+                now = (record.custom_values or {}).get(fp.definition.api_name)
+                if CANONICAL.get(fp.kind, CANONICAL["text"])(now) == before:
+                    continue
+                step.custom[fp.definition.api_name] = before
+                step.changes.append((fp.definition.label, now, before))
             elif fp.model_field is not None:
-                values[fp.model_field.name] = python_value(fp.model_field, before)
-        if values or custom:
-            record_update(record=record, values=values, custom_values=custom, actor=actor)
-            changed += 1
-    batch.reverted_at = timezone.now()
-    batch.reverted_by = user
-    batch.save(update_fields=["reverted_at", "reverted_by"])
+                now = getattr(record, fp.model_field.attname)
+                if CANONICAL[fp.kind](now) == before:
+                    continue
+                step.values[fp.model_field.name] = python_value(fp.model_field, before)
+                step.changes.append((str(fp.model_field.verbose_name).capitalize(), now, before))
+        if step.changes:
+            steps.append(step)
+    return steps
+
+
+def writeback_revert(*, batch: WritebackBatch, user: User) -> int:
+    """Undo a writeback: the values the batch replaced go back on the Rox records, as a new change made by this
+    admin, so they are written back like any other (the outbox shows them until Salesforce has them). Records the
+    batch created are left alone. Returns how many records changed; a batch whose values are back already is not
+    marked reverted."""
+    from roxcrm.services import Actor, record_update
+
+    if batch.reverted_at is not None:
+        return 0
+    actor = Actor(kind="user", user=user, label=f"{user.email} (undo of a writeback)")
+    changed = 0
+    for step in writeback_revert_plan(batch):
+        result = record_update(record=step.record, values=step.values, custom_values=step.custom, actor=actor)
+        changed += bool(result.changed)
+    if changed:
+        batch.reverted_at = timezone.now()
+        batch.reverted_by = user
+        batch.save(update_fields=["reverted_at", "reverted_by"])
     return changed
 
 

@@ -611,26 +611,47 @@ def outbox_action(request: HttpRequest) -> HttpResponse:
     return redirect(f"{reverse('sync_health', args=[request.org.slug])}#outbox")
 
 
-@require_POST
 @org_admin_required
 def writeback_undo(request: HttpRequest) -> HttpResponse:
+    """Revert a writeback: a confirmation listing each record and field that gets its earlier value back (GET),
+    then the change (POST), written to Salesforce like any other."""
     from integrations.models import WritebackBatch
 
-    batch_id = _posted_id(request, "batch")
+    source = request.POST if request.method == "POST" else request.GET
+    batch_id = _id_of(source.get("batch", ""))
     batches = WritebackBatch.objects.filter(connection__organization=request.org, pk=batch_id)
     batch = batches.first() if batch_id else None
+    back = f"{reverse('sync_health', args=[request.org.slug])}#batches"
     if batch is None:
         messages.error(request, "There is no such writeback; nothing was reverted.")
-        return redirect(f"{reverse('sync_health', args=[request.org.slug])}#batches")
-    changed = services.writeback_revert(batch=batch, user=request.user)
-    messages.success(request, f"Reverted: {changed} record(s) get their previous values back, written like any change.")
-    return redirect(f"{reverse('sync_health', args=[request.org.slug])}#batches")
+        return redirect(back)
+    if batch.reverted_at is not None:
+        messages.info(request, "That writeback was reverted already; nothing was changed.")
+        return redirect(back)
+    steps = services.writeback_revert_plan(batch)
+    if request.method == "POST" and request.POST.get("confirm") == "on":
+        if not steps:
+            messages.info(request, "Nothing to revert: the records hold those values already.")
+            return redirect(back)
+        changed = services.writeback_revert(batch=batch, user=request.user)
+        messages.success(
+            request,
+            f"Reverted in Rox: {changed} record(s) have their earlier values back. They are written to Salesforce "
+            "like any change; the outbox below shows them until Salesforce has them.",
+        )
+        return redirect(back)
+    return render(
+        request, "integrations/writeback_revert.html", {"batch": batch, "steps": steps, "tab": "integrations"}
+    )
 
 
 def _posted_id(request: HttpRequest, name: str) -> int | None:
     """The database id posted as ``name``; ``None`` when it is missing or could name no row (not a number, or
     beyond what the database holds), so the action says so instead of failing on the lookup."""
-    text = request.POST.get(name, "")
+    return _id_of(request.POST.get(name, ""))
+
+
+def _id_of(text: str) -> int | None:
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         return None
     return int(text)
