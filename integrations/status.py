@@ -52,7 +52,7 @@ def card_status(connection: SalesforceConnection | None) -> CardStatus:
             ),
         )
     if connection.status == Status.SETUP:
-        return CardStatus("Set-up in progress", "warn", "Continue set-up", "salesforce_setup_start")
+        return CardStatus("Set-up in progress", "warn", "Continue set-up", "salesforce_setup_resume")
     return CardStatus("Connected", "ok", "Manage", "salesforce_overview", last_sync_at=connection.last_sync_at)
 
 

@@ -9,6 +9,7 @@ organization_patterns = [
     path("salesforce/setup/", views.setup_start, name="salesforce_setup_start"),
     path("salesforce/setup/sign-in/", views.setup_sign_in, name="salesforce_setup_sign_in"),
     path("salesforce/setup/checks/", views.setup_checks, name="salesforce_setup_checks"),
+    path("salesforce/setup/continue/", views.setup_resume, name="salesforce_setup_resume"),
     path("salesforce/setup/first-sync/", views.setup_first_sync, name="salesforce_setup_first_sync"),
     path("salesforce/setup/mappings/", views.setup_mappings, name="salesforce_setup_mappings"),
     path("salesforce/setup/test/", views.setup_test, name="salesforce_setup_test"),

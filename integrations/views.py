@@ -78,6 +78,32 @@ def _wizard_context(request: HttpRequest, current: str, connection: SalesforceCo
     return {"steps": steps, "connection": connection, "tab": "integrations"}
 
 
+def resume_step(connection: SalesforceConnection | None) -> str:
+    """Where Continue set-up takes the admin: the first step not done yet (step 1 only when nothing is)."""
+    if connection is None or not connection.login_url:
+        return "salesforce_setup_start"
+    if not connection.is_signed_in:
+        return "salesforce_setup_sign_in"
+    if connection.latest_preflight() is None:
+        return "salesforce_setup_checks"
+    if not connection.first_sync_started_at:
+        return "salesforce_setup_checks" if _checks_failing(connection) else "salesforce_setup_first_sync"
+    if not connection.mappings_confirmed_at:
+        return "salesforce_setup_mappings"
+    return "salesforce_setup_submit"
+
+
+def _checks_failing(connection: SalesforceConnection) -> bool:
+    run = connection.latest_preflight()
+    return run is not None and bool(failing_checks(run.details or {}))
+
+
+@org_admin_required
+def setup_resume(request: HttpRequest) -> HttpResponse:
+    """Continue set-up: on from where the admin left the wizard."""
+    return redirect(resume_step(_connection(request)), request.org.slug)
+
+
 @member_required
 def integrations_index(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
@@ -282,6 +308,7 @@ def _checks_context(connection: SalesforceConnection) -> dict[str, Any]:
     return {
         "run": run,
         "checks": checks,
+        "mismatches": step_one_mismatches(connection),
         "setup_fixes": fixes,
         "setup_run": last,
         "setup_running": running is not None,
@@ -290,6 +317,24 @@ def _checks_context(connection: SalesforceConnection) -> dict[str, Any]:
         "package_install_url": settings.SALESFORCE_PACKAGE_INSTALL_URL,
         "primary": primary,
     }
+
+
+def step_one_mismatches(connection: SalesforceConnection) -> list[str]:
+    """What the sign-in found that differs from what the admin confirmed in step 1 (the user, the edition)."""
+    found = []
+    expected, actual = connection.expected_username.strip().lower(), (connection.sf_username or "").lower()
+    if expected and actual and expected != actual:
+        found.append(
+            f"In step 1 you confirmed {connection.expected_username} as the integration user, but Rox is signed in "
+            f"as {connection.sf_username}: Rox acts in Salesforce as the signed-in user. Sign in again as "
+            f"{connection.expected_username}, or change step 1 if {connection.sf_username} is the right user."
+        )
+    if connection.expected_edition and connection.sf_edition and connection.expected_edition != connection.sf_edition:
+        found.append(
+            f"In step 1 you chose {connection.expected_edition}; the org says it is {connection.sf_edition}. The "
+            "checks below use what the org says."
+        )
+    return found
 
 
 @require_POST

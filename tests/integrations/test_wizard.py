@@ -223,3 +223,34 @@ def test_submit_with_failing_checks_is_action_required_with_the_reason(
     assert "Every prerequisite is met." in response.content.decode()
     assert SalesforceConnection.objects.get(organization=org).status == SalesforceConnection.Status.CONNECTED
     assert SyncRun.objects.filter(kind="preflight").count() == 2
+
+
+def test_continue_set_up_goes_on_from_where_the_admin_left(
+    org: Organization, admin_client: Client, ready_org: Any
+) -> None:
+    """Issue 17: Continue set-up reopened step 1 every time, even after the sign-in; it goes to the first step not
+    done yet."""
+    resume = reverse("salesforce_setup_resume", args=[org.slug])
+    assert admin_client.get(resume)["Location"] == reverse("salesforce_setup_start", args=[org.slug])
+    start_wizard(admin_client, org, ready_org)
+    assert admin_client.get(resume)["Location"] == reverse("salesforce_setup_sign_in", args=[org.slug])
+    assert f'href="{resume}"' in card(admin_client, org)  # the card's Continue set-up
+    connect(admin_client, org, ready_org)
+    assert admin_client.get(resume)["Location"] == reverse("salesforce_setup_first_sync", args=[org.slug])
+    admin_client.post(reverse("salesforce_setup_first_sync", args=[org.slug]))
+    assert admin_client.get(resume)["Location"] == reverse("salesforce_setup_mappings", args=[org.slug])
+    admin_client.post(reverse("salesforce_setup_mappings", args=[org.slug]))
+    assert admin_client.get(resume)["Location"] == reverse("salesforce_setup_submit", args=[org.slug])
+
+
+def test_a_sign_in_as_another_user_or_edition_than_step_one_said_is_shown(
+    org: Organization, admin_client: Client, ready_org: Any
+) -> None:
+    connect(
+        admin_client, org, ready_org, expected_username="integration@acme.example", expected_edition="Unlimited Edition"
+    )
+    page = admin_client.get(reverse("salesforce_setup_checks", args=[org.slug])).content.decode()
+    shown = [part.split("</div>", 1)[0] for part in page.split('data-testid="step-one-mismatch">')[1:]]
+    assert len(shown) == 2
+    assert "you confirmed integration@acme.example as the integration user, but Rox is signed in as" in shown[0]
+    assert "you chose Unlimited Edition; the org says it is Enterprise Edition" in shown[1]
