@@ -5,8 +5,9 @@ and its field mappings: Name, the owner, every lookup to an object Rox syncs as 
 admin chose, each as a custom Rox field of the matching type. The engine then syncs it like any other object (one
 engine: ``integrations/engine`` plans, reads and writes added objects with the same code as the standard ones).
 
-Removing an object stops its sync and archives it: its records, links and history stay and come back when it is
-added again. Deleting its records as well is a second, explicit step."""
+Removing an object stops its sync and archives it: its records, links, history and mappings stay and come back as
+they were when it is added again (``removed_object`` says what would come back). Deleting its records as well is a
+second, explicit step."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ from integrations.salesforce.client import SalesforceClient
 from integrations.schedules import schedules_sync
 from mappings import services as mapping_services
 from mappings.defaults import STANDARD_OBJECTS
-from mappings.metadata import SalesforceField, SalesforceObject
-from mappings.models import FieldMapping, MappingChange, ObjectMapping, Tab
+from mappings.metadata import SalesforceField, SalesforceObject, rox_fields
+from mappings.models import FieldMapping, MappingChange, ObjectMapping, Tab, mapping_in_words
 from roxcrm.models import CustomField, ObjectDefinition, ObjectRecord, User
 from roxcrm.objects import definition_of
 
@@ -95,6 +96,7 @@ class Addable:
     plural: str
     custom: bool
     createable: bool
+    removed_at: dt.datetime | None = None  # removed from Rox before: adding it again restores it as it was
 
 
 def syncable(summary: dict[str, Any]) -> bool:
@@ -125,6 +127,11 @@ def addable_objects(connection: SalesforceConnection) -> list[Addable]:
             "sobject", flat=True
         )
     )
+    removed = dict(
+        ObjectDefinition.objects.filter(organization=connection.organization, archived_at__isnull=False).values_list(
+            "sobject", "archived_at"
+        )
+    )
     found = [
         Addable(
             s["name"],
@@ -132,6 +139,7 @@ def addable_objects(connection: SalesforceConnection) -> list[Addable]:
             s.get("labelPlural") or s["name"],
             bool(s.get("custom")),
             bool(s.get("createable")),
+            removed.get(s["name"]),
         )
         for s in summaries
         if syncable(s) and s["name"] not in NOT_ADDABLE and s["name"] not in synced
@@ -147,6 +155,41 @@ class Preview:
     label: str
     fields: list[SalesforceField]
     proposed: list[SalesforceField]
+
+
+@dataclass(frozen=True)
+class Removed:
+    """An added object removed from Rox (archived) and what adding it again restores: its records and its earlier
+    mappings, each in words ("Status__c → Status, Read and Write"), on its earlier tab."""
+
+    sobject: str
+    label: str
+    removed_at: dt.datetime
+    records: int
+    mappings: list[str]
+    tab: str
+
+
+def removed_object(organization: Any, sobject: str) -> Removed | None:
+    """``sobject`` when it was added to Rox and removed since (its records kept), else None."""
+    definition = definition_of(organization, ObjectDefinition.key_for(sobject))
+    if definition is None or definition.archived_at is None:
+        return None
+    object_mapping = ObjectMapping.objects.filter(organization=organization, sobject=sobject).first()
+    if object_mapping is None:
+        return None
+    labels = {key: field.label for key, field in rox_fields(organization, definition.key).items()}
+    return Removed(
+        sobject=sobject,
+        label=definition.label,
+        removed_at=definition.archived_at,
+        records=ObjectRecord.objects.filter(organization=organization, object_type=definition.key).count(),
+        mappings=[
+            mapping_in_words(m.sf_field, labels.get(m.rox_field, m.rox_field), m.rule)
+            for m in object_mapping.field_mappings.all()
+        ],
+        tab=object_mapping.tab,
+    )
 
 
 def object_preview(connection: SalesforceConnection, sobject: str) -> Preview:
@@ -179,8 +222,15 @@ def object_add(
 ) -> ObjectMapping:
     """Add ``sobject`` to the sync, as CRM Mappings' **+ Add object** does. ``fields``: the Salesforce fields to map
     (besides Name); by default the owner and every lookup to an object Rox syncs. ``rule`` applies to each field
-    Salesforce lets the integration user write (the others are Read Only). An object removed before comes back
-    with its records, links and mappings. Raises ``ValidationError`` (nothing saved) with the reason."""
+    Salesforce lets the integration user write (the others are Read Only; one Salesforce sets only on create, a
+    detail's master, keeps it and is written when Rox creates the record). Raises ``ValidationError`` (nothing
+    saved) with the reason.
+
+    An object removed before (``removed_object``) is restored exactly as it was: its records, links and its
+    earlier mappings, on its earlier tab; ``fields``, ``rule`` and ``tab`` are not applied to it (mapping the
+    chosen fields over the earlier ones would leave the restored records' values under mappings they were not
+    read with). + Add object says so before the admin adds it and offers no choices for it; the mappings are
+    changed on CRM Mappings once it is back."""
     organization = connection.organization
     if sobject in NOT_ADDABLE:
         raise ValidationError(NOT_ADDABLE_REASON.format(sobject=sobject))
@@ -318,7 +368,7 @@ def _restore(
             organization=connection.organization,
             object_mapping=object_mapping,
             changed_by=user,
-            summary=f"{object_mapping.sobject}: object added again (its records and mappings restored)",
+            summary=f"{object_mapping.sobject}: object added again (its records and earlier mappings restored)",
         )
     schedules_sync(connection)
     _recheck(connection, user)
@@ -368,10 +418,11 @@ def _link_target(sf: SalesforceField, linkable: dict[str, str], own: str) -> str
 
 
 def _rule_for(sf: SalesforceField, rule: str) -> str:
+    """The rule a field is mapped with: the admin's, but Read Only for a field nobody can write. A field Salesforce
+    sets only on create (a master-detail that cannot be reparented) keeps a writing rule: Rox writes it when it
+    creates the record (a new detail needs its master) and never after."""
     if rule in WRITING_RULES and sf.read_only_in_salesforce:
         return FieldMapping.Rule.READ_ONLY
-    if rule in WRITING_RULES and not sf.updateable and sf.createable:
-        return FieldMapping.Rule.READ_ONLY  # set once on create (a master-detail that cannot be reparented)
     return rule
 
 

@@ -8,6 +8,7 @@ Changes made by the inbound sync never come here (the sync saves through ``roxcr
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +75,7 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
     record.__dict__[_TARGETS] = targets
     errors: dict[str, list[str]] = {}
     if actor.kind in PEOPLE:
-        for name, reason in _locked(targets, creating).items():
+        for name, reason in _locked(targets, creating, changed).items():
             if name in changed:
                 errors.setdefault(name, []).append(reason)
     for target in targets.objects:
@@ -97,16 +98,29 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
 def locked_fields(record: Any, creating: bool = False) -> dict[str, str]:
     """The fields of ``record`` that people may not change in Rox, by field key, each with the reason: the ones a
     mapping reads Read Only from Salesforce (and none writes back), on a record Salesforce holds (linked, or to be
-    created there by new entity writeback). Salesforce's value would replace a change made here, which would never
-    be sent; the pages show them read-only and the edit path refuses changes to them."""
+    created there by new entity writeback), and on a record Salesforce already holds, the ones written to a field
+    Salesforce sets only on create (a detail's master). Salesforce's value would replace a change made here, or
+    the change could never be sent; the pages show them read-only and the edit path refuses changes to them."""
     if not _written_back(record):
         return {}
-    return _locked(_targets(record, creating=creating), creating)
+    return _locked(_targets(record, creating=creating, describe=not creating), creating)
 
 
-def _locked(targets: _Targets, creating: bool) -> dict[str, str]:
+def _locked(targets: _Targets, creating: bool, changed: Iterable[str] | None = None) -> dict[str, str]:
+    """The fields people may not change, with the reason: those Read Only from Salesforce (on a record Salesforce
+    holds), and, on a record already in Salesforce, those written to a field Salesforce sets only on create (a
+    master-detail that cannot be reparented). ``changed``: only these fields are asked about (an edit), so a
+    describe is read only for them."""
     written = {name for target in targets.objects for name in target.writing}
     locked: dict[str, str] = {}
+    for target in targets.objects:
+        if target.linked and not creating:
+            for name, sf_fields in _create_only(target, changed).items():
+                source = ", ".join(f"{target.sobject}.{f}" for f in sf_fields)
+                locked[name] = (
+                    f"Set when the record was created in Salesforce ({source}): Salesforce does not let it change "
+                    "after, so it cannot be changed here."
+                )
     for target in targets.objects:
         if not (target.linked or (creating and target.new_entity_writeback)):
             continue
@@ -119,6 +133,23 @@ def _locked(targets: _Targets, creating: bool) -> dict[str, str]:
                 "Salesforce, or map it Read and Write."
             )
     return locked
+
+
+def _create_only(target: _Target, changed: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
+    """Rox field key -> the Salesforce fields of ``target`` a writing rule sends it to that Salesforce sets only on
+    create, from the cached describe (none known without one)."""
+    from integrations.schema import parsed_describe
+
+    names = [name for name in target.writing if changed is None or name in changed]
+    sf_object = parsed_describe(target.describe) if names and target.describe else None
+    if sf_object is None:
+        return {}
+    found: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        once = tuple(f for f in target.writing[name] if (sf := sf_object.fields.get(f)) is not None and sf.create_only)
+        if once:
+            found[name] = once
+    return found
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
-from integrations import schema, services
+from integrations import objects, schema, services
 from integrations.models import SalesforceConnection
 from integrations.salesforce.errors import SalesforceError
 from integrations.schedules import schedules_sync
@@ -69,6 +70,7 @@ class Section:
     static_form: StaticValueForm | None = None
     unmapped: list[Any] = field(default_factory=list)
     sync: dict[str, Any] = field(default_factory=dict)  # running: its run; last: the latest run; waiting: fields
+    removed: objects.Removed | None = None  # an added object removed since: shown as such, with Restore
 
     @property
     def added(self) -> bool:
@@ -122,9 +124,7 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
             "sections": sections,
             "connection": connection,
             "refreshed_at": schema.last_refreshed(org),
-            "history": MappingChange.objects.filter(organization=org, object_mapping__tab=tab).select_related(
-                "changed_by", "object_mapping"
-            )[:25],
+            "history": _history(org, tab),
             "can_edit": request.membership.is_admin,  # type: ignore[attr-defined]
             "activity": activity,
             "syncing": any(s.sync.get("running") for s in sections),
@@ -133,9 +133,32 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
     )
 
 
+def _history(organization: Any, tab: str) -> list[MappingChange]:
+    """The tab's latest changes, each with what changed and its before and after in words (Rox fields by their
+    labels): ``shown_title``, ``shown_before``, ``shown_after``."""
+    changes = list(
+        MappingChange.objects.filter(organization=organization, object_mapping__tab=tab).select_related(
+            "changed_by", "object_mapping"
+        )[:25]
+    )
+    labels: dict[str, dict[str, str]] = {}
+    for change in changes:
+        key = change.object_mapping.rox_object if change.object_mapping else ""
+        if key not in labels:
+            labels[key] = {k: f.label for k, f in rox_fields(organization, key).items()} if key else {}
+        change.shown_title = change.title(labels[key])  # type: ignore[attr-defined]
+        change.shown_before = change.in_words("before", labels[key])  # type: ignore[attr-defined]
+        change.shown_after = change.in_words("after", labels[key])  # type: ignore[attr-defined]
+    return changes
+
+
 def _section(request: HttpRequest, om: ObjectMapping, bound: dict[tuple[str, str], forms.Form]) -> Section:
     org = request.org  # type: ignore[attr-defined]
     sf_object = salesforce_object(org, om.sobject)
+    removed = None if is_standard(om.rox_object) else objects.removed_object(org, om.sobject)
+    if removed is not None:
+        # Removed from Rox: nothing to change or sync; its mappings come back as they were with Restore.
+        return Section(om, sf_object, ObjectSettingsForm(writeback_blockers=[], read_only=True), [], removed=removed)
     fields = rox_fields(org, om.rox_object, user=request.user)  # type: ignore[arg-type]
     blockers = writeback_blockers(om, sf_object)
     settings_form = bound.get(("settings", str(om.code))) or ObjectSettingsForm(
@@ -459,9 +482,9 @@ def mappings_refresh(request: HttpRequest) -> HttpResponse:
 @org_admin_required
 def mappings_add_object(request: HttpRequest) -> HttpResponse:
     """+ Add object: choose one of the org's objects (describeGlobal: custom ones first), then the fields to map
-    (its lookups to objects Rox syncs are proposed) and the rule; nothing syncs until the admin adds it."""
-    from integrations import objects
-
+    (its lookups to objects Rox syncs are proposed) and the rule; nothing syncs until the admin adds it. An object
+    removed before is restored as it was (``objects.object_add``): the page lists its records and earlier mappings
+    instead of offering choices, and the message after says what came back."""
     org = request.org  # type: ignore[attr-defined]
     connection = SalesforceConnection.objects.filter(organization=org).first()
     if connection is None or not connection.is_signed_in:
@@ -474,6 +497,9 @@ def mappings_add_object(request: HttpRequest) -> HttpResponse:
         "rules": FieldMapping.Rule.choices,
         "tabs": [(value, label) for value, label in Tab.choices if value != Tab.ACTIVITIES],
     }
+    removed = objects.removed_object(org, sobject) if sobject else None
+    if removed is not None:
+        return _restore_object(request, connection, removed, context)
     try:
         if not sobject:
             context["addable"] = objects.addable_objects(connection)
@@ -505,11 +531,35 @@ def mappings_add_object(request: HttpRequest) -> HttpResponse:
     return render(request, "integrations/mappings_add_object.html", context)
 
 
+def _restore_object(
+    request: HttpRequest, connection: SalesforceConnection, removed: objects.Removed, context: dict[str, Any]
+) -> HttpResponse:
+    """+ Add object for an object removed before: what adding it again restores, then Restore."""
+    if request.method != "POST":
+        return render(request, "integrations/mappings_add_object.html", {**context, "removed": removed})
+    try:
+        objects.object_add(connection, removed.sobject, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(reverse("mappings_add_object", args=[request.org.slug]))  # type: ignore[attr-defined]
+    ignored = (
+        " The fields and rule on the form were not applied: change the mappings below."
+        if (request.POST.getlist("fields") or request.POST.get("rule"))
+        else ""
+    )
+    messages.success(
+        request,
+        f"{removed.label} restored: its {removed.records} record{pluralize(removed.records)} and its earlier "
+        f"mappings ({'; '.join(removed.mappings)}) are back; Salesforce's changes since are read in the background "
+        f"within a minute.{ignored}",
+    )
+    return _redirect_to(request, removed.tab)
+
+
 @org_admin_required
 def mappings_remove_object(request: HttpRequest, code: str) -> HttpResponse:
     """Remove an added object: its sync stops and its records are kept (archived, restored by adding it again),
     unless the admin also ticks the second confirmation to delete them."""
-    from integrations import objects
     from roxcrm.models import ObjectDefinition, ObjectRecord
 
     org = request.org  # type: ignore[attr-defined]

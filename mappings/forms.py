@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from mappings.metadata import RoxField, SalesforceObject
-from mappings.models import ActivitySettings, FieldMapping, ObjectMapping, StaticValue
+from mappings.models import ActivitySettings, FieldMapping, ObjectMapping, StaticValue, frequency_label
 from mappings.services import ROX_TYPE_FOR
 from mappings.validation import COMPATIBLE
 from roxcrm.models import CustomField
@@ -38,13 +38,6 @@ class ObjectSettingsForm(forms.Form):
         elif writeback_blockers and not self.initial.get("new_entity_writeback"):
             writeback.disabled = True
         self.writeback_blockers = writeback_blockers
-
-
-def frequency_label(minutes: int) -> str:
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    return "1 hour" if hours == 1 else f"{hours} hours"
 
 
 class FieldMappingForm(forms.Form):

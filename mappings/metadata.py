@@ -37,6 +37,7 @@ class SalesforceField:
     picklist_values: tuple[str, ...] = ()
     restricted_picklist: bool = False
     reference_to: tuple[str, ...] = ()
+    master_detail: bool = False  # the lookup to a master record (a detail belongs to it; describe's relationshipOrder)
 
     @classmethod
     def from_describe(cls, data: dict[str, Any]) -> SalesforceField:
@@ -60,12 +61,19 @@ class SalesforceField:
             ),
             restricted_picklist=bool(data.get("restrictedPicklist")),
             reference_to=tuple(data.get("referenceTo") or ()),
+            master_detail=data.get("relationshipOrder") is not None,
         )
 
     @property
     def read_only_in_salesforce(self) -> bool:
         """Formula, auto-number and other fields nobody can write."""
         return self.calculated or self.auto_number or not (self.updateable or self.createable)
+
+    @property
+    def create_only(self) -> bool:
+        """Written when a record is created and never after: Salesforce lets it be set on a new record but not
+        changed (a master-detail that cannot be reparented). A writing rule sends it with a create only."""
+        return self.createable and not self.updateable and not self.read_only_in_salesforce
 
     @property
     def required_on_create(self) -> bool:

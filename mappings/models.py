@@ -5,7 +5,8 @@ Salesforce fields. Every change is recorded in ``MappingChange``."""
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -142,8 +143,28 @@ class StaticValue(models.Model):
         validate_static_value(self)
 
 
+def frequency_label(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = minutes // 60
+    return "1 hour" if hours == 1 else f"{hours} hours"
+
+
+def rule_label(rule: str) -> str:
+    """A rule as CRM Mappings names it ("Read and Write")."""
+    return FieldMapping.Rule(rule).label if rule in FieldMapping.Rule.values else rule
+
+
+def mapping_in_words(sf_field: str, rox_label: str, rule: str) -> str:
+    """A field mapping as people read it: "Status__c → Status, Read and Write"."""
+    return f"{sf_field} → {rox_label}, {rule_label(rule)}"
+
+
 class MappingChange(models.Model):
-    """Who changed which mapping when, with the values before and after."""
+    """Who changed which mapping when, with the values before and after. ``before`` and ``after`` hold the changed
+    thing's fields as saved (a field mapping's ``sf_field``, ``rox_field``, ``rule``; a static value's; an object's
+    settings; the activity switches; an added object's fields and rule); ``in_words`` says them as people read
+    them."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     object_mapping = models.ForeignKey(
@@ -162,6 +183,58 @@ class MappingChange(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def is_field_mapping(self) -> bool:
+        return any(
+            isinstance(v, dict) and {"sf_field", "rox_field", "rule"} <= v.keys() for v in (self.before, self.after)
+        )
+
+    def title(self, labels: Mapping[str, str] | None = None) -> str:
+        """What changed, in words: a field mapping by its Salesforce field and Rox field's label ("Account.Phone →
+        Phone: mapping changed"); anything else by its recorded summary."""
+        if not self.is_field_mapping:
+            return self.summary
+        values = self.after or self.before or {}
+        verb = "added" if not self.before else "removed" if not self.after else "changed"
+        sobject = self.object_mapping.sobject if self.object_mapping else self.summary.split(".", 1)[0]
+        label = (labels or {}).get(values["rox_field"], values["rox_field"])
+        return f"{sobject}.{values['sf_field']} → {label}: mapping {verb}"
+
+    def in_words(self, side: str, labels: Mapping[str, str] | None = None) -> str:
+        """``before`` or ``after`` (``side``) as people read it: "Status__c → Status, Read and Write" (Rox fields by
+        their label, from ``labels``: key → label), "Region__c = “EMEA”, on every write", "Sync on, every 15
+        minutes, new entity writeback off"; "—" when there is nothing (a mapping added has no before)."""
+        values: Any = getattr(self, side)
+        if not values:
+            return "—"
+        if not isinstance(values, dict):
+            return str(values)
+        labels = labels or {}
+        if {"sf_field", "rox_field", "rule"} <= values.keys():
+            rox = values["rox_field"]
+            return mapping_in_words(values["sf_field"], labels.get(rox, rox), values["rule"])
+        if {"sf_field", "when"} <= values.keys():
+            shown = "a blank (clears the field)" if values.get("clear_field") else f"“{values.get('value', '')}”"
+            when = dict(StaticValue.When.choices).get(values["when"], values["when"])
+            return f"{values['sf_field']} = {shown}, {when[:1].lower()}{when[1:]}"
+        if "sync_frequency" in values:
+            parts = [f"Sync {'on' if values.get('sync_enabled') else 'paused'}"]
+            parts.append(f"every {frequency_label(int(values['sync_frequency']))}")
+            if "new_entity_writeback" in values:
+                parts.append(f"new entity writeback {'on' if values['new_entity_writeback'] else 'off'}")
+            return ", ".join(parts)
+        if "fields" in values:
+            fields = ", ".join(values["fields"]) or "none besides the name and owner"
+            rule = f"; {rule_label(values['rule'])}" if values.get("rule") else ""
+            return f"Fields: {fields}{rule}"
+        switches = {
+            f.name: str(f.verbose_name) for f in ActivitySettings._meta.get_fields() if hasattr(f, "verbose_name")
+        }
+        return ", ".join(
+            f"{switches.get(k, k.replace('_', ' ').capitalize())} {'on' if v is True else 'off' if v is False else v}"
+            for k, v in values.items()
+        )
 
 
 class ActivitySettings(models.Model):

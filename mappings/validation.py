@@ -109,6 +109,15 @@ class Finding:
     missing_options: tuple[str, ...] = ()  # Salesforce picklist values a Rox picklist lacks
 
 
+def create_only_note(sf: SalesforceField) -> str:
+    """What a writing rule does with a field Salesforce sets only on create (``SalesforceField.create_only``)."""
+    kind = "the master-detail link to its master" if sf.master_detail else "a field set only on new records"
+    return (
+        f"{sf.label} ({sf.name}) is {kind}: it is written when Rox creates the record; Salesforce does not let it "
+        "change after, so Rox never sends a later change of it."
+    )
+
+
 def type_word(rox: RoxField) -> str:
     return TYPE_WORDS.get(rox.type, rox.type)
 
@@ -171,15 +180,8 @@ def pair_findings(rox: RoxField, sf: SalesforceField, rule: str, *, object_type:
                 "rule",
             )
         )
-    elif writes and not sf.updateable:
-        findings.append(
-            Finding(
-                ERROR,
-                f"The integration user cannot edit {sf.label} ({sf.name}) (field-level security or the "
-                "field itself), so the rule must be Read Only.",
-                "rule",
-            )
-        )
+    elif writes and sf.create_only:
+        findings.append(Finding(WARNING, create_only_note(sf), "rule"))
     if writes and not rox.editable and not rox.custom:
         findings.append(
             Finding(

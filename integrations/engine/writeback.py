@@ -515,15 +515,23 @@ class RecordWriter(ChunkWriter):
                         r for r in rows if (r.get("Email") or "").lower() == emails[outgoing.entry.pk] != ""
                     ]
         elif self.plan.added and self._name_matches:
-            # An added object: by its name (an auto-numbered name is Salesforce's own, so nothing to match by).
+            # An added object: by its name (an auto-numbered name is Salesforce's own, so nothing to match by), and
+            # a detail by its name under its master (every project has its own "Kickoff" milestone).
             names = {o.entry.pk: (o.record.name or "").strip() for o in chunk}
             wanted = sorted(set(names.values()) - {""})
+            masters = self._master_fields
             if wanted:
                 where = f"Name IN {soql.literal_list(wanted)}"
-                rows = list(self.client.query_all(soql.select(["Id", "Name"], sobject, where=where)))
+                rows = list(self.client.query_all(soql.select(["Id", "Name", *masters], sobject, where=where)))
                 for outgoing in chunk:
                     name = names[outgoing.entry.pk]
-                    found[outgoing.entry.pk] = [r for r in rows if name and (r.get("Name") or "").strip() == name]
+                    found[outgoing.entry.pk] = [
+                        r
+                        for r in rows
+                        if name
+                        and (r.get("Name") or "").strip() == name
+                        and all(r.get(f) == outgoing.payload.get(f) for f in masters)
+                    ]
         elif sobject == "Opportunity":
             pairs = {o.entry.pk: (o.payload.get("AccountId"), o.record.name) for o in chunk}
             accounts = sorted({a for a, _ in pairs.values() if a and a is not _UNRESOLVED})
@@ -535,6 +543,16 @@ class RecordWriter(ChunkWriter):
                     account, name = pairs[outgoing.entry.pk]
                     found[outgoing.entry.pk] = [r for r in rows if r["AccountId"] == account and r["Name"] == name]
         return found
+
+    @functools.cached_property
+    def _master_fields(self) -> list[str]:
+        """The master-detail fields a create writes: a detail is the same record only under the same master."""
+        describe = self.plan.describe.fields
+        return sorted(
+            fp.sf_field
+            for fp in self._writing_fields(creating=True)
+            if fp.sf_field in describe and describe[fp.sf_field].master_detail
+        )
 
     @functools.cached_property
     def _name_matches(self) -> bool:

@@ -407,10 +407,12 @@ def _field_checks(describes: dict[str, dict[str, Any]], fields_of: dict[str, Ite
 
 
 def _editable_by_nature(describe_field: dict[str, Any]) -> bool:
-    """Formula and system fields are never editable; only a field-level security gap is worth reporting."""
+    """Formula and system fields are never editable, and a field set only on create (a master-detail that cannot
+    be reparented) never after; only a field-level security gap is worth reporting."""
     return (
         not describe_field.get("calculated")
         and not describe_field.get("autoNumber")
+        and not describe_field.get("createable")
         and describe_field["name"]
         not in (
             "Id",

@@ -33,6 +33,18 @@ def project(sf_id: str) -> ObjectRecord:
     return ObjectRecord.objects.get(pk=link.record_id)
 
 
+def made_in_rox(org: Organization, object_type: str, name: str, custom_values: dict[str, Any], actor: Actor) -> Any:
+    """A record of an added object created in Rox (new entity writeback creates it in Salesforce)."""
+    return record_create(
+        organization=org,
+        model=ObjectRecord,
+        values={"name": name},
+        custom_values=custom_values,
+        actor=actor,
+        object_type=object_type,
+    )
+
+
 def account_of(sf_id: str) -> Account:
     return Account.objects.get(pk=SalesforceLink.objects.get(sobject="Account", sf_id=sf_id).record_id)
 
@@ -117,13 +129,8 @@ def test_an_added_object_is_written_back_both_ways(
     mapping.new_entity_writeback = True
     mapping.full_clean()
     mapping.save()
-    new = record_create(
-        organization=org,
-        model=ObjectRecord,
-        values={"name": "Made in Rox"},
-        custom_values={"account": account_of(account_id), "status": "Planned"},
-        actor=person,
-        object_type="project__c",
+    new = made_in_rox(
+        org, "project__c", "Made in Rox", {"account": account_of(account_id), "status": "Planned"}, person
     )
     result = drain(connection, "Project__c")
     assert result.created == 1, result
@@ -191,6 +198,11 @@ def test_the_command_lists_adds_syncs_and_removes(
     run("sync", "--org", org.slug, "--object", "Project__c")
     assert ObjectRecord.objects.get(object_type="project__c").custom_values == {"status": "Active"}
     assert "its 1 Rox records kept" in run("objects", "remove", "--org", org.slug, "Project__c")
+    again = run("objects", "add", "--org", org.slug, "Project__c", "--rule", "read_only")  # restored as it was
+    assert "Restored Project__c" in again and "its 1 Rox records and its earlier mappings" in again
+    assert "Status__c → Status, Read and Write" in again and "--rule and --tab are not applied" in again
+    assert FieldMapping.objects.get(object_mapping__sobject="Project__c", sf_field="Status__c").rule == "read_write"
+    run("objects", "remove", "--org", org.slug, "Project__c")
     with pytest.raises(CommandError, match="required: sobject"):
         run("objects", "add", "--org", org.slug)
     with pytest.raises(CommandError, match="no object Nope__c"):
@@ -309,7 +321,7 @@ def test_a_master_detail_child_read_before_its_master_is_linked_when_it_arrives(
     mapping = objects.object_add(connection, "Phase__c", rule="read_write")
     rows = {m.sf_field: m.rule for m in mapping.field_mappings.all()}
     assert "OwnerId" not in rows  # a detail's owner is its master's
-    assert rows["Project__c"] == "read_only"  # a master-detail that cannot be reparented is set once
+    assert rows["Project__c"] == "read_write"  # a master-detail that cannot be reparented: written on create only
     assert [p.sobject for p in object_plans(org)][-2:] == ["Project__c", "Phase__c"]  # masters first
     project_id = create(sfsim, "Project__c", Name="Apollo")
     phase_id = create(sfsim, "Phase__c", Name="Design", Project__c=project_id)
@@ -352,3 +364,147 @@ def test_the_mapping_test_dry_runs_an_added_object_and_writes_nothing(
     shown = {sf_field: rox for sf_field, _, rox in preview.fields}
     assert shown["Name"] == "Preview me" and shown["Status__c"] == "Active"
     assert not ObjectRecord.objects.exists()  # a dry run writes nothing
+
+
+def test_a_master_detail_child_is_created_from_rox_under_its_master(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_user: User, admin_client: Any
+) -> None:
+    """Milestone__c's Project__c (master-detail, not reparentable) is createable but not updateable: Salesforce
+    takes it when a milestone is created and never after. A writing rule on it is allowed and explained; the
+    create sends it, an update never does (no error, no row left waiting), and people cannot change it on a
+    milestone Salesforce holds. New entity writeback then creates a milestone made in Rox under its project (not
+    linked to another project's milestone of the same name)."""
+    from django.urls import reverse
+
+    from integrations.models import OutboxEntry
+    from sfsim.seed import MILESTONE
+
+    sfsim.control("POST", "objects", MILESTONE)
+    objects.object_add(connection, "Project__c", fields=["Status__c"], rule="read_write")
+    milestones = objects.object_add(connection, "Milestone__c", fields=["Project__c", "Status__c"], rule="read_write")
+    row = milestones.field_mappings.get(sf_field="Project__c")
+    assert row.rule == "read_write"  # a writing rule, as asked: the create sends it
+    # On the tab: mapped Read Only, new entity writeback is blocked; Read and Write is accepted again.
+    tab = reverse("mappings_tab", args=[org.slug, "custom"])
+    for rule in ("read_only", "read_write"):
+        saved = admin_client.post(tab, {"action": "update_row", "target": str(row.code), f"row-{row.code}-rule": rule})
+        assert saved.status_code == 302, saved.content.decode()[-3000:]
+        row.refresh_from_db()
+        assert row.rule == rule
+        if rule == "read_only":
+            blocked = admin_client.get(tab).content.decode()
+            assert "Salesforce requires Project__c on every new Milestone__c" in blocked
+    page = admin_client.get(tab).content.decode()
+    assert "written when Rox creates the record; Salesforce does not let it change after" in page
+    assert "Salesforce requires Project__c" not in page
+    switched = admin_client.post(
+        tab,
+        {
+            "action": "settings",
+            "target": str(milestones.code),
+            "Milestone__c-sync_enabled": "on",
+            "Milestone__c-sync_frequency": "15",
+            "Milestone__c-new_entity_writeback": "on",
+        },
+    )
+    assert switched.status_code == 302, switched.content.decode()[-3000:]
+    milestones.refresh_from_db()
+    assert milestones.new_entity_writeback
+    # The prerequisite checks do not report the master-detail as a field the integration user cannot edit.
+    from integrations import services
+
+    checks = {c["key"]: c for c in services.preflight_run(connection=connection).details["checks"]}
+    assert checks["fields_Milestone__c"]["status"] == "pass", checks["fields_Milestone__c"]
+
+    apollo = create(sfsim, "Project__c", Name="Apollo")
+    gemini = create(sfsim, "Project__c", Name="Gemini")
+    create(sfsim, "Milestone__c", Name="Kickoff", Project__c=gemini)  # Gemini's kickoff, not Apollo's
+    sync_object(connection, "Project__c")
+    sync_object(connection, "Milestone__c")
+    person = Actor.person(admin_user)
+    kickoff = made_in_rox(org, "milestone__c", "Kickoff", {"project": project(apollo), "status": "Not Started"}, person)
+    result = drain(connection, "Milestone__c")
+    assert (result.created, result.linked, result.failed) == (1, 0, 0), result
+    made = SalesforceLink.objects.get(sobject="Milestone__c", record_id=kickoff.pk).sf_id
+    row_in_sf = read(sfsim, "Milestone__c", made)
+    assert (row_in_sf["Name"], row_in_sf["Project__c"], row_in_sf["Status__c"]) == ("Kickoff", apollo, "Not Started")
+
+    # A person cannot move it to another project: Salesforce would never take the change (the page says so).
+    kickoff.refresh_from_db()
+    edit = admin_client.get(reverse("object_record_edit", args=[org.slug, "milestone__c", kickoff.code]))
+    assert edit.status_code == 200 and "Salesforce does not let it change after" in edit.content.decode()
+    with pytest.raises(ValidationError, match="Salesforce does not let it change after"):
+        record_update(record=kickoff, custom_values={"project": project(gemini)}, actor=person)
+    # Rox itself may change it (the lock is for people), and the update never sends it: no error, nothing waiting.
+    kickoff.refresh_from_db()
+    record_update(
+        record=kickoff, custom_values={"project": project(gemini), "status": "Done"}, actor=Actor.system("test")
+    )
+    result = drain(connection, "Milestone__c")
+    assert (result.written, result.failed, result.retry) == (1, 0, 0), result
+    row_in_sf = read(sfsim, "Milestone__c", made)
+    assert (row_in_sf["Project__c"], row_in_sf["Status__c"]) == (apollo, "Done")
+    kickoff.refresh_from_db()
+    record_update(record=kickoff, custom_values={"project": project(apollo)}, actor=Actor.system("test"))
+    result = drain(connection, "Milestone__c")
+    assert (result.written, result.failed, result.retry) == (0, 0, 0), result
+    assert not OutboxEntry.objects.exclude(state=OutboxEntry.State.DONE).exists()
+
+
+def test_a_removed_object_shows_as_removed_and_adding_it_again_says_what_it_restores(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_client: Any
+) -> None:
+    """A removed object's section is not a paused one (no Remove, Sync or writeback controls) but "Removed on
+    <date> — records kept" with Restore; + Add object lists, for it, the records and the earlier mappings adding it
+    again restores, offers no field or rule choices (they would not be applied), and the message says what came
+    back."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    objects.object_add(connection, "Project__c", fields=["Status__c"], rule="read_write")
+    mapping = ObjectMapping.objects.get(organization=org, sobject="Project__c")
+    mapping.new_entity_writeback = True
+    mapping.save()
+    create(sfsim, "Project__c", Name="Kept", Status__c="Active")
+    sync_object(connection, "Project__c")
+    objects.object_remove(connection, "Project__c")
+    day = f"{timezone.localdate(ObjectDefinition.objects.get(key='project__c').archived_at):%Y-%m-%d}"
+
+    tab = admin_client.get(reverse("mappings_tab", args=[org.slug, "custom"])).content.decode()
+    section = tab[tab.index('data-testid="removed-Project__c"') : tab.index("Changes on this tab")]
+    assert f"Removed on {day} — records kept" in section and "its 1 record stays in Rox" in section
+    assert 'data-testid="restore-Project__c"' in section and "Status__c → Status, Read and Write" in section
+    for control in ("Remove object", "Sync now", "New entity writeback", "Not syncing", 'name="action"'):
+        assert control not in section, control
+
+    add_url = reverse("mappings_add_object", args=[org.slug])
+    listing = admin_client.get(add_url).content.decode()
+    assert f"removed {day}: adding it restores it" in listing
+    page = admin_client.get(add_url, {"sobject": "Project__c"}).content.decode()
+    assert f"removed from Rox on {day}" in page
+    assert "Adding it again restores its 1 record and its earlier mappings" in page
+    restored = page[page.index('data-testid="restored-mappings"') :]
+    for words in (
+        "Name → Name, Read and Write",
+        "OwnerId → Owner, Read and Write",
+        "Status__c → Status, Read and Write",
+    ):
+        assert words in restored, words
+    assert 'name="fields"' not in page and 'name="rule"' not in page  # no choices that would not be applied
+
+    # A form posted with choices anyway (an older page): restored as it was, and the message says so.
+    answer = admin_client.post(
+        add_url, {"sobject": "Project__c", "fields": ["Budget__c"], "rule": "read_only", "tab": "accounts"}, follow=True
+    )
+    shown = answer.content.decode()
+    assert "Project restored: its 1 record and its earlier mappings (Name → Name, Read and Write;" in shown
+    assert "The fields and rule on the form were not applied" in shown
+    mapping.refresh_from_db()
+    assert mapping.sync_enabled and mapping.tab == "custom"
+    assert {m.sf_field: m.rule for m in mapping.field_mappings.all()} == {
+        "Name": "read_write",
+        "OwnerId": "read_write",
+        "Status__c": "read_write",
+    }
+    assert ObjectDefinition.objects.get(key="project__c").archived_at is None
+    assert 'data-testid="removed-Project__c"' not in shown and "Remove object" in shown

@@ -473,8 +473,24 @@ def test_every_change_is_recorded_under_the_tab(
     ]
     assert changes[1].before["rule"] == "read_only" and changes[1].after["rule"] == "read_write"
     assert all(c.changed_by.email == "ada@acme.example" for c in changes)
+    target = om(org, "Account")
+    admin_client.post(
+        tab_url(org, "accounts"),
+        {
+            "action": "settings",
+            "target": str(target.code),
+            "Account-sync_enabled": "on",
+            "Account-sync_frequency": "60",
+        },
+    )
+    # The history reads as words, not as the stored fields ("sf_field=… rox_field=custom.key rule=read_write").
     page = admin_client.get(tab_url(org, "accounts")).content.decode()
-    assert "mapping changed" in page and "rule=read_only" in page and "rule=read_write" in page
+    history = page[page.index("Changes on this tab") :]
+    assert "Account.External_Key__c → Key: mapping changed" in history
+    assert '<td class="small">External_Key__c → Key, Read Only</td>' in history
+    assert '<td class="small">External_Key__c → Key, Read and Write</td>' in history
+    assert "Sync on, every 15 minutes, new entity writeback off" in history and "every 1 hour" in history
+    assert "rule=" not in history and "rox_field" not in history and "custom.key" not in history
 
 
 def test_members_view_mappings_and_outsiders_get_404(

@@ -56,12 +56,8 @@ class Command(BaseCommand):
             parser_.add_argument("sobject", help="The object's API name, e.g. Project__c.")
             if verb == "add":
                 parser_.add_argument("--fields", help="The fields to map, comma-separated (default: owner, lookups).")
-                parser_.add_argument(
-                    "--rule",
-                    default="read_only",
-                    help="read_only (default), read_write, write_only, prefer_salesforce.",
-                )
-                parser_.add_argument("--tab", default="custom", help="The CRM Mappings tab (default: custom).")
+                parser_.add_argument("--rule", help="read_only (default), read_write, write_only, prefer_salesforce.")
+                parser_.add_argument("--tab", help="The CRM Mappings tab (default: custom).")
             else:
                 parser_.add_argument("--delete-records", action="store_true", help="Delete its Rox records too.")
         setup = sub.add_parser(
@@ -103,8 +99,8 @@ class Command(BaseCommand):
         verb: str | None = None,
         sobject: str | None = None,
         fields: str | None = None,
-        rule: str = "read_only",
-        tab: str = "custom",
+        rule: str | None = None,
+        tab: str | None = None,
         delete_records: bool = False,
         **_: Any,
     ) -> None:
@@ -125,7 +121,23 @@ class Command(BaseCommand):
             elif verb == "add":
                 assert sobject is not None
                 chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
-                mapping = objects.object_add(connection, sobject, fields=chosen, rule=rule, tab=tab)
+                removed = objects.removed_object(organization, sobject)
+                if removed is not None:  # restored as it was (objects.object_add): the choices do not apply
+                    objects.object_add(connection, sobject)
+                    self.stdout.write(
+                        self.style.SUCCESS(f"Restored {sobject}")
+                        + f" (removed {removed.removed_at:%Y-%m-%d}): its {removed.records} Rox records and its "
+                        f"earlier mappings: {'; '.join(removed.mappings)}."
+                    )
+                    if fields or rule or tab:
+                        self.stdout.write(
+                            "--fields, --rule and --tab are not applied to an object added again: change its "
+                            "mappings on CRM Mappings."
+                        )
+                    return
+                mapping = objects.object_add(
+                    connection, sobject, fields=chosen, rule=rule or "read_only", tab=tab or "custom"
+                )
                 mapped = ", ".join(
                     f"{m.sf_field} → {m.rox_field} ({m.get_rule_display()})" for m in mapping.field_mappings.all()
                 )
