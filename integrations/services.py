@@ -368,11 +368,7 @@ def mapping_test(*, connection: SalesforceConnection, sample: int = 20) -> list[
         started_at=started,
         finished_at=timezone.now(),
         outcome=SyncRun.Outcome.WARNINGS if failed else SyncRun.Outcome.SUCCEEDED,
-        details={
-            "results": [
-                {**r, "previews": [dataclasses.asdict(p) for p in r["previews"]]} for r in results
-            ]
-        },
+        details={"results": [{**r, "previews": [dataclasses.asdict(p) for p in r["previews"]]} for r in results]},
     )
     return results
 

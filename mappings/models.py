@@ -266,6 +266,11 @@ class ActivitySettings(models.Model):
     def __str__(self) -> str:
         return f"Activity writeback of {self.organization}"
 
+    @classmethod
+    def switch_label(cls, activity_type: str) -> str:
+        """The name of the switch that lets ``activity_type`` be written ("Phone Call Writeback")."""
+        return str(cls._meta.get_field(cls.SWITCHES.get(activity_type, "email_writeback")).verbose_name)
+
     def writes(self, activity_type: str) -> bool:
         switch = self.SWITCHES.get(activity_type)
         return bool(switch and getattr(self, switch))

@@ -107,10 +107,7 @@ class ActivityWriter(ChunkWriter):
                 outbox.dropped(entry, "The activity is gone or was logged in Salesforce.")
                 continue
             if not self.switches.writes(activity.type):
-                label = ActivitySettings._meta.get_field(
-                    ActivitySettings.SWITCHES.get(activity.type, "email_writeback")
-                ).verbose_name
-                outbox.dropped(entry, f"{label} is off on the Activities tab.")
+                outbox.dropped(entry, f"{ActivitySettings.switch_label(activity.type)} is off on the Activities tab.")
                 continue
             ready.append(Prepared(entry, activity))
         if not ready:

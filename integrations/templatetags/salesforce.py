@@ -33,9 +33,19 @@ def salesforce_card(context: dict[str, Any], record: Any) -> dict[str, Any]:
     waiting = list(entries.exclude(state__in=[OutboxEntry.State.DONE, OutboxEntry.State.DISCARDED]))
     last_written = (
         entries.filter(state=OutboxEntry.State.DONE).order_by("-done_at").values_list("done_at", flat=True).first()
+        if links
+        else None  # "last written" beside "not in Salesforce" says two things at once: the state below says one
     )
+    not_written = ""
+    if not links and not waiting:
+        # Why a record is not in Salesforce: its activity type's switch is off, or what the engine decided.
+        not_written = _switched_off(record)
+        if not not_written:
+            dropped = entries.filter(state=OutboxEntry.State.DISCARDED).exclude(error_message="")
+            not_written = dropped.order_by("-updated_at").values_list("error_message", flat=True).first() or ""
     return {
         "waiting": waiting,
+        "not_written": not_written,
         "last_written": last_written,
         "show": True,
         "connection": connection,
@@ -44,3 +54,16 @@ def salesforce_card(context: dict[str, Any], record: Any) -> dict[str, Any]:
         "conflicts": list(conflicts[:5]),
         "org": context.get("org"),
     }
+
+
+def _switched_off(record: Any) -> str:
+    """For an activity of Rox whose type is not written (its switch on the Activities tab is off): why."""
+    from activities.models import Activity
+    from mappings.models import ActivitySettings
+
+    if record.object_type != "activity" or record.origin != Activity.Origin.ROX:
+        return ""
+    switches = ActivitySettings.for_organization(record.organization)
+    if switches.writes(record.type):
+        return ""
+    return f"{ActivitySettings.switch_label(record.type)} is off on the Activities tab."

@@ -412,3 +412,24 @@ def test_many_activities_in_one_transaction_ask_the_worker_once(
             log(org, admin_user, type="call", subject=f"Call {n}")
     assert OutboxEntry.objects.filter(state="pending", sobject="Task").count() == 10
     assert len(callbacks) == 1
+
+
+def test_the_record_card_says_why_an_activity_is_not_in_salesforce(
+    connection: SalesforceConnection, sfsim: Any, org: Organization, admin_client: Any
+) -> None:
+    """Issue 17: the card said "Not in Salesforce (yet)" and "Last written 0 minutes ago" at once. Now one state:
+    waiting, written (with its Task), or not written and why (its type's switch is off)."""
+    from django.utils import timezone
+
+    ActivitySettings.objects.update_or_create(organization=org, defaults={"call_writeback": False})
+    call = record_create(
+        organization=org,
+        model=Activity,
+        values={"type": "call", "subject": "Intro", "occurred_at": timezone.now()},
+        actor=Actor.system("test"),
+    )
+    drain(connection, "Task")
+    page = admin_client.get(reverse("activity_detail", args=[org.slug, call.code])).content.decode()
+    card = page.split('data-testid="salesforce-card"', 1)[1].split("</section>", 1)[0]
+    assert "Not written to Salesforce: Phone Call Writeback is off on the Activities tab." in card
+    assert "Last written" not in card
