@@ -128,6 +128,9 @@ def mappings_tab(request: HttpRequest, tab: str) -> HttpResponse:
             "can_edit": request.membership.is_admin,  # type: ignore[attr-defined]
             "activity": activity,
             "syncing": any(s.sync.get("running") for s in sections),
+            # Before Salesforce is connected there is no schema to map against: the tab shows what connecting
+            # will do (each object's basic mappings) instead of forms full of fields Rox cannot check.
+            "preview_only": connection is None or not connection.sf_org_id,
         },
         status=400 if bound else 200,
     )

@@ -600,3 +600,13 @@ def test_a_required_field_made_read_only_is_named_by_the_new_entity_switch(
     )
     page = admin_client.get(tab_url(org, "accounts")).content.decode()
     assert "Salesforce requires LastName on every new Contact: map it with a rule that writes" in page
+
+
+def test_before_connecting_the_tab_shows_what_connecting_will_do(org: Organization, admin_client: Client) -> None:
+    """Issue 17: before Salesforce is connected, CRM Mappings showed forms full of "(not in Salesforce)" rows; it
+    shows each object's basic mappings and a Connect button instead, and no mapping forms."""
+    page = admin_client.get(tab_url(org, "accounts")).content.decode()
+    preview = page.split('data-testid="mappings-before-connecting"', 1)[1].split("</section>", 1)[0]
+    assert "Account ↔ Rox" in preview and '<td class="mono">Name</td>' in preview
+    assert 'data-testid="connect-first"' in preview
+    assert "(not in Salesforce)" not in page and 'name="action" value="add_mapping"' not in page
