@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from integrations.models import SalesforceConnection
 
@@ -20,11 +22,15 @@ def _active(connection_id: int) -> SalesforceConnection | None:
 def sync_object_task(connection_id: int, sobject: str) -> str:
     from integrations.engine.runner import sync_object
 
+    return _object_task(connection_id, sobject, sync_object)
+
+
+def _object_task(connection_id: int, sobject: str, job: Callable[[SalesforceConnection, str], Any]) -> str:
     connection = _active(connection_id)
     if connection is None:
         return "skipped: not connected"
-    result = sync_object(connection, sobject)
-    return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+    result = job(connection, sobject)
+    return result.skipped_reason or result.run.get_outcome_display()
 
 
 def first_sync_task(connection_id: int) -> str:
@@ -145,11 +151,7 @@ def backfill_task(connection_id: int, sobject: str) -> str:
     end of the run that holds it."""
     from integrations.engine.runner import backfill
 
-    connection = _active(connection_id)
-    if connection is None:
-        return "skipped: not connected"
-    result = backfill(connection, sobject)
-    return result.skipped_reason or result.run.get_outcome_display()  # type: ignore[union-attr]
+    return _object_task(connection_id, sobject, backfill)
 
 
 def resync_task(connection_id: int) -> str:

@@ -63,16 +63,10 @@ def sync_object(
 ) -> RunResult:
     """Bring Rox up to date with Salesforce's ``sobject``. Returns without running when the object's sync is off,
     its schema is unknown, or another worker is running it right now."""
-    object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
-    if object_mapping is None or not object_mapping.sync_enabled:
-        return RunResult(None, [], "the object's sync is off")
-    plan = build_plan(object_mapping)
-    if plan is None:
-        return RunResult(None, [], "Salesforce's schema of the object is not known (refresh it)")
-    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, sobject=sobject)
-    token = acquire(cursor)
-    if token is None:
-        return RunResult(None, [], BUSY)
+    ready = _locked_object(connection, sobject)
+    if isinstance(ready, RunResult):
+        return ready
+    object_mapping, plan, cursor, token = ready
     try:
         run = pull(connection, plan, cursor, full=full, progress=progress, user=user)
         if schema_changed(run) and (plan := schema_recheck(connection, object_mapping)) is not None:
@@ -90,6 +84,22 @@ def backfill(connection: SalesforceConnection, sobject: str, *, user: Any = None
     has already: a read of ``Id`` and those fields only (Bulk above the threshold), applied by the engine's rules
     (a field new to a record's shadow takes Salesforce's value, a blank never clears Rox's). Under the object's
     lock; a busy object keeps its fields waiting for its next run, which fills them."""
+    ready = _locked_object(connection, sobject)
+    if isinstance(ready, RunResult):
+        return ready
+    _, plan, cursor, token = ready
+    try:
+        run = _backfill_pending(connection, plan, cursor, user=user)
+    finally:
+        release(cursor, token)
+    return RunResult(run, [], "" if run is not None else "no field is waiting to be filled")
+
+
+def _locked_object(
+    connection: SalesforceConnection, sobject: str
+) -> RunResult | tuple[ObjectMapping, ObjectPlan, SyncCursor, str]:
+    """The object's mapping, plan and cursor with its run lock taken (the token to release it with), or why it
+    cannot run now (its sync is off, its schema unknown, another run holds it)."""
     object_mapping = ObjectMapping.objects.filter(organization=connection.organization, sobject=sobject).first()
     if object_mapping is None or not object_mapping.sync_enabled:
         return RunResult(None, [], "the object's sync is off")
@@ -100,11 +110,7 @@ def backfill(connection: SalesforceConnection, sobject: str, *, user: Any = None
     token = acquire(cursor)
     if token is None:
         return RunResult(None, [], BUSY)
-    try:
-        run = _backfill_pending(connection, plan, cursor, user=user)
-    finally:
-        release(cursor, token)
-    return RunResult(run, [], "" if run is not None else "no field is waiting to be filled")
+    return object_mapping, plan, cursor, token
 
 
 def _backfill_pending(
