@@ -19,6 +19,22 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
+def connect_command(org: Organization, sfsim: Any, *extra: str) -> str:
+    """`salesforce connect` with sfsim's client credentials."""
+    return run(
+        "connect",
+        "--org",
+        org.slug,
+        "--login-url",
+        sfsim.login_url,
+        "--client-id",
+        sfsim.client_id,
+        "--client-secret",
+        sfsim.client_secret,
+        *extra,
+    )
+
+
 def test_connect_headlessly_check_status_and_disconnect(org: Organization, ready_org: Any) -> None:
     out = run(
         "connect",
@@ -43,17 +59,7 @@ def test_connect_headlessly_check_status_and_disconnect(org: Organization, ready
 
 
 def test_preflight_exits_1_when_a_check_fails(org: Organization, ready_org: Any) -> None:
-    run(
-        "connect",
-        "--org",
-        org.slug,
-        "--login-url",
-        ready_org.login_url,
-        "--client-id",
-        ready_org.client_id,
-        "--client-secret",
-        ready_org.client_secret,
-    )
+    connect_command(org, ready_org)
     ready_org.reset(seed="empty", scenario="fresh")
     with pytest.raises(SystemExit) as exit_info:
         run("preflight", "--org", org.slug)
@@ -63,17 +69,7 @@ def test_preflight_exits_1_when_a_check_fails(org: Organization, ready_org: Any)
 def test_client_credentials_session_renews_itself(org: Organization, ready_org: Any) -> None:
     from integrations.salesforce.client import SalesforceClient
 
-    run(
-        "connect",
-        "--org",
-        org.slug,
-        "--login-url",
-        ready_org.login_url,
-        "--client-id",
-        ready_org.client_id,
-        "--client-secret",
-        ready_org.client_secret,
-    )
+    connect_command(org, ready_org)
     ready_org.control("POST", "sessions/expire")
     connection = SalesforceConnection.objects.get(organization=org)
     assert SalesforceClient(connection).query("SELECT COUNT() FROM Account")["totalSize"] == 300
@@ -126,17 +122,7 @@ def test_bad_input_is_a_clear_error(org: Organization, ready_org: Any) -> None:
 def test_sync_works_right_after_a_connect(org: Organization, ready_org: Any) -> None:
     """Issue 17: `connect` (without --submit) then `sync` reads the objects; it used to answer "Nothing to sync: no
     enabled object with a known schema" because the default mappings were made only by the pages."""
-    run(
-        "connect",
-        "--org",
-        org.slug,
-        "--login-url",
-        ready_org.login_url,
-        "--client-id",
-        ready_org.client_id,
-        "--client-secret",
-        ready_org.client_secret,
-    )
+    connect_command(org, ready_org)
     out = run("sync", "--org", org.slug, "--object", "Account")
     assert "Account" in out and "Nothing to sync" not in out
     from roxcrm.models import Account
