@@ -21,7 +21,16 @@ from activities.models import Activity
 from api import services
 from api.models import ApiToken
 from api.resources import RESOURCES, Resource, added_object_resource
-from api.schemas import Error, ObjectRecordFilters, ObjectRecordIn, ObjectRecordOut, page_of, patch_of, stale_of
+from api.schemas import (
+    Error,
+    ObjectRecordFilters,
+    ObjectRecordIn,
+    ObjectRecordOut,
+    PicklistOut,
+    page_of,
+    patch_of,
+    stale_of,
+)
 from roxcrm.models import CrmRecord, ObjectDefinition, ObjectRecord
 from roxcrm.services import CUSTOM_PREFIX, StaleRecordError
 
@@ -47,6 +56,12 @@ without `If-Match` applies to whatever version is current.
 **Errors** are JSON: `{"code": "...", "message": "...", "fields": {"name": ["..."]}}`, with status 400 (invalid;
 messages per field), 401, 403, 404, 409 (a conflicting state), 412 (stale `If-Match`), 413 (a body over 2.5 MB) or
 429.
+
+**Picklists.** A field that a writing rule of CRM Mappings sends to a Salesforce picklist (an opportunity's `stage`,
+an account's `industry`, a lead's `status`, custom fields too) takes one of that picklist's active values on a
+record synced with Salesforce; any other value is refused with 400, its message naming the Salesforce field and its
+values. `GET /api/v1/picklists` lists them per resource and field. A value a record holds that Salesforce has since
+deactivated is kept as long as the field is not changed.
 
 **Rate limit.** Each token may make {limit} requests in a minute; past it the answer is 429 with `Retry-After` in
 seconds.
@@ -449,3 +464,30 @@ def objects_update(
 
 
 api.add_router("/objects", objects_router)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Salesforce's picklists
+
+picklists_router = Router(tags=["picklists"])
+PICKLISTS = (
+    "The fields that take one of a Salesforce picklist's values, by resource (`opportunities`, "
+    "`objects/Project__c`) and field (custom fields as `custom_fields.<API name>`): those a writing rule of CRM "
+    "Mappings sends to a picklist, with its active values and default as Rox last read Salesforce's schema. Empty "
+    "when Salesforce is not connected."
+)
+
+
+@picklists_router.get(
+    "",
+    response={200: dict[str, dict[str, PicklistOut]], **_responses(401, 429)},
+    operation_id="picklists_list",
+    url_name="picklists_list",
+    summary="List the values of Salesforce picklists",
+    description=PICKLISTS,
+)
+def picklists_list(request: HttpRequest) -> dict[str, Any]:
+    return services.picklists(token=request.auth)
+
+
+api.add_router("/picklists", picklists_router)

@@ -79,9 +79,14 @@ def reference(target: str) -> Any:
 
 
 OWNER = Field(None, max_length=254, pattern=NO_NUL, description="E-mail address of a member of the organization.")
+PICKLIST = (
+    "Mapped to a Salesforce picklist by a writing rule (CRM Mappings), it takes one of that picklist's active "
+    "values on a record synced with Salesforce: `GET /api/v1/picklists` lists them."
+)
 CUSTOM_FIELDS = Field(
     None,
-    description="Custom field values keyed by API name (see Settings → Custom fields); `null` clears a value.",
+    description="Custom field values keyed by API name (see Settings → Custom fields); `null` clears a value. A "
+    "field mapped to a Salesforce picklist by a writing rule takes one of its active values (`GET /api/v1/picklists`).",
 )
 
 
@@ -93,6 +98,15 @@ class Error(Schema):
     code: str = Field(description="A stable, machine-readable reason, e.g. `invalid`, `not_found`, `stale`.")
     message: str
     fields: dict[str, list[str]] = Field(default_factory=dict, description="Messages per field, on 400.")
+
+
+class PicklistOut(Schema):
+    salesforce_field: str = Field(
+        description="The Salesforce picklist the field is written to, e.g. `Opportunity.StageName`."
+    )
+    values: list[str] = Field(description="Its active values, in Salesforce's order: the only ones a write may set.")
+    default: str | None = Field(description="The value Salesforce marks as its default, if any.")
+    multiple: bool = Field(description="A multi-select picklist: the field holds a list, each one of `values`.")
 
 
 class SalesforceState(Schema):
@@ -231,7 +245,7 @@ class RecordIn(Schema):
 class AccountIn(RecordIn):
     name: str = text(255, required=True)
     website: str = text(255, description="A web address; `https://` is assumed when no scheme is given.")
-    industry: str = text(40)
+    industry: str = text(40, description=PICKLIST)
     annual_revenue: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2)
     employee_count: int | None = Field(None, ge=0, le=99_999_999)
     billing_street: str = text(255)
@@ -256,7 +270,7 @@ class OpportunityIn(RecordIn):
     name: str = text(120, required=True)
     account: UUID | None = reference("account")
     amount: Decimal | None = Field(None, max_digits=18, decimal_places=2)
-    stage: str = text(255, required=True)
+    stage: str = text(255, required=True, description=PICKLIST)
     close_date: Date
     next_step: str = text(255)
     probability: int | None = Field(None, ge=0, le=100)
@@ -282,7 +296,7 @@ class LeadIn(RecordIn):
     company: str = text(255, required=True)
     title: str = text(128)
     phone: str = text(40)
-    status: str = Field("Open - Not Contacted", min_length=1, max_length=255, pattern=NO_NUL)
+    status: str = Field("Open - Not Contacted", min_length=1, max_length=255, pattern=NO_NUL, description=PICKLIST)
     owner: str | None = OWNER
 
 

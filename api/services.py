@@ -27,11 +27,12 @@ from django.utils.dateparse import parse_datetime
 
 from activities.models import Activity
 from api.models import ActivityExternalId, ApiToken
-from api.resources import RESOURCES, Resource, external_id_of, shown_value
+from api.resources import RESOURCES, Resource, added_object_resource, external_id_of, shown_value
 from api.schemas import ActivityIn, ListFilters, RecordIn
 from integrations.sync_state import records_sync_state
+from roxcrm import hooks
 from roxcrm.custom_fields import definitions_for
-from roxcrm.models import Contact, CrmRecord, CustomField, Lead, Membership, Organization, User
+from roxcrm.models import Contact, CrmRecord, CustomField, Lead, Membership, ObjectDefinition, Organization, User
 from roxcrm.objects import record_by_code, records_of
 from roxcrm.services import CUSTOM_PREFIX, Actor, editable_fields, record_create, record_update
 
@@ -244,6 +245,40 @@ def record_get(*, token: ApiToken, resource: Resource, code: UUID) -> CrmRecord:
 def visible_definitions(*, token: ApiToken, object_type: str) -> list[CustomField]:
     """The custom fields the token sees: organization-wide ones, and private ones of the person who created it."""
     return [d for d in definitions_for(token.organization, object_type) if d.visible_to(token.created_by)]
+
+
+def picklists(*, token: ApiToken) -> dict[str, dict[str, dict[str, Any]]]:
+    """The fields a writing rule sends to a Salesforce picklist, by resource (``opportunities``,
+    ``objects/Project__c``) and field as the API names it (custom ones as ``custom_fields.<API name>``, only those
+    the token sees): the Salesforce field, its active values, its default and whether it is a multi-select. From the
+    cached describes; empty when Salesforce is not connected."""
+    by_object = {resource.object_type: resource.name for resource in RESOURCES.values()}
+    found = hooks.picklists(token.organization)
+    added = {
+        d.key: added_object_resource(d).name
+        for d in ObjectDefinition.objects.filter(organization=token.organization, key__in=list(found), archived_at=None)
+    }
+    listed: dict[str, dict[str, dict[str, Any]]] = {}
+    for object_type, fields in found.items():
+        name = by_object.get(object_type) or added.get(object_type)
+        if name is None:
+            continue
+        visible = {d.api_name for d in visible_definitions(token=token, object_type=object_type)}
+        shown: dict[str, dict[str, Any]] = {}
+        for key, picklist in fields.items():
+            if key.startswith(CUSTOM_PREFIX):
+                if key.removeprefix(CUSTOM_PREFIX) not in visible:
+                    continue
+                key = "custom_fields." + key.removeprefix(CUSTOM_PREFIX)
+            shown[key] = {
+                "salesforce_field": picklist.salesforce_field,
+                "values": list(picklist.values),
+                "default": picklist.default,
+                "multiple": picklist.multiple,
+            }
+        if shown:
+            listed[name] = shown
+    return listed
 
 
 def records_render(*, token: ApiToken, resource: Resource, records: list[CrmRecord]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from integrations.models import DescribeCache, OutboxEntry, SalesforceConnection, SalesforceLink
 from integrations.outbox import enqueue
 from mappings.models import FieldMapping, ObjectMapping
+from roxcrm.hooks import Picklist
 from roxcrm.models import ObjectRecord
 
 # Rox objects written back as a whole record (activities are written by the activity writeback), besides every
@@ -61,12 +62,14 @@ def record_changed(change: Any, actor: Any) -> None:
 
 
 def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bool) -> dict[str, list[str]]:
-    """Values Salesforce would refuse for the field a writing mapping sends them to (length, precision and scale,
-    a restricted picklist), by field key: refused at edit time, on the pages, the API and the admin alike, rather
-    than saved in Rox and failed in the outbox later. Only for records Rox writes to Salesforce (linked, or to be
-    created there), checked against the cached describe (no Salesforce call)."""
+    """Values Salesforce would refuse for the field a writing mapping sends them to (length, precision and scale),
+    and values not among a picklist's active values (restricted or not, as ``picklist_choices`` offers them), by
+    field key: refused at edit time, on the pages, the API and the admin alike, rather than saved in Rox and failed
+    in the outbox later. Only changed values are checked, so a value deactivated in Salesforce that a record still
+    holds stays when the record is saved without touching it. Only for records Rox writes to Salesforce (linked, or
+    to be created there), checked against the cached describe (no Salesforce call)."""
     from integrations.schema import parsed_describe
-    from mappings.validation import salesforce_value_error
+    from mappings.validation import picklist_value_error, salesforce_value_error
 
     if not _written_back(record):
         return {}
@@ -79,7 +82,7 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
             if name in changed:
                 errors.setdefault(name, []).append(reason)
     for target in targets.objects:
-        if not (target.new_entity_writeback or (not creating and target.linked)):
+        if not _writes_record(target, creating):
             continue
         checked = [(name, sf_field) for name in changed for sf_field in target.writing.get(name, ())]
         sf_object = parsed_describe(target.describe) if checked and target.describe else None
@@ -92,7 +95,96 @@ def change_errors(record: Any, changed: dict[str, Any], actor: Any, creating: bo
             error = salesforce_value_error(sf, changed[name])
             if error:
                 errors.setdefault(name, []).append(f"Salesforce would refuse this value: {error}")
+            error = picklist_value_error(sf, changed[name], target.sobject)
+            if error:
+                errors.setdefault(name, []).append(error)
     return errors
+
+
+def _writes_record(target: _Target, creating: bool) -> bool:
+    """Whether Rox writes the record to ``target``'s object: it is linked there (an update), or new entity writeback
+    creates it there."""
+    return target.new_entity_writeback or (not creating and target.linked)
+
+
+def picklist_choices(record: Any, creating: bool = False) -> dict[str, Picklist]:
+    """The fields of ``record`` chosen from a Salesforce picklist, by field key: those a writing rule sends to a
+    picklist or multi-select picklist of an object Rox writes the record to (linked, or to be created there by new
+    entity writeback, as ``change_errors`` checks), with the field's active values and default from the cached
+    describe (no Salesforce call). The pages and the admin offer these values; ``change_errors`` refuses any other,
+    restricted picklist or not. Values that depend on the record type are not told apart: every active value of
+    the field is offered."""
+    if not _written_back(record):
+        return {}
+    targets = _targets(record, creating=creating, describe=True)
+    return _picklists(
+        (target.sobject, target.describe, target.writing)
+        for target in targets.objects
+        if _writes_record(target, creating)
+    )
+
+
+def picklists(organization: Any) -> dict[str, dict[str, Picklist]]:
+    """Every Rox field a writing rule sends to a Salesforce picklist, by Rox object type and field key, with the
+    picklist's active values and default from the cached describes: what ``picklist_choices`` offers on the records
+    Rox writes to Salesforce (activities aside: the activity writeback fills Task and Event itself)."""
+    rows = (
+        FieldMapping.objects.filter(
+            object_mapping__organization=organization,
+            object_mapping__read_only=False,
+            rule__in=FieldMapping.WRITING_RULES,
+        )
+        .exclude(object_mapping__rox_object="activity")
+        .order_by("object_mapping__rox_object", "object_mapping__pk", "pk")
+        .values_list("object_mapping__rox_object", "object_mapping__sobject", "rox_field", "sf_field")
+    )
+    writing: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {}
+    for rox_object, sobject, rox_field, sf_field in rows:
+        fields = writing.setdefault(rox_object, {}).setdefault(sobject, {})
+        fields[rox_field] = (*fields.get(rox_field, ()), sf_field)
+    if not writing:
+        return {}
+    described = DescribeCache.objects.filter(
+        connection__organization=organization, connection__sf_org_id__gt=""
+    ).values_list("sobject", "pk", "fetched_at")
+    stamps = {sobject: (pk, at) for sobject, pk, at in described}
+    found = {
+        rox_object: _picklists((sobject, stamps.get(sobject), fields) for sobject, fields in objects.items())
+        for rox_object, objects in writing.items()
+    }
+    return {rox_object: fields for rox_object, fields in found.items() if fields}
+
+
+def _picklists(
+    targets: Iterable[tuple[str, tuple[int, Any] | None, dict[str, tuple[str, ...]]]],
+) -> dict[str, Picklist]:
+    """Rox field key -> the Salesforce picklist its writing rules send it to, from ``(sobject, describe stamp,
+    writing)``. A field sent to several picklists takes the values all of them have."""
+    from integrations.schema import parsed_describe
+    from mappings.validation import PICKLIST_TYPES
+
+    found: dict[str, list[tuple[str, Any]]] = {}
+    for sobject, describe, writing in targets:
+        sf_object = parsed_describe(describe) if describe and writing else None
+        if sf_object is None:
+            continue
+        for name, sf_fields in writing.items():
+            for sf_field in sf_fields:
+                sf = sf_object.fields.get(sf_field)
+                if sf is None or sf.type not in PICKLIST_TYPES or not sf.picklist_values or sf.read_only_in_salesforce:
+                    continue
+                found.setdefault(name, []).append((sobject, sf))
+    result: dict[str, Picklist] = {}
+    for name, fields in found.items():
+        first, *others = (sf for _, sf in fields)
+        values = tuple(v for v in first.picklist_values if all(v in sf.picklist_values for sf in others))
+        result[name] = Picklist(
+            salesforce_field=", ".join(f"{sobject}.{sf.name}" for sobject, sf in fields),
+            values=values,
+            default=next((sf.picklist_default for _, sf in fields if sf.picklist_default in values), None),
+            multiple=first.type == "multipicklist",
+        )
+    return result
 
 
 def locked_fields(record: Any, creating: bool = False) -> dict[str, str]:

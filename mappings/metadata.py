@@ -34,13 +34,16 @@ class SalesforceField:
     nillable: bool = True
     defaulted_on_create: bool = False
     external_id: bool = False
-    picklist_values: tuple[str, ...] = ()
+    picklist_values: tuple[str, ...] = ()  # the active values, in Salesforce's order
     restricted_picklist: bool = False
+    inactive_picklist_values: tuple[str, ...] = ()  # values deactivated in Salesforce (records may still hold them)
+    picklist_default: str | None = None  # the active value Salesforce marks as the default, if any
     reference_to: tuple[str, ...] = ()
     master_detail: bool = False  # the lookup to a master record (a detail belongs to it; describe's relationshipOrder)
 
     @classmethod
     def from_describe(cls, data: dict[str, Any]) -> SalesforceField:
+        picklist = [p for p in data.get("picklistValues") or [] if isinstance(p, dict) and "value" in p]
         return cls(
             name=data["name"],
             label=data.get("label") or data["name"],
@@ -56,10 +59,12 @@ class SalesforceField:
             nillable=bool(data.get("nillable", True)),
             defaulted_on_create=bool(data.get("defaultedOnCreate")),
             external_id=bool(data.get("externalId")),
-            picklist_values=tuple(
-                p["value"] for p in data.get("picklistValues") or [] if isinstance(p, dict) and p.get("active", True)
-            ),
+            picklist_values=tuple(p["value"] for p in picklist if p.get("active", True)),
             restricted_picklist=bool(data.get("restrictedPicklist")),
+            inactive_picklist_values=tuple(p["value"] for p in picklist if not p.get("active", True)),
+            picklist_default=next(
+                (p["value"] for p in picklist if p.get("active", True) and p.get("defaultValue") is True), None
+            ),
             reference_to=tuple(data.get("referenceTo") or ()),
             master_detail=data.get("relationshipOrder") is not None,
         )

@@ -455,10 +455,13 @@ TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "combobox
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
 
 
+PICKLIST_TYPES = frozenset({"picklist", "multipicklist"})
+
+
 def salesforce_value_error(sf: SalesforceField, value: Any) -> str | None:
     """Why Salesforce would refuse ``value`` (a Rox value about to be written to ``sf``): its length, its
-    precision and scale, a restricted picklist's values. None when it would take it, or when Rox cannot tell
-    (references, owners, dates: those are converted or resolved by the writeback)."""
+    precision and scale. None when it would take it, or when Rox cannot tell (references, owners, dates: those are
+    converted or resolved by the writeback). A picklist's values are ``picklist_value_error``'s."""
     if value is None or value == "" or value == []:
         return None
     if sf.type in TEXT_TYPES and sf.length and len(str(value)) > sf.length:
@@ -466,14 +469,32 @@ def salesforce_value_error(sf: SalesforceField, value: Any) -> str | None:
     if sf.type in NUMBER_TYPES and not isinstance(value, bool):
         text = format(value, "f") if isinstance(value, Decimal) else str(value)
         return _number_error(sf, text)
-    if sf.type == "picklist" and sf.restricted_picklist and sf.picklist_values and str(value) not in sf.picklist_values:
-        return f"“{value}” is not a value of {sf.name} ({', '.join(sf.picklist_values)})."
-    if sf.type == "multipicklist" and sf.restricted_picklist and sf.picklist_values:
-        chosen = value if isinstance(value, list) else str(value).split(";")
-        bad = [str(v) for v in chosen if str(v) not in sf.picklist_values]
-        if bad:
-            return f"Not values of {sf.name}: {', '.join(bad)}."
     return None
+
+
+def picklist_value_error(sf: SalesforceField, value: Any, sobject: str = "") -> str | None:
+    """Why ``value`` is not one of the active values of the picklist (or multi-select: each chosen value) ``sf``
+    of ``sobject``, restricted or not, naming the field and its values; None when it is (or ``sf`` is no picklist,
+    or the describe lists no values). A value deactivated or renamed in Salesforce is not among them. Record-type
+    dependent values are not known here: every active value of the field counts."""
+    if sf.type not in PICKLIST_TYPES or not sf.picklist_values or value is None or value == "" or value == []:
+        return None
+    name = f"{sobject}.{sf.name}" if sobject else sf.name
+    values = ", ".join(sf.picklist_values)
+    if sf.type == "multipicklist":
+        chosen = value if isinstance(value, list | tuple) else str(value).split(";")
+        bad = [str(v) for v in chosen if str(v) not in sf.picklist_values]
+    else:
+        bad = [] if str(value) in sf.picklist_values else [str(value)]
+    if not bad:
+        return None
+    shown = ", ".join(f"“{v}”" for v in bad)
+    gone = [v for v in bad if v in sf.inactive_picklist_values]
+    if len(gone) == len(bad):
+        word = "is no longer a value" if len(bad) == 1 else "are no longer values"
+        return f"{shown} {word} of Salesforce's {name} (deactivated there). Its values: {values}."
+    word = "is not a value" if len(bad) == 1 else "are not values"
+    return f"{shown} {word} of Salesforce's {name}. Its values: {values}."
 
 
 def _number_error(sf: SalesforceField, text: str) -> str | None:

@@ -10,7 +10,7 @@ from django.db.models import ForeignKey, JSONField, URLField
 from django.http import HttpRequest
 
 from roxcrm import hooks
-from roxcrm.forms import StrictJSONDecoder
+from roxcrm.forms import StrictJSONDecoder, picklist_field
 from roxcrm.models import (
     Account,
     Contact,
@@ -131,7 +131,18 @@ class CustomFieldAdmin(RoxModelAdmin):
 
 
 class RecordAdminForm(forms.ModelForm):
-    """Refuses what the edit service refuses: related records or owners from another organization."""
+    """Refuses what the edit service refuses: related records or owners from another organization. A field a
+    writing rule sends to a Salesforce picklist is a select of its values, as on the pages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if getattr(instance, "organization_id", None) is None:
+            return  # a new record whose organization is not chosen yet: the edit path still refuses other values
+        for name, picklist in hooks.picklist_choices(instance, creating=instance.pk is None).items():
+            if isinstance(self.fields.get(name), forms.CharField) and not picklist.multiple:
+                current = getattr(instance, name, "") if instance.pk else ""
+                self.fields[name] = picklist_field(self.fields[name], picklist, current)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

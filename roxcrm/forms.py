@@ -90,22 +90,39 @@ class RecordForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].disabled = True
                 self.fields[name].help_text = reason
+        # Fields a writing rule sends to a Salesforce picklist: chosen from its values.
+        self.picklists = hooks.picklist_choices(instance, creating=instance.pk is None)
+        for name, picklist in self.picklists.items():
+            if isinstance(self.fields.get(name), forms.CharField) and not picklist.multiple:
+                current = getattr(instance, name, "") if instance.pk else ""
+                self.fields[name] = picklist_field(self.fields[name], picklist, current)
+                if instance.pk is None and self.initial.get(name) not in picklist.values:
+                    self.initial[name] = picklist.default or ""
         self.custom_definitions: list[CustomField] = []
         stored = instance.custom_values or {}
         for definition in custom_fields.definitions_for(organization, instance.object_type):
             if not definition.visible_to(user):
                 continue
             self.custom_definitions.append(definition)
-            reason = self.locked.get(CUSTOM_PREFIX + definition.api_name)
+            key = CUSTOM_PREFIX + definition.api_name
+            reason = self.locked.get(key)
             form_field = custom_fields.form_field(definition, disabled=not definition.editable_in_rox or bool(reason))
             form_field.initial = custom_fields.initial_value(definition, stored.get(definition.api_name))
+            picklist = self.picklists.get(key)
+            if picklist is not None and definition.data_type == CustomField.DataType.TEXT and not picklist.multiple:
+                # A custom text field mapped to a picklist (a custom picklist keeps its own options).
+                current = form_field.initial or ""
+                form_field = picklist_field(form_field, picklist, current)
+                if instance.pk is None and form_field.initial is None:
+                    form_field.initial = picklist.default
             if reason:
                 form_field.help_text = reason
             self.fields[CUSTOM_FORM_PREFIX + definition.api_name] = form_field
 
     @property
     def datalists(self) -> dict[str, tuple[str, ...]]:
-        return _DATALISTS.get(type(self.instance), {})
+        """Suggestions for free-text fields (none for a field chosen from a Salesforce picklist)."""
+        return {name: v for name, v in _DATALISTS.get(type(self.instance), {}).items() if name not in self.picklists}
 
     def standard_values(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
@@ -145,6 +162,40 @@ class RecordForm(forms.ModelForm):
 
     def standard_rows(self) -> list[forms.BoundField]:
         return [self[name] for name in self._meta.fields]
+
+
+INACTIVE_SUFFIX = " (no longer a value in Salesforce)"
+
+
+def picklist_options(picklist: hooks.Picklist, current: str, *, required: bool) -> list[tuple[str, str]]:
+    """A select's choices for a field chosen from a Salesforce picklist: a blank unless it is required, the
+    record's value when Salesforce no longer has it (labelled so, and kept when the record is saved without
+    touching it), then Salesforce's active values."""
+    choices: list[tuple[str, str]] = [] if required else [("", "—")]
+    if current and current not in picklist.values:
+        choices.append((current, f"{current}{INACTIVE_SUFFIX}"))
+    return [*choices, *((value, value) for value in picklist.values)]
+
+
+def picklist_field(original: forms.Field, picklist: hooks.Picklist, current: str) -> forms.ChoiceField:
+    """``original`` (a text field) as a select of ``picklist``'s values (see ``picklist_options``)."""
+    chosen = forms.ChoiceField(
+        label=original.label,
+        required=original.required,
+        disabled=original.disabled,
+        initial=original.initial,
+        choices=picklist_options(picklist, current, required=original.required),
+        help_text=original.help_text or f"Salesforce's values ({picklist.salesforce_field}).",
+        error_messages={"invalid_choice": _not_a_value(picklist)},
+    )
+    chosen.widget.attrs["data-salesforce-field"] = picklist.salesforce_field
+    return chosen
+
+
+def _not_a_value(picklist: hooks.Picklist) -> str:
+    """The select's refusal of another value, worded as the edit path's (Django fills in ``%(value)s``)."""
+    escaped = [text.replace("%", "%%") for text in (picklist.salesforce_field, ", ".join(picklist.values))]
+    return f"“%(value)s” is not a value of Salesforce's {escaped[0]}. Its values: {escaped[1]}."
 
 
 _DATALISTS: dict[type, dict[str, tuple[str, ...]]] = {

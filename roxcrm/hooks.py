@@ -8,6 +8,10 @@
   field key) for values the system of record would refuse, so they are refused now rather than failing later;
 - ``locked_fields(record, creating)``: the fields people may not change (the system of record owns them), by field
   key, each with the reason: the pages show them read-only, and ``change_errors`` refuses changes to them;
+- ``picklist_choices(record, creating)``: the fields whose values the system of record chooses from (a picklist a
+  writing rule sends them to), by field key, as ``Picklist``: the pages and the admin offer those values, and
+  ``change_errors`` refuses any other;
+- ``picklists(organization)``: the same for every object, by object type (the API lists them);
 - ``remote_conflicts(record, fields)``: before an interactive save, which edited fields the system of record
   changed since the user loaded the form (for the "keep mine / take theirs" choice);
 - ``after_save(record)``: after an interactive save commits, write it out now if possible and say how it went.
@@ -20,9 +24,18 @@ from __future__ import annotations
 from functools import cache
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
+
+
+class Picklist(NamedTuple):
+    """The values a field is chosen from: those of the system of record's picklist a writing rule sends it to."""
+
+    salesforce_field: str  # "Opportunity.StageName" (several, comma-separated, when one field goes to several)
+    values: tuple[str, ...]  # the active values, in the system of record's order
+    default: str | None  # the default value there, if any
+    multiple: bool = False  # a multi-select picklist: each chosen value is one of ``values``
 
 
 @cache
@@ -49,6 +62,20 @@ def locked_fields(record: Any, creating: bool = False) -> dict[str, str]:
     if module is None or not hasattr(module, "locked_fields"):
         return {}
     return module.locked_fields(record, creating)
+
+
+def picklist_choices(record: Any, creating: bool = False) -> dict[str, Picklist]:
+    module = _module()
+    if module is None or not hasattr(module, "picklist_choices"):
+        return {}
+    return module.picklist_choices(record, creating)
+
+
+def picklists(organization: Any) -> dict[str, dict[str, Picklist]]:
+    module = _module()
+    if module is None or not hasattr(module, "picklists"):
+        return {}
+    return module.picklists(organization)
 
 
 def remote_conflicts(record: Any, fields: list[str]) -> list[Any]:

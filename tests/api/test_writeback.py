@@ -96,8 +96,8 @@ def test_a_value_salesforce_would_refuse_is_refused_at_edit_time_on_every_path(
     admin_client: Client,
 ) -> None:
     """Read and Write values are checked against the Salesforce field they are written to (length, precision and
-    scale, restricted picklist), on the page and in the API alike, instead of being saved in Rox and failing in the
-    outbox later. Nothing is saved; values Salesforce takes go through."""
+    scale, a picklist's active values), on the page and in the API alike, instead of being saved in Rox and failing
+    in the outbox later. Nothing is saved; values Salesforce takes go through."""
     from integrations.schema import describe_refresh
 
     sfsim.control("POST", "fields", {"object": "Account", "name": "Code__c", "type": "string", "length": 5})
@@ -115,7 +115,7 @@ def test_a_value_salesforce_would_refuse_is_refused_at_edit_time_on_every_path(
     _, record = account
     for custom, message in [
         ({"code": "ABCDEF"}, "Code__c holds at most 5 characters"),
-        ({"tier": "Platinum"}, "“Platinum” is not a value of Customer_Tier__c"),
+        ({"tier": "Platinum"}, "“Platinum” is not a value of Salesforce's Account.Customer_Tier__c"),
         ({"score": "1234.5"}, "is too large for Score__c"),
         ({"score": "12.25"}, "Score__c allows 1 decimal place"),
     ]:

@@ -61,8 +61,9 @@ def synced_account(connection: SalesforceConnection, sfsim: Any, **fields: Any) 
 
 def map_tier(org: Organization) -> None:
     """A Rox text field mapped Read and Write to Salesforce's restricted picklist Customer_Tier__c (Gold, Silver,
-    Bronze): "Platinum" is refused by Salesforce. Rox's copy of the describe predates the restriction (an admin
-    restricted the picklist since it was read), so Rox cannot refuse the value itself: Salesforce does."""
+    Bronze): "Platinum" is refused by Salesforce. Rox's copy of the describe predates a change there (an admin
+    removed Platinum and Bogus from the picklist since it was read, and Rox still lists them as active values), so
+    Rox cannot refuse the value itself: Salesforce does."""
     from integrations.models import DescribeCache
 
     make_custom_field(org, label="Tier", data_type="text")
@@ -73,7 +74,10 @@ def map_tier(org: Organization) -> None:
     cached = DescribeCache.objects.get(connection__organization=org, sobject="Account")
     for described in cached.data["fields"]:
         if described["name"] == "Customer_Tier__c":
-            described["restrictedPicklist"] = False
+            described["picklistValues"] += [
+                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
+                for v in ("Platinum", "Bogus")
+            ]
     cached.fetched_at = timezone.now()
     cached.save(update_fields=["data", "fetched_at"])
 
