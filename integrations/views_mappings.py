@@ -307,9 +307,12 @@ def _apply(
         _attach(form, exc)
     if form is not None and form.errors:
         key = "row" if action == "update_row" else action
+        # Shown at the top, where the page opens, as well as beside the form (which the page scrolls to).
+        messages.error(request, "Not saved: the change below has a problem; nothing else changed.")
         return {(key, "" if action == "activity_switches" else target): form}
     _reevaluate(request)
-    return _redirect_to(request, tab, target)
+    # Back to the change that was made (its row, or its object's section), not the top of the tab.
+    return _redirect_to(request, tab, f"row-{target}" if action in ("update_row", "add_options") else target)
 
 
 def activity_blockers(organization: Any) -> dict[str, list[str]]:

@@ -121,6 +121,18 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     shot("11-connected")
     assert SalesforceConnection.objects.get(organization=org).status == SalesforceConnection.Status.CONNECTED
     assert Account.objects.filter(organization=org).count() == 300  # the demo org's accounts arrived
+    # CRM Mappings: find a field; a change not saved is not lost without the browser asking.
+    page.goto(f"{live_server.url}{reverse('mappings_tab', args=[org.slug, 'accounts'])}")
+    page.fill("[data-testid=mapping-search]", "phone")
+    visible = page.locator("table.mapping-rows tbody tr:visible")
+    assert visible.count() >= 1 and all("phone" in t.lower() for t in visible.all_inner_texts())
+    page.fill("[data-testid=mapping-search]", "")
+    page.locator("table.mapping-rows select").first.select_option(index=1)
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -432,6 +432,7 @@ def test_a_basic_row_can_be_repointed_but_not_removed(
         {"action": "update_row", "target": str(row.code), f"{prefix}-sf_field": "Fax", f"{prefix}-rule": "read_write"},
     )
     assert response.status_code == 302
+    assert response["Location"].endswith(f"#row-{row.code}")  # back at the row, with the confirmation in view
     row.refresh_from_db()
     assert row.sf_field == "Fax"
     response = admin_client.post(
@@ -444,6 +445,8 @@ def test_a_basic_row_can_be_repointed_but_not_removed(
         },
     )
     assert response.status_code == 400 and "Types do not match" in response.content.decode()
+    # The refusal also shows where the page opens (it scrolls to the row; the banner stays in view).
+    assert "Not saved: the change below has a problem; nothing else changed." in response.content.decode()
     row.refresh_from_db()
     assert row.sf_field == "Fax"
 

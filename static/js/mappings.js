@@ -1,0 +1,49 @@
+// CRM Mappings: find a mapping by name, keep unsaved changes from being lost, and bring errors into view.
+(function () {
+  "use strict";
+  var dirty = new Set();
+  var submitting = false;
+
+  document.querySelectorAll("section.mapping-section form, #activity-writeback form").forEach(function (form) {
+    form.addEventListener("input", function () { dirty.add(form); });
+    form.addEventListener("change", function () { dirty.add(form); });
+    form.addEventListener("submit", function () { submitting = true; });
+  });
+  // Inputs tied to a form by their form="" attribute (the rule selects of a row) count for that form.
+  document.querySelectorAll("[form]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var form = document.getElementById(input.getAttribute("form"));
+      if (form) { dirty.add(form); }
+    });
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (dirty.size && !submitting) {
+      event.preventDefault();
+      event.returnValue = "";  // the browser asks whether to leave: the change is not saved yet
+    }
+  });
+
+  // A change that could not be saved: its section's errors come into view (the banner at the top says so too).
+  var error = document.querySelector(".mapping-section .errorlist, #activity-writeback .errorlist");
+  if (error) { error.scrollIntoView({block: "center"}); }
+
+  // Search: show only the mapping rows (and sections) whose Salesforce or Rox field matches.
+  var search = document.getElementById("mapping-search");
+  if (search) {
+    search.addEventListener("input", function () {
+      var words = search.value.trim().toLowerCase();
+      document.querySelectorAll("section.mapping-section").forEach(function (section) {
+        var shown = 0;
+        section.querySelectorAll("table.mapping-rows tbody tr").forEach(function (row) {
+          var text = (row.getAttribute("data-sf-field") + " " + row.textContent).toLowerCase();
+          var match = !words || text.indexOf(words) !== -1;
+          row.hidden = !match;
+          if (match) { shown += 1; }
+        });
+        var title = section.querySelector("h3");
+        var titleMatch = title && title.textContent.toLowerCase().indexOf(words) !== -1;
+        section.hidden = Boolean(words) && !shown && !titleMatch;
+      });
+    });
+  }
+}());
