@@ -3,10 +3,16 @@
   "use strict";
   var dirty = new Set();
   var submitting = false;
+  // With this script, a row's Save shows once the row is changed (22 idle Save buttons say nothing).
+  document.documentElement.classList.add("js-mappings");
+  function changed(element) {
+    var row = element.closest("tr");
+    if (row) { row.classList.add("dirty"); }
+  }
 
   document.querySelectorAll("section.mapping-section form, #activity-writeback form").forEach(function (form) {
-    form.addEventListener("input", function () { dirty.add(form); });
-    form.addEventListener("change", function () { dirty.add(form); });
+    form.addEventListener("input", function (event) { dirty.add(form); changed(event.target); });
+    form.addEventListener("change", function (event) { dirty.add(form); changed(event.target); });
     form.addEventListener("submit", function () { submitting = true; });
   });
   // Inputs tied to a form by their form="" attribute (the rule selects of a row) count for that form.
@@ -14,6 +20,7 @@
     input.addEventListener("change", function () {
       var form = document.getElementById(input.getAttribute("form"));
       if (form) { dirty.add(form); }
+      changed(input);
     });
   });
   window.addEventListener("beforeunload", function (event) {

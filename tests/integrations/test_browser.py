@@ -127,7 +127,9 @@ def test_an_admin_connects_salesforce_in_a_browser(live_server: Any, browser_pag
     visible = page.locator("table.mapping-rows tbody tr:visible")
     assert visible.count() >= 1 and all("phone" in t.lower() for t in visible.all_inner_texts())
     page.fill("[data-testid=mapping-search]", "")
+    assert page.locator(".row-save:visible").count() == 0  # no idle Save buttons: a row's shows once it changes
     page.locator("table.mapping-rows select").first.select_option(index=1)
+    assert page.locator(".row-save:visible").count() == 1
     asked: list[str] = []
     page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
     page.close(run_before_unload=True)
