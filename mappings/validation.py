@@ -229,13 +229,15 @@ def pair_findings(rox: RoxField, sf: SalesforceField, rule: str, *, object_type:
                     missing_options=missing,
                 )
             )
-        if writes and sf.restricted_picklist:
+        if writes:
+            # Restricted or not: Rox refuses a value Salesforce's picklist lacks on the records it writes there.
             extra = tuple(o for o in rox.options if o not in sf.picklist_values)
             if extra:
                 findings.append(
                     Finding(
                         WARNING,
-                        f"Salesforce's {sf.name} is restricted and refuses these Rox options: {', '.join(extra)}.",
+                        f"Salesforce's {sf.name} has no value for these Rox options, so Rox refuses them on records "
+                        f"it writes to Salesforce: {', '.join(extra)}.",
                         "rox_field",
                     )
                 )

@@ -315,3 +315,23 @@ def test_without_salesforce_there_are_no_picklists(org: Organization, admin_user
     _, secret = make_token(org, admin_user)
     response = ApiClient(secret).get("picklists")
     assert response.status_code == 200 and response.json() == {}
+
+
+def test_the_tab_warns_of_rox_options_salesforces_picklist_lacks_restricted_or_not(
+    connection: SalesforceConnection, org: Organization, admin_client: Client
+) -> None:
+    """Rox refuses a value an unrestricted picklist lacks too, so the mapping row says so for any picklist."""
+    from mappings.models import FieldMapping, ObjectMapping
+    from tests.factories import make_custom_field
+
+    make_custom_field(
+        org, object_type="lead", label="Lead source", data_type="picklist", options=["Web", "Carrier pigeon"]
+    )
+    FieldMapping.objects.create(
+        object_mapping=ObjectMapping.objects.get(organization=org, sobject="Lead"),
+        sf_field="LeadSource",
+        rox_field="custom.lead_source",
+        rule="read_write",
+    )
+    page = admin_client.get(reverse("mappings_tab", args=[org.slug, "leads"])).content.decode()
+    assert "has no value for these Rox options, so Rox refuses them" in page and "Carrier pigeon" in page
