@@ -302,36 +302,37 @@ def sync_now(*, connection: SalesforceConnection, sobject: str, user: User | Non
 
 
 def resync_estimate(connection: SalesforceConnection) -> list[dict[str, Any]]:
-    """What a full resync of every enabled object costs: per object, the records its last run counted and the
-    API calls reading them takes (REST pages of 2,000; a Bulk API job above the threshold: create, poll, one call
-    per 100,000-row result page), plus a total row."""
+    """What a full resync of every enabled object costs: per object, the records Rox holds from Salesforce (what a
+    full read reads again, give or take the changes since) and the API calls reading them takes (REST pages of
+    2,000; a Bulk API job above the threshold: create, poll, one call per 100,000-row result page), plus a total."""
     import math
+
+    from django.db.models import Count
 
     from integrations.engine.plan import object_plans
     from integrations.engine.runner import BULK_PAGE
-    from integrations.models import SyncCursor
+    from integrations.models import SalesforceLink
 
-    last = {
-        c.sobject: c.last_run
-        for c in SyncCursor.objects.filter(connection=connection).select_related("last_run")
-        if c.last_run is not None
-    }
+    held = dict(
+        SalesforceLink.objects.filter(organization=connection.organization, deleted_at=None)
+        .values_list("sobject")
+        .annotate(n=Count("id"))
+        .values_list("sobject", "n")
+    )
     rows = []
     for plan in object_plans(connection.organization):
-        run = last.get(plan.sobject)
-        counts = run.counts if run is not None else {}
-        records = counts.get("total") or counts.get("fetched") or 0
+        records = held.get(plan.sobject, 0)
         if records > settings.SALESFORCE_BULK_THRESHOLD:
             calls = 1 + 1 + 2 + math.ceil(records / BULK_PAGE)
         else:
             calls = max(1, math.ceil(records / 2000))
-        rows.append({"sobject": plan.sobject, "records": records, "calls": calls, "known": run is not None})
+        rows.append({"sobject": plan.sobject, "records": records, "calls": calls, "known": plan.sobject in held})
     rows.append(
         {
             "sobject": "Total",
             "records": sum(r["records"] for r in rows),
             "calls": sum(r["calls"] for r in rows),
-            "known": all(r["known"] for r in rows),
+            "known": True,
         }
     )
     return rows

@@ -9,10 +9,12 @@ Salesforce's component messages on failure, and the checks' outcome, for the pag
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from integrations.engine.runs import recorded_run
 from integrations.models import SalesforceConnection, SyncRun
@@ -63,37 +65,63 @@ def added_access(connection: SalesforceConnection) -> dict[str, list[str]]:
     return access
 
 
-def setup_start(*, connection: SalesforceConnection, user: User | None, grant_objects: bool = True) -> None:
-    """Queue a set-up for a worker (the page shows its progress)."""
+def setup_start(*, connection: SalesforceConnection, user: User | None, grant_objects: bool = True) -> SyncRun:
+    """Queue a set-up for a worker. Its run is made now, running from the click on, so the page shows it (and
+    refreshes) until the worker has done it."""
     from django_q.tasks import async_task
 
+    run = SyncRun.objects.create(
+        connection=connection,
+        kind=SyncRun.Kind.SETUP,
+        started_at=timezone.now(),
+        started_by=user,
+        details={"steps": [], "queued": True},
+    )
     async_task(
         "integrations.tasks.setup_org_task",
         connection.pk,
         user.pk if user else None,
         grant_objects,
+        run.pk,
         task_name=f"Salesforce set-up of {connection.organization}",
     )
+    return run
 
 
 def setup_running(connection: SalesforceConnection) -> SyncRun | None:
-    return SyncRun.objects.filter(
+    """The set-up queued or going on; one that never started or stopped without closing its run (no worker, a
+    killed one) is closed as failed with the reason once it is older than a deployment may take."""
+    running = SyncRun.objects.filter(
         connection=connection, kind=SyncRun.Kind.SETUP, outcome=SyncRun.Outcome.RUNNING
     ).first()
+    limit = timezone.now() - dt.timedelta(seconds=settings.SALESFORCE_DEPLOY_TIMEOUT + 120)
+    if running is not None and running.started_at < limit:
+        running.outcome = SyncRun.Outcome.FAILED
+        running.error = "The set-up did not finish (is the worker running?). Nothing was lost: start it again."
+        running.finished_at = timezone.now()
+        running.save(update_fields=["outcome", "error", "finished_at"])
+        return None
+    return running
 
 
 def latest_setup(connection: SalesforceConnection) -> SyncRun | None:
     return SyncRun.objects.filter(connection=connection, kind=SyncRun.Kind.SETUP).order_by("-started_at").first()
 
 
-def setup_org(*, connection: SalesforceConnection, user: User | None = None, grant_objects: bool = True) -> SyncRun:
+def setup_org(
+    *,
+    connection: SalesforceConnection,
+    user: User | None = None,
+    grant_objects: bool = True,
+    queued: SyncRun | None = None,
+) -> SyncRun:
     """Deploy, assign, re-check. Returns the set-up's run: succeeded when every step did (the checks' own outcome
     is the preflight run's), failed with the reason and Salesforce's messages otherwise."""
     from integrations.services import preflight_run
 
     added = added_access(connection) if grant_objects else {}
     steps: list[str] = []
-    with recorded_run(connection, SyncRun.Kind.SETUP, user=user, enforce_budget=False) as run:
+    with recorded_run(connection, SyncRun.Kind.SETUP, user=user, enforce_budget=False, queued=queued) as run:
         record = run.record
         record.details = {"steps": steps, "granted_objects": sorted(added)}
 
@@ -137,7 +165,12 @@ def setup_org(*, connection: SalesforceConnection, user: User | None = None, gra
             if checks.outcome != SyncRun.Outcome.FAILED
             else "Re-ran the checks: some still fail; each shows its fix."
         )
-        record.details = {**record.details, "steps": steps, "checks_passed": checks.outcome != SyncRun.Outcome.FAILED}
+        record.details = {
+            **record.details,
+            "steps": steps,
+            "checks_passed": checks.outcome != SyncRun.Outcome.FAILED,
+            "checks_run": checks.pk,
+        }
         record.save(update_fields=["details"])
     return record
 

@@ -133,16 +133,22 @@ def writeback_sweep_task(connection_id: int) -> str:
     return "; ".join(outcomes) or "nothing pending"
 
 
-def setup_org_task(connection_id: int, user_id: int | None, grant_objects: bool) -> str:
-    """Set up Salesforce for the admin (``integrations.setup_org``): deploy, assign, re-check."""
+def setup_org_task(connection_id: int, user_id: int | None, grant_objects: bool, run_id: int | None = None) -> str:
+    """Set up Salesforce for the admin (``integrations.setup_org``): deploy, assign, re-check, in the run the click
+    made (``run_id``)."""
+    from integrations.models import SyncRun
     from integrations.setup_org import setup_org
     from roxcrm.models import User
 
+    queued = SyncRun.objects.filter(pk=run_id, outcome=SyncRun.Outcome.RUNNING).first() if run_id else None
     connection = _active(connection_id)
     if connection is None:
+        if queued is not None:
+            queued.outcome, queued.error = SyncRun.Outcome.FAILED, "Rox is not signed in to Salesforce any more."
+            queued.save(update_fields=["outcome", "error"])
         return "skipped: not signed in to Salesforce"
     user = User.objects.filter(pk=user_id).first() if user_id else None
-    run = setup_org(connection=connection, user=user, grant_objects=grant_objects)
+    run = setup_org(connection=connection, user=user, grant_objects=grant_objects, queued=queued)
     return f"{run.get_outcome_display()}{': ' + run.error if run.error else ''}"
 
 

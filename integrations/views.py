@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import time
 from dataclasses import dataclass
@@ -291,8 +290,14 @@ def _checks_context(connection: SalesforceConnection) -> dict[str, Any]:
     fixes = setup_org.fixable(run.details if run else None, added)
     running = setup_org.setup_running(connection)
     last = running or setup_org.latest_setup(connection)
-    if last is not None and last.finished_at and last.finished_at < timezone.now() - dt.timedelta(hours=1):
-        last = None  # an old set-up is history (Sync health lists it), not news
+    if last is not None and last is not running and run is not None:
+        # A set-up is news while the checks shown are its own re-check, or when it failed after them; a later
+        # Re-check (that fails again, say) is not to be shown beside an old "set up" (Sync health lists it).
+        own = last.details.get("checks_run") == run.pk
+        failed = last.outcome == SyncRun.Outcome.FAILED
+        failed_since = failed and last.finished_at is not None and last.finished_at >= run.started_at
+        if not (own or failed_since):
+            last = None
     sign_in_failed = connection.auth_refused or not connection.access_token
     failing = [c for c in checks if c["status"] == "fail"]
     if sign_in_failed:

@@ -64,14 +64,21 @@ def recorded_run(
     user: Any = None,
     on_failure: Callable[[SalesforceError], None] | None = None,
     enforce_budget: bool = True,
+    queued: SyncRun | None = None,
 ) -> Iterator[Run]:
     """Open a run of ``kind`` on ``sobject`` and close it however the block ends. A Salesforce error ends the run
     (paused for the API budget, failed otherwise) and is not raised further: the caller reads the outcome from
     ``run.record``. ``on_failure`` is told of it first (a drain puts its claimed rows back). Any other exception
-    fails the run and is raised."""
-    record = SyncRun.objects.create(
-        connection=connection, kind=kind, sobject=sobject, started_at=timezone.now(), started_by=user
-    )
+    fails the run and is raised. ``queued``: the run's record, made when the job was queued (so a page shows it
+    from the click on), which this run takes over."""
+    if queued is not None:
+        record = queued
+        record.started_at = timezone.now()
+        record.save(update_fields=["started_at"])
+    else:
+        record = SyncRun.objects.create(
+            connection=connection, kind=kind, sobject=sobject, started_at=timezone.now(), started_by=user
+        )
     run = Run(connection, record, enforce_budget=enforce_budget)
     try:
         yield run

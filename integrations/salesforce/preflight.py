@@ -267,7 +267,8 @@ def _package_check(exists: bool, assigned: bool, installed: bool | None, usernam
         FAIL,
         f"{found}. Rox can still read; writing back to Salesforce stays off until it is fixed.",
         f"Install the Rox package (its “{PERMISSION_SET_LABEL}” permission set and the RoxActivityId field on "
-        f"Activity), then assign “{PERMISSION_SET_LABEL}” to {username}: the manual steps are below the checks.",
+        f"Activity), then assign “{PERMISSION_SET_LABEL}” to {username}: see the manual steps under “Set up "
+        "Salesforce for me”.",
     )
 
 

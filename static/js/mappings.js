@@ -42,7 +42,9 @@
       document.querySelectorAll("section.mapping-section").forEach(function (section) {
         var shown = 0;
         section.querySelectorAll("table.mapping-rows tbody tr").forEach(function (row) {
-          var text = (row.getAttribute("data-sf-field") + " " + row.textContent).toLowerCase();
+          // The row's own fields: its Salesforce field and its Rox field (not every option of its selects).
+          var rox = row.cells.length > 1 ? row.cells[1].textContent : "";
+          var text = ((row.getAttribute("data-sf-field") || "") + " " + rox).toLowerCase();
           var match = !words || text.indexOf(words) !== -1;
           row.hidden = !match;
           if (match) { shown += 1; }

@@ -10,6 +10,7 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
+from integrations.engine.locks import BUSY, acquire, release
 from integrations.engine.runner import backfill, sync_object
 from integrations.models import SalesforceConnection, SyncCursor, SyncRun
 from mappings.metadata import salesforce_object
@@ -65,9 +66,10 @@ def test_a_backfill_never_creates_and_waits_while_the_object_is_busy(
     map_description(org, admin_user)  # (no commit here: the task is not run; the field waits on the cursor)
     cursor = SyncCursor.objects.get(connection=connection, sobject="Account")
     assert cursor.backfill_fields == ["Description"]
-    SyncCursor.objects.filter(pk=cursor.pk).update(running_since="2999-01-01T00:00:00Z", running_token="other")
-    assert backfill(connection, "Account").skipped_reason  # busy: it waits
-    SyncCursor.objects.filter(pk=cursor.pk).update(running_since=None, running_token="")
+    token = acquire(cursor)  # another run holds the object (a drain, say)
+    assert token is not None
+    assert backfill(connection, "Account").skipped_reason == BUSY  # busy: the field waits
+    release(cursor, token)
     result = backfill(connection, "Account")
     assert result.run is not None and result.run.counts["created"] == 0 and result.run.counts["updated"] == 1
     assert notes(org) == {"Initech": "Printers"}  # Late Co is its object's next run's to create, in full
@@ -106,10 +108,16 @@ def test_sync_now_and_resync_everything_from_the_tab(
     resync = reverse("mappings_resync", args=[org.slug])
     page = admin_client.get(resync).content.decode()
     assert 'data-testid="resync-estimate"' in page and "API calls" in page and "Total" in page
+    # The records Rox holds (what a full read reads again), not the last incremental run's count (2 here).
+    create(sfsim, "Account", Name="Hooli")
+    create(sfsim, "Account", Name="Umbrella")
+    sync_object(connection, "Account")
+    page = admin_client.get(resync).content.decode()
+    assert '<td>Account</td><td class="num">3</td>' in page
     admin_client.post(resync, {"tab": "accounts"})
     assert not SyncRun.objects.filter(kind="inbound", details__since__isnull=True, sobject="Contact").exists()
     response = admin_client.post(resync, {"tab": "accounts", "confirm": "on"})
     assert response.status_code == 302 and response["Location"] == tab
     full = SyncRun.objects.filter(kind="inbound", sobject="Account").order_by("-started_at").first()
-    assert full is not None and full.details["since"] is None and full.counts["unchanged"] + full.counts["updated"] == 1
+    assert full is not None and full.details["since"] is None and full.counts["unchanged"] + full.counts["updated"] == 3
     assert SyncRun.objects.filter(kind="inbound", sobject="Contact").exists()

@@ -225,3 +225,36 @@ def test_required_and_master_detail_fields_are_left_out_of_the_added_objects_per
     run = setup_org(connection=fresh)
     assert run.outcome == "succeeded", (run.error, run.details.get("failures"))
     assert failing(fresh) == set()
+
+
+def test_the_page_shows_the_set_up_from_the_click_until_a_worker_has_done_it(
+    fresh: SalesforceConnection,
+    admin_client: Client,
+    org: Organization,
+    sfsim: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walk-through's bug: with a real worker, the click came back before the task started, and the page
+    showed no progress and did not refresh (the failing checks and the button stayed). The run is made at the
+    click: the page shows it and refreshes until the worker takes it over and finishes it."""
+    from django_q.conf import Conf
+
+    from integrations.tasks import setup_org_task
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued for a worker that has not taken it yet
+    checks = reverse("salesforce_setup_checks", args=[org.slug])
+    admin_client.post(reverse("salesforce_set_up", args=[org.slug]), {"next": checks})
+    queued = SyncRun.objects.get(kind=SyncRun.Kind.SETUP)
+    assert queued.outcome == "running"
+    page = admin_client.get(checks).content.decode()
+    assert "Setting up Salesforce…" in page and 'http-equiv="refresh"' in page
+    assert 'data-testid="set-up-salesforce"' not in page  # no second click meanwhile
+    assert setup_org_task(fresh.pk, None, True, queued.pk).startswith("Succeeded")  # the worker
+    assert SyncRun.objects.filter(kind=SyncRun.Kind.SETUP).count() == 1  # it took over the click's run
+    page = admin_client.get(checks).content.decode()
+    assert 'data-outcome="succeeded"' in page and 'http-equiv="refresh"' not in page
+    # The org loses the package again; a later Re-check fails: the old "set up" is not shown beside it.
+    sfsim.reset(seed="empty", scenario="fresh")
+    services.preflight_run(connection=fresh)
+    page = admin_client.get(checks).content.decode()
+    assert 'data-testid="setup-result"' not in page and 'data-testid="set-up-salesforce"' in page
