@@ -105,7 +105,13 @@ class AddFieldForm(forms.Form):
 
     label = forms.CharField(max_length=80, label="Name")
     data_type = forms.ChoiceField(label="Data type")
-    editable_in_rox = forms.BooleanField(label="Editable in Rox", required=False, initial=True)
+    editable_in_rox = forms.BooleanField(
+        label="Editable in Rox",
+        required=False,
+        initial=True,
+        help_text="People may change it in Rox. Mapped Read Only, it stays read-only on the records that come from "
+        "Salesforce (Salesforce's value wins there); on records only Rox holds, this decides.",
+    )
     visibility = forms.ChoiceField(choices=CustomField.Visibility.choices, initial=CustomField.Visibility.ORGANIZATION)
     rule = forms.ChoiceField(choices=FieldMapping.Rule.choices, initial=FieldMapping.Rule.READ_ONLY, label="Map it as")
 

@@ -88,6 +88,11 @@ def test_the_next_run_fills_what_waits(
     assert "waiting to be filled on existing records: Description" in page
     sync_object(connection, "Account")  # an ordinary run, which finds the field waiting
     assert notes(org) == {"Initech": "Printers"}
+    # Its edit page says once why the field is read-only there (the rule), not a second, generic reason too.
+    account = Account.objects.get(organization=org, name="Initech")
+    edit = admin_client.get(reverse("account_edit", args=[org.slug, account.code])).content.decode()
+    assert edit.count("mapped Read Only in CRM Mappings") == 1
+    assert "only the Salesforce sync sets it" not in edit
     assert SyncCursor.objects.get(connection=connection, sobject="Account").backfill_fields == []
 
 
