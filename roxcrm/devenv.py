@@ -47,19 +47,24 @@ def load_sfsim_env(
     path: Path = SFSIM_ENV_PATH,
     env_path: Path = ENV_PATH,
 ) -> bool:
-    """For a ``manage.py`` command run beside `make run`: take sfsim's settings from the file `make run` wrote,
-    unless a real Salesforce connected app is configured (``SALESFORCE_CLIENT_ID`` in the environment or
-    ``.env``), and never for ``devstack`` itself (which decides). Settings already in the environment win.
-    Returns whether it loaded them."""
+    """For a ``manage.py`` command run beside `make run`: take sfsim's settings from the file `make run` wrote, in
+    development only (``DEBUG`` on), unless a real Salesforce connected app is configured (``SALESFORCE_CLIENT_ID``
+    in the environment or ``.env``), and never for ``devstack`` itself (which decides). Settings already in the
+    environment win. Returns whether it loaded them."""
     environ = os.environ if environ is None else environ  # type: ignore[assignment]
     if (len(argv) > 1 and argv[1] == "devstack") or not path.exists():
         return False
-    configured = environ.get("SALESFORCE_CLIENT_ID") or any(
-        line.strip().startswith("SALESFORCE_CLIENT_ID=") and line.split("=", 1)[1].strip()
+    dotenv = dict(
+        line.strip().split("=", 1)
         for line in (env_path.read_text().splitlines() if env_path.exists() else [])
+        if "=" in line and not line.strip().startswith("#")
     )
-    if configured:
-        return False
+    setting = {**dotenv, **environ}
+    if setting.get("SALESFORCE_CLIENT_ID", "").strip():
+        return False  # a real connected app is configured
+    if setting.get("DEBUG", "").strip().lower() not in ("true", "1", "yes", "on"):
+        return False  # development only: a production checkout never trusts sfsim's hosts
+
     for line in path.read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip():

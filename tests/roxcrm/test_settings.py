@@ -65,6 +65,9 @@ def test_manage_py_beside_make_run_uses_its_sfsim_unless_a_real_salesforce_is_se
     assert real == {"SALESFORCE_CLIENT_ID": "3MVG9real"}
     dotenv.write_text("SALESFORCE_CLIENT_ID=3MVG9real\n")  # a real connected app in .env
     assert not devenv.load_sfsim_env(["manage.py", "salesforce", "sync"], {}, path=path, env_path=dotenv)
+    dotenv.write_text("DEBUG=False\n")  # production settings: sfsim's hosts are never trusted
+    assert not devenv.load_sfsim_env(["manage.py", "salesforce", "sync"], {}, path=path, env_path=dotenv)
+    assert not devenv.load_sfsim_env(["manage.py", "salesforce", "sync"], {"DEBUG": "False"}, path=path)
     dotenv.write_text("DEBUG=True\n")
     assert not devenv.load_sfsim_env(["manage.py", "devstack"], {}, path=path, env_path=dotenv)
     assert not devenv.load_sfsim_env(["manage.py", "shell"], {}, path=tmp_path / "missing", env_path=dotenv)
