@@ -114,14 +114,21 @@ def picklist_choices(record: Any, creating: bool = False) -> dict[str, Picklist]
     describe (no Salesforce call). The pages and the admin offer these values; ``change_errors`` refuses any other,
     restricted picklist or not. Values that depend on the record type are not told apart: every active value of
     the field is offered."""
+    return field_rules(record, creating)[1]
+
+
+def field_rules(record: Any, creating: bool = False) -> tuple[dict[str, str], dict[str, Picklist]]:
+    """``locked_fields`` and ``picklist_choices`` of ``record`` from one read of where it is written: an edit form
+    needs both, and each read is the same query."""
     if not _written_back(record):
-        return {}
+        return {}, {}
     targets = _targets(record, creating=creating, describe=True)
-    return _picklists(
+    choices = _picklists(
         (target.sobject, target.describe, target.writing)
         for target in targets.objects
         if _writes_record(target, creating)
     )
+    return _locked(targets, creating), choices
 
 
 def picklists(organization: Any) -> dict[str, dict[str, Picklist]]:

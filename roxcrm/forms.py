@@ -84,14 +84,13 @@ class RecordForm(forms.ModelForm):
                     form_field.queryset = model.objects.filter(organization=organization)
             if name in _DATALISTS.get(type(instance), {}):
                 form_field.widget.attrs["list"] = f"{name}-suggestions"
-        # Fields Salesforce owns (mapped Read Only): shown, not editable, with where they come from.
-        self.locked = hooks.locked_fields(instance, creating=instance.pk is None)
+        # Fields Salesforce owns (mapped Read Only): shown, not editable, with where they come from; and fields a
+        # writing rule sends to a Salesforce picklist: chosen from its values (one read of both).
+        self.locked, self.picklists = hooks.field_rules(instance, creating=instance.pk is None)
         for name, reason in self.locked.items():
             if name in self.fields:
                 self.fields[name].disabled = True
                 self.fields[name].help_text = reason
-        # Fields a writing rule sends to a Salesforce picklist: chosen from its values.
-        self.picklists = hooks.picklist_choices(instance, creating=instance.pk is None)
         for name, picklist in self.picklists.items():
             if isinstance(self.fields.get(name), forms.CharField) and not picklist.multiple:
                 current = getattr(instance, name, "") if instance.pk else ""

@@ -12,6 +12,7 @@
   writing rule sends them to), by field key, as ``Picklist``: the pages and the admin offer those values, and
   ``change_errors`` refuses any other;
 - ``picklists(organization)``: the same for every object, by object type (the API lists them);
+- ``field_rules(record, creating)``: ``locked_fields`` and ``picklist_choices`` from one read (optional);
 - ``remote_conflicts(record, fields)``: before an interactive save, which edited fields the system of record
   changed since the user loaded the form (for the "keep mine / take theirs" choice);
 - ``after_save(record)``: after an interactive save commits, write it out now if possible and say how it went.
@@ -62,6 +63,14 @@ def locked_fields(record: Any, creating: bool = False) -> dict[str, str]:
     if module is None or not hasattr(module, "locked_fields"):
         return {}
     return module.locked_fields(record, creating)
+
+
+def field_rules(record: Any, creating: bool = False) -> tuple[dict[str, str], dict[str, Picklist]]:
+    """``locked_fields`` and ``picklist_choices`` together, read once (an edit form needs both)."""
+    module = _module()
+    if module is None or not hasattr(module, "field_rules"):
+        return locked_fields(record, creating), picklist_choices(record, creating)
+    return module.field_rules(record, creating)
 
 
 def picklist_choices(record: Any, creating: bool = False) -> dict[str, Picklist]:
